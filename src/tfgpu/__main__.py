@@ -1,0 +1,6 @@
+"""`python -m tfgpu`."""
+
+from tfgpu.cli import main
+
+if __name__ == "__main__":
+    main()

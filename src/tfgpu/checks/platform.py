@@ -1,0 +1,137 @@
+"""Checks on the platform: can TensorFlow use an NVIDIA GPU on this OS and architecture at all,
+and does the environment hide every GPU."""
+
+from __future__ import annotations
+
+from packaging.version import InvalidVersion, Version
+
+from tfgpu.checks import CheckContext, check
+from tfgpu.fixes import install_tf
+from tfgpu.model import Fix, Severity
+from tfgpu.probes.environment import EnvVars
+from tfgpu.probes.host import HostInfo
+from tfgpu.probes.python_env import PythonEnv
+
+#: TensorFlow 2.10 was the last release with GPU support on native Windows (TF pip page).
+LAST_NATIVE_WINDOWS_GPU = Version("2.10.999")
+
+
+def _tf_version(ctx: CheckContext) -> Version | None:
+    build = ctx.fact("tf_build")
+    env: PythonEnv | None = ctx.fact("python_env")
+    text = build.version if build else (env.tensorflow_distributions[0].version if env and env.tensorflow_distributions else None)
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+@check("platform-gpu-support", "TensorFlow can use an NVIDIA GPU on this platform", "platform",
+       needs=("host", "python_env"))
+def platform_gpu_support(ctx: CheckContext):
+    host: HostInfo | None = ctx.fact("host")
+    env: PythonEnv | None = ctx.fact("python_env")
+    platform = env.platform if env else {"Linux": "linux", "Windows": "win32", "Darwin": "darwin"}.get(host.system if host else "", "")
+    machine = (env.machine if env else host.machine if host else "").lower()
+    python = env.executable if env else None
+    tfv = _tf_version(ctx)
+    ev = {"platform": platform, "machine": machine, "tensorflow": str(tfv) if tfv else None}
+    if host is not None:
+        ev.update({"wsl": host.wsl, "container": host.container})
+
+    if platform == "win32":
+        if tfv is not None and tfv <= LAST_NATIVE_WINDOWS_GPU:
+            yield ctx.finding("windows-native-gpu", Severity.WARNING,
+                              f"Native Windows with TensorFlow {tfv}: GPU support ended after 2.10",
+                              "This release can still use the GPU with CUDA 11.2 and cuDNN 8.1, but it gets no more "
+                              "fixes. WSL2 runs current releases.", ev,
+                              (install_tf(python, "win32"),))
+        else:
+            yield ctx.finding("windows-native-gpu-unsupported", Severity.ERROR,
+                              f"Native Windows: TensorFlow {tfv or '2.11+'} has no GPU support here (it ended with 2.10)",
+                              "From 2.11 on, the Windows wheels are CPU-only. Use WSL2, where the Linux wheel and "
+                              "the Windows NVIDIA driver work together.", ev,
+                              (install_tf(python, "win32"),))
+        return
+    if platform == "darwin":
+        yield ctx.finding("macos-no-cuda", Severity.ERROR,
+                          "macOS: there is no CUDA, so TensorFlow cannot use an NVIDIA GPU here",
+                          "On Apple silicon TensorFlow uses the Apple GPU through tensorflow-metal.", ev,
+                          (install_tf(python, "darwin"),))
+        return
+    if platform != "linux":
+        yield ctx.finding("platform-unknown", Severity.WARNING, f"Unrecognised platform {platform!r}", "", ev)
+        return
+    if host is not None and host.wsl == "wsl1":
+        yield ctx.finding("wsl1-no-gpu", Severity.ERROR,
+                          "WSL1 has no GPU access; CUDA needs WSL2",
+                          "WSL2 (Windows 10 21H2 / build 19044 or newer) passes the GPU through /dev/dxg.", ev,
+                          (Fix("Convert this distribution to WSL2 (in a Windows terminal)",
+                               ("wsl --set-version <distribution> 2",),
+                               ("https://learn.microsoft.com/windows/wsl/install",)),))
+        return
+    if machine in ("aarch64", "arm64"):
+        build = ctx.fact("tf_build")
+        if build is not None and build.is_cuda_build:
+            yield ctx.finding("linux-aarch64", Severity.INFO,
+                              "Linux aarch64 with a CUDA build of TensorFlow", "", ev)
+        else:
+            yield ctx.finding("linux-aarch64-no-cuda", Severity.ERROR,
+                              "Linux aarch64: the TensorFlow wheels on PyPI for this architecture are not CUDA builds",
+                              "GPU TensorFlow on Arm (Jetson, Grace) comes from NVIDIA's builds: the JetPack wheels "
+                              "for Jetson, or the NGC TensorFlow container.", ev,
+                              (Fix("Use NVIDIA's TensorFlow container (Grace / Arm servers) or the JetPack wheel (Jetson)",
+                                   ("docker run --gpus all -it nvcr.io/nvidia/tensorflow:<tag>-tf2-py3",),
+                                   ("https://docs.nvidia.com/deeplearning/frameworks/install-tf-jetson-platform/",
+                                    "https://catalog.ngc.nvidia.com/orgs/nvidia/containers/tensorflow")),))
+        return
+    where = "WSL2" if host is not None and host.wsl == "wsl2" else "Linux x86_64"
+    yield ctx.finding("platform-gpu-supported", Severity.OK, f"{where}: TensorFlow supports NVIDIA GPUs here", "", ev)
+
+
+def parse_visible_devices(value: str) -> list[str]:
+    """The entries CUDA honours: the list stops at the first invalid entry (so "-1" hides all)."""
+    entries = []
+    for raw in value.split(","):
+        item = raw.strip()
+        if not item:
+            break
+        if item.isdigit() or item.startswith("GPU-") or item.startswith("MIG-"):
+            entries.append(item)
+            continue
+        break
+    return entries
+
+
+@check("cuda-visible-devices", "CUDA_VISIBLE_DEVICES leaves a GPU visible", "environment", needs=("environment",))
+def cuda_visible_devices(ctx: CheckContext):
+    env: EnvVars = ctx.fact("environment")
+    value = env.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return
+    entries = parse_visible_devices(value)
+    ev = {"CUDA_VISIBLE_DEVICES": value, "visible_entries": entries}
+    if not entries:
+        why = "is empty" if value.strip() == "" else f"is {value!r}, which CUDA reads as an invalid first entry"
+        yield ctx.finding(
+            "cuda-visible-devices-hides-all", Severity.ERROR,
+            f"CUDA_VISIBLE_DEVICES {why}: every GPU is hidden from TensorFlow",
+            "CUDA stops reading the list at its first invalid entry, so an empty value or -1 means no device "
+            "at all, and TensorFlow logs 'failed call to cuInit: CUDA_ERROR_NO_DEVICE'.",
+            ev,
+            (Fix("Unset it (or name the GPUs to use, e.g. 0 or 0,1)", ("unset CUDA_VISIBLE_DEVICES",)),),
+        )
+        return
+    dropped = len([x for x in value.split(",")]) - len(entries)
+    if dropped > 0:
+        yield ctx.finding(
+            "cuda-visible-devices-truncated", Severity.WARNING,
+            f"CUDA_VISIBLE_DEVICES={value!r}: only {','.join(entries)} are visible; CUDA ignores everything after "
+            "the first invalid entry", "", ev,
+            (Fix("Name only valid GPU indices or UUIDs", (f"export CUDA_VISIBLE_DEVICES={','.join(entries)}",)),),
+        )
+        return
+    yield ctx.finding("cuda-visible-devices", Severity.INFO,
+                      f"CUDA_VISIBLE_DEVICES={value}: TensorFlow sees only these GPUs", "", ev)
+
+

@@ -1,0 +1,444 @@
+"""The compatibility matrix: loading, validation and the queries checks ask of it.
+
+`compat_matrix.yaml` is data with provenance. It is validated when loaded; a broken file raises
+`MatrixError` naming the file, the entry and what is wrong, which the CLI turns into one line and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+SCHEMA_VERSION = 1
+_VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
+_CC_RE = re.compile(r"^(sm|compute)_(\d+)([a-z]?)$")
+
+
+class MatrixError(ValueError):
+    """A matrix file that cannot be used, with the place and the reason."""
+
+    def __init__(self, path: str, entry: str, problem: str):
+        self.path, self.entry, self.problem = path, entry, problem
+        super().__init__(f"{path}: {entry}: {problem}" if entry else f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class TFRow:
+    series: str
+    release: str
+    package: str
+    requires_python: str | None
+    python: tuple[str, ...]
+    cuda: str | None
+    cudnn: str | None
+    cudnn_headers: str | None
+    compute_capabilities: tuple[str, ...]
+    and_cuda: tuple[str, ...]
+    libraries: dict[str, str]
+    nvidia_runpath: tuple[str, ...]
+    glibc: str | None
+    wheel: str | None
+    source: str
+
+    @property
+    def version(self) -> Version:
+        return Version(self.release)
+
+    @property
+    def cuda_major(self) -> int | None:
+        return int(self.cuda.split(".")[0]) if self.cuda else None
+
+
+@dataclass(frozen=True)
+class CudaRelease:
+    name: str
+    full: str
+    linux: str | None
+    windows: str | None
+
+
+@dataclass(frozen=True)
+class CudaRow:
+    version: str
+    releases: tuple[CudaRelease, ...]
+    minor_compat_linux: str | None
+    minor_compat_windows: str | None
+    ptx_isa: str | None
+    min_cc: str | None
+    max_cc: str | None
+    dropped: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CudnnRow:
+    version: str
+    cuda: tuple[str, ...]
+    min_cc: str | None
+    max_cc: str | None
+    sonames: tuple[str, ...]
+    version_encoding: str | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GpuRow:
+    name: str
+    cc: str
+    arch: str
+    segment: str
+
+
+@dataclass(frozen=True)
+class DriverNeed:
+    """What a CUDA version asks of the driver: its own toolkit driver, and the floor of
+    minor-version compatibility for its major (None where the major has none)."""
+
+    cuda: str
+    toolkit_min: str | None
+    minor_compat_min: str | None
+
+
+@dataclass(frozen=True)
+class Matrix:
+    path: str
+    schema_version: int
+    data_date: str
+    sources: dict[str, dict[str, Any]]
+    tensorflow: tuple[TFRow, ...]
+    cuda: tuple[CudaRow, ...]
+    cudnn: tuple[CudnnRow, ...]
+    gpus: tuple[GpuRow, ...]
+    forward_compat: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"schema {self.schema_version}, data {self.data_date}"
+
+    # --- TensorFlow -------------------------------------------------------------------------
+    def tf_row(self, version: str) -> TFRow | None:
+        """The row for the release series of `version` ("2.16.1", "2.16" → the 2.16 row)."""
+        series = series_of(version)
+        for row in self.tensorflow:
+            if row.series == series:
+                return row
+        return None
+
+    def tf_rows_newest_first(self) -> list[TFRow]:
+        return sorted(self.tensorflow, key=lambda r: Version(r.release), reverse=True)
+
+    # --- CUDA / driver ------------------------------------------------------------------------
+    def cuda_row(self, version: str) -> CudaRow | None:
+        mm = ".".join(version.split(".")[:2])
+        for row in self.cuda:
+            if row.version == mm:
+                return row
+        return None
+
+    def driver_need(self, cuda_version: str, os_name: str = "linux") -> DriverNeed:
+        """The driver a CUDA version needs on `os_name` ("linux" or "windows")."""
+        row = self.cuda_row(cuda_version)
+        if row is None:
+            return DriverNeed(cuda_version, None, None)
+        key = "windows" if os_name == "windows" else "linux"
+        toolkit = None
+        # An exact "12.5.1" picks Update 1's driver; "12.5" picks the GA release's.
+        parts = cuda_version.split(".")
+        exact = [r for r in row.releases if r.full == cuda_version]
+        if not exact and len(parts) == 2:
+            exact = [r for r in row.releases if r.full in (cuda_version, cuda_version + ".0")]
+        chosen = exact[0] if exact else (row.releases[0] if row.releases else None)
+        if chosen is not None:
+            toolkit = getattr(chosen, key)
+        minor = row.minor_compat_windows if key == "windows" else row.minor_compat_linux
+        return DriverNeed(cuda_version, toolkit, minor)
+
+    def max_cuda_for_driver(self, driver: str, os_name: str = "linux") -> str | None:
+        """The newest CUDA (major.minor) whose own toolkit driver is at or below `driver`."""
+        best: tuple[Version, str] | None = None
+        for row in self.cuda:
+            for rel in row.releases:
+                need = rel.windows if os_name == "windows" else rel.linux
+                if need and driver_at_least(driver, need):
+                    v = Version(row.version)
+                    if best is None or v > best[0]:
+                        best = (v, row.version)
+        return best[1] if best else None
+
+    # --- GPUs ---------------------------------------------------------------------------------
+    def gpu_by_name(self, name: str) -> GpuRow | None:
+        want = _norm_gpu(name)
+        for row in self.gpus:
+            if _norm_gpu(row.name) == want:
+                return row
+        return None
+
+
+def _norm_gpu(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", name.lower().replace("nvidia", "")).strip()
+
+
+def series_of(version: str) -> str:
+    parts = re.split(r"[.+-]", version)
+    return ".".join(parts[:2])
+
+
+def driver_at_least(have: str, need: str) -> bool:
+    """Compare NVIDIA driver versions ("535.104.05" >= "525.60.13") numerically by part."""
+    return _driver_key(have) >= _driver_key(need)
+
+
+def _driver_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def parse_cc(text: str) -> tuple[str, int, int] | None:
+    """'sm_86' → ('sm', 8, 6); 'compute_90' → ('compute', 9, 0); '8.6' or '86' → ('sm', 8, 6)."""
+    text = text.strip()
+    m = _CC_RE.match(text)
+    if m:
+        digits = m.group(2)
+        return (m.group(1), int(digits[:-1]), int(digits[-1]))
+    if re.match(r"^\d+\.\d+$", text):
+        major, minor = text.split(".")
+        return ("sm", int(major), int(minor))
+    if re.match(r"^\d{2,3}$", text):
+        return ("sm", int(text[:-1]), int(text[-1]))
+    return None
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def default_path() -> str:
+    """The matrix shipped inside the package, else the repository's own copy (editable installs)."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "compat_matrix.yaml"
+    if shipped.is_file():
+        return str(shipped)
+    repo = here.parent.parent / "compat_matrix.yaml"
+    return str(repo)
+
+
+def load(path: str | None = None) -> Matrix:
+    """Load and validate a matrix file; raise MatrixError on any problem."""
+    return _load_cached(os.path.abspath(path or default_path()))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str) -> Matrix:
+    import yaml
+
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except FileNotFoundError:
+        raise MatrixError(path, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MatrixError(path, "", f"cannot read: {exc}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise MatrixError(path, where, f"YAML syntax error: {problem}") from None
+    return validate(data, path)
+
+
+class _V:
+    """Field access with errors that name the entry."""
+
+    def __init__(self, path: str, entry: str, data: Any):
+        if not isinstance(data, dict):
+            raise MatrixError(path, entry, f"expected a mapping, got {type(data).__name__}")
+        self.path, self.entry, self.data = path, entry, data
+
+    def fail(self, problem: str) -> MatrixError:
+        return MatrixError(self.path, self.entry, problem)
+
+    def str(self, key: str, required: bool = True, version: bool = False) -> str | None:
+        if key not in self.data or self.data[key] is None:
+            if required:
+                raise self.fail(f"missing required field '{key}'")
+            return None
+        value = self.data[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise self.fail(f"field '{key}' must be a quoted string, got the number {value!r}")
+        if not isinstance(value, str):
+            raise self.fail(f"field '{key}' must be a string, got {type(value).__name__}")
+        if version and not _VERSION_RE.match(value):
+            raise self.fail(f"field '{key}': {value!r} is not a version (like 12.5 or 535.104.05)")
+        return value
+
+    def list(self, key: str, required: bool = False) -> list:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"missing required field '{key}'")
+            return []
+        if not isinstance(value, list):
+            raise self.fail(f"field '{key}' must be a list")
+        return value
+
+    def mapping(self, key: str) -> dict:
+        value = self.data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(f"field '{key}' must be a mapping")
+        return value
+
+
+def _check_version(v: _V, value: str, key: str) -> None:
+    try:
+        Version(value)
+    except InvalidVersion:
+        raise v.fail(f"field '{key}': {value!r} is not a valid version") from None
+
+
+def validate(data: Any, path: str = "<matrix>") -> Matrix:
+    if data is None:
+        raise MatrixError(path, "", "the file is empty")
+    top = _V(path, "top level", data)
+    sv = top.data.get("schema_version")
+    if sv is None:
+        raise top.fail("missing required field 'schema_version'")
+    if sv != SCHEMA_VERSION:
+        raise top.fail(f"schema_version {sv!r} is not supported (this tfgpu reads {SCHEMA_VERSION})")
+    date = top.str("data_date")
+    sources = top.mapping("sources")
+
+    def need_source(v: _V, ref: Any) -> None:
+        if not isinstance(ref, str) or ref not in sources:
+            raise v.fail(f"source {ref!r} is not defined under 'sources'")
+
+    tf_rows = []
+    seen_series = set()
+    for i, raw in enumerate(top.list("tensorflow", required=True)):
+        label = raw.get("release", f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        v = _V(path, f"tensorflow[{label}]", raw)
+        release = v.str("release")
+        _check_version(v, release, "release")
+        series = v.str("series", version=True)
+        if series in seen_series:
+            raise v.fail(f"series {series} appears twice")
+        seen_series.add(series)
+        cuda = v.str("cuda", required=False, version=True)
+        ccs = [str(c) for c in v.list("compute_capabilities")]
+        for cc in ccs:
+            if parse_cc(cc) is None:
+                raise v.fail(f"compute capability {cc!r} is not like sm_80 / compute_90 / 8.0")
+        rp = v.str("requires_python", required=False)
+        if rp:
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+            try:
+                SpecifierSet(rp)
+            except InvalidSpecifier:
+                raise v.fail(f"requires_python {rp!r} is not a version specifier") from None
+        need_source(v, raw.get("source"))
+        libs = v.mapping("libraries")
+        tf_rows.append(
+            TFRow(
+                series=series or "",
+                release=release or "",
+                package=v.str("package") or "",
+                requires_python=rp,
+                python=tuple(str(p) for p in v.list("python")),
+                cuda=cuda,
+                cudnn=v.str("cudnn", required=False),
+                cudnn_headers=v.str("cudnn_headers", required=False, version=True),
+                compute_capabilities=tuple(ccs),
+                and_cuda=tuple(str(r) for r in v.list("and_cuda")),
+                libraries={str(k): str(x) for k, x in libs.items()},
+                nvidia_runpath=tuple(str(p) for p in v.list("nvidia_runpath")),
+                glibc=v.str("glibc", required=False, version=True),
+                wheel=v.str("wheel", required=False),
+                source=str(raw.get("source")),
+            )
+        )
+
+    cuda_rows = []
+    for i, raw in enumerate(top.list("cuda")):
+        label = raw.get("version", f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        v = _V(path, f"cuda[{label}]", raw)
+        version = v.str("version", version=True)
+        releases = []
+        for j, rel in enumerate(v.list("releases", required=True)):
+            rv = _V(path, f"cuda[{label}].releases[{j}]", rel)
+            releases.append(
+                CudaRelease(
+                    name=rv.str("name") or "",
+                    full=rv.str("full", version=True) or "",
+                    linux=rv.str("linux", required=False, version=True),
+                    windows=rv.str("windows", required=False, version=True),
+                )
+            )
+        mc = v.mapping("minor_compat")
+        mcv = _V(path, f"cuda[{label}].minor_compat", mc)
+        for ref in v.list("sources", required=True):
+            need_source(v, ref)
+        cuda_rows.append(
+            CudaRow(
+                version=version or "",
+                releases=tuple(releases),
+                minor_compat_linux=mcv.str("linux", required=False, version=True),
+                minor_compat_windows=mcv.str("windows", required=False, version=True),
+                ptx_isa=v.str("ptx_isa", required=False, version=True),
+                min_cc=v.str("min_cc", required=False, version=True),
+                max_cc=v.str("max_cc", required=False, version=True),
+                dropped=tuple(str(d) for d in v.list("dropped")),
+                sources=tuple(str(s) for s in v.list("sources")),
+            )
+        )
+
+    cudnn_rows = []
+    for i, raw in enumerate(top.list("cudnn")):
+        label = raw.get("version", f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        v = _V(path, f"cudnn[{label}]", raw)
+        for ref in v.list("sources", required=True):
+            need_source(v, ref)
+        cudnn_rows.append(
+            CudnnRow(
+                version=v.str("version", version=True) or "",
+                cuda=tuple(str(c) for c in v.list("cuda", required=True)),
+                min_cc=v.str("min_cc", required=False, version=True),
+                max_cc=v.str("max_cc", required=False, version=True),
+                sonames=tuple(str(s) for s in v.list("sonames")),
+                version_encoding=v.str("version_encoding", required=False),
+                raw=dict(raw),
+            )
+        )
+
+    gpu_rows = []
+    for i, raw in enumerate(top.list("gpus")):
+        label = raw.get("name", f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        v = _V(path, f"gpus[{label}]", raw)
+        need_source(v, raw.get("source"))
+        gpu_rows.append(
+            GpuRow(
+                name=v.str("name") or "",
+                cc=v.str("cc", version=True) or "",
+                arch=v.str("arch") or "",
+                segment=v.str("segment") or "",
+            )
+        )
+    return Matrix(
+        path=path,
+        schema_version=sv,
+        data_date=date or "",
+        sources=sources,
+        tensorflow=tuple(tf_rows),
+        cuda=tuple(cuda_rows),
+        cudnn=tuple(cudnn_rows),
+        gpus=tuple(gpu_rows),
+        forward_compat=top.mapping("cuda_forward_compat"),
+    )

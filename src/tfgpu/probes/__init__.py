@@ -1,0 +1,83 @@
+"""Probes: the only code that touches the machine. Each returns a frozen fact record or a
+`ProbeFailure`; the registry below lists them, and `tfgpu.runner` runs them concurrently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from tfgpu import proc
+from tfgpu.model import ProbeFailure, ProbeStatus
+
+
+@dataclass
+class ProbeContext:
+    """What a probe may use: the target interpreter, the user's environment, limits, and the
+    results of the probes it declared it needs."""
+
+    python: str
+    environ: Mapping[str, str]
+    timeout: float
+    matrix: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    run_command: Callable[..., proc.CommandResult] = proc.run
+
+    def fact(self, name: str) -> Any | None:
+        """The fact record of probe `name`, or None where it failed or did not run."""
+        value = self.results.get(name)
+        return None if value is None or isinstance(value, ProbeFailure) else value
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    title: str
+    fact_type: type
+    func: Callable[[ProbeContext], Any]
+    needs: tuple[str, ...] = ()
+    #: Seconds; None means the run's default (`--timeout`).
+    timeout: float | None = None
+    #: Not run with --fast (it imports TensorFlow or does real GPU work).
+    slow: bool = False
+
+
+PROBES: dict[str, Probe] = {}
+
+
+def probe(
+    name: str,
+    title: str,
+    fact_type: type,
+    needs: tuple[str, ...] = (),
+    timeout: float | None = None,
+    slow: bool = False,
+) -> Callable[[Callable[[ProbeContext], Any]], Callable[[ProbeContext], Any]]:
+    """Register a probe function under `name`."""
+
+    def register(func: Callable[[ProbeContext], Any]) -> Callable[[ProbeContext], Any]:
+        PROBES[name] = Probe(name, title, fact_type, func, tuple(needs), timeout, slow)
+        return func
+
+    return register
+
+
+def failure(name: str, status: ProbeStatus, message: str, **evidence: Any) -> ProbeFailure:
+    return ProbeFailure(name, status, message, dict(evidence))
+
+
+_LOADED = False
+
+
+def load_all() -> dict[str, Probe]:
+    """Import every module of this package so that each registers its probes."""
+    global _LOADED
+    if not _LOADED:
+        for info in pkgutil.iter_modules(__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{info.name}")
+        _LOADED = True
+    return PROBES

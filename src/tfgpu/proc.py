@@ -1,0 +1,165 @@
+"""The one seam through which tfgpu runs external commands.
+
+Always an argv list (never a shell), always a time limit, and every way a command can end is a
+value: finished with a code, killed by a signal, timed out, or not startable at all. Output is
+capped so that a program printing without end cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+#: Bytes kept from each of stdout and stderr; the tail is what matters for diagnosis.
+OUTPUT_CAP = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did. Exactly one of `returncode`/`signal`/`timed_out`/`start_error` tells how it ended."""
+
+    argv: tuple[str, ...]
+    returncode: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    start_error: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    seconds: float = 0.0
+    truncated: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        """One line saying how the command ended, for evidence and messages."""
+        if self.start_error is not None:
+            return f"could not start: {self.start_error}"
+        if self.timed_out:
+            return f"timed out after {self.seconds:.1f} s"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"crashed with signal {self.signal} ({name})"
+        return f"exited with code {self.returncode}"
+
+
+def _drain(stream, sink: list[bytes], cap: int, flags: list[bool]) -> None:
+    """Read a pipe to its end, keeping the first and last `cap/2` bytes."""
+    head = bytearray()
+    tail = bytearray()
+    half = cap // 2
+    try:
+        while True:
+            chunk = stream.read(65536)
+            if not chunk:
+                break
+            if len(head) < half:
+                take = half - len(head)
+                head += chunk[:take]
+                chunk = chunk[take:]
+            if chunk:
+                tail += chunk
+                if len(tail) > half:
+                    flags[0] = True
+                    del tail[: len(tail) - half]
+    except (OSError, ValueError):
+        pass
+    sink.append(bytes(head))
+    if flags[0]:
+        sink.append(b"\n[... output truncated ...]\n")
+    sink.append(bytes(tail))
+
+
+def run(
+    argv: Sequence[str],
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    stdin_data: bytes | None = None,
+    cwd: str | None = None,
+    cap: int = OUTPUT_CAP,
+) -> CommandResult:
+    """Run `argv` with a hard time limit; never raises for anything the command does.
+
+    The child gets its own process group so that a timeout kills it and everything it started.
+    """
+    argv = tuple(str(a) for a in argv)
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        return CommandResult(argv, start_error="not found")
+    except PermissionError:
+        return CommandResult(argv, start_error="permission denied")
+    except OSError as exc:
+        return CommandResult(argv, start_error=f"{type(exc).__name__}: {exc}")
+
+    out: list[bytes] = []
+    err: list[bytes] = []
+    out_flag = [False]
+    err_flag = [False]
+    readers = [
+        threading.Thread(target=_drain, args=(proc.stdout, out, cap, out_flag), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, err, cap, err_flag), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    if stdin_data is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin_data)
+            proc.stdin.close()
+        except OSError:
+            pass
+
+    timed_out = False
+    try:
+        proc.wait(timeout=max(timeout, 0.01))
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+    for reader in readers:
+        reader.join(timeout=2.0)
+    seconds = time.monotonic() - start
+    code = proc.returncode
+    sig = -code if code is not None and code < 0 else None
+    return CommandResult(
+        argv,
+        returncode=None if (timed_out or sig is not None) else code,
+        signal=None if timed_out else sig,
+        timed_out=timed_out,
+        stdout=b"".join(out).decode("utf-8", "replace"),
+        stderr=b"".join(err).decode("utf-8", "replace"),
+        seconds=seconds,
+        truncated=out_flag[0] or err_flag[0],
+    )
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    except (ProcessLookupError, PermissionError, OSError, AttributeError):
+        try:
+            proc.kill()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass

@@ -1,0 +1,81 @@
+"""The JSON report: the contract for scripts (schema in tfgpu/schema/report.schema.json).
+
+`report_to_dict` is pure; `facts_from_dict` rebuilds fact records for `--from-facts`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tfgpu.model import Finding, ProbeFailure, ProbeStatus, Report
+from tfgpu.serde import DecodeError, from_jsonable, to_jsonable
+
+SCHEMA_VERSION = 1
+
+
+def fact_to_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, ProbeFailure):
+        return {"status": value.status.value, "message": value.message, "evidence": to_jsonable(value.evidence)}
+    return {"status": "ok", "data": to_jsonable(value)}
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "check": f.check,
+        "severity": f.severity.value,
+        "summary": f.summary,
+        "detail": f.detail,
+        "evidence": to_jsonable(f.evidence),
+        "fixes": [{"summary": x.summary, "commands": list(x.commands), "links": list(x.links)} for x in f.fixes],
+    }
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    from tfgpu.model import Severity
+
+    counts = {s.value: 0 for s in Severity}
+    for f in report.findings:
+        counts[f.severity.value] += 1
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "tfgpu", "version": report.tool_version},
+        "matrix": report.matrix_version,
+        "verdict": {
+            "status": report.verdict.status.value,
+            "headline": report.verdict.headline,
+            "predicted": report.verdict.predicted,
+        },
+        "summary": {"worst": report.worst.value, "counts": counts, "failed_checks": list(report.failed_checks)},
+        "facts": {name: fact_to_dict(value) for name, value in sorted(report.facts.items())},
+        "findings": [finding_to_dict(f) for f in report.findings],
+        "timings": dict(report.timings),
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps(report_to_dict(report), indent=2, sort_keys=False)
+
+
+def facts_from_dict(data: dict[str, Any], fact_types: dict[str, type]) -> dict[str, Any]:
+    """Rebuild fact records from a saved report's `facts`; raise DecodeError on a bad entry."""
+    facts: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        raise DecodeError("$.facts: expected an object")
+    for name, entry in data.items():
+        if not isinstance(entry, dict) or "status" not in entry:
+            raise DecodeError(f"$.facts.{name}: expected an object with a status")
+        status = entry["status"]
+        if status == "ok":
+            tp = fact_types.get(name)
+            if tp is None:
+                continue  # a probe this tfgpu does not know (newer version, or a plugin)
+            facts[name] = from_jsonable(tp, entry.get("data"), f"$.facts.{name}.data")
+        else:
+            try:
+                st = ProbeStatus(status)
+            except ValueError:
+                raise DecodeError(f"$.facts.{name}.status: unknown status {status!r}") from None
+            facts[name] = ProbeFailure(name, st, str(entry.get("message", "")), dict(entry.get("evidence") or {}))
+    return facts

@@ -1,0 +1,130 @@
+"""The terminal report: the verdict first, then findings by area with their fixes as commands.
+
+`render` is pure (Report -> str); the CLI decides width and colour (NO_COLOR, non-terminals).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from tfgpu.model import Finding, ProbeFailure, Report, Severity, VerdictStatus
+
+ICONS = {
+    Severity.OK: ("✔", "green"),
+    Severity.INFO: ("i", "cyan"),
+    Severity.SKIPPED: ("–", "dim"),
+    Severity.WARNING: ("!", "yellow"),
+    Severity.ERROR: ("✘", "bold red"),
+}
+VERDICT_STYLE = {
+    VerdictStatus.READY: ("READY", "bold green"),
+    VerdictStatus.NOT_READY: ("NOT READY", "bold red"),
+    VerdictStatus.UNKNOWN: ("UNKNOWN", "bold yellow"),
+}
+AREA_TITLES = {
+    "platform": "Platform",
+    "tensorflow": "TensorFlow",
+    "environment": "Environment",
+    "driver": "NVIDIA driver",
+    "gpu": "GPUs",
+    "libraries": "CUDA libraries",
+    "toolkit": "CUDA toolkit",
+    "live": "Live TensorFlow",
+    "plugins": "Plugins",
+}
+
+
+def _area_of(finding: Finding) -> str:
+    from tfgpu.checks import CHECKS
+
+    chk = CHECKS.get(finding.check)
+    return chk.area if chk else "plugins"
+
+
+def _facts_lines(facts: dict[str, Any]) -> list[str]:
+    lines = []
+    host = facts.get("host")
+    if host is not None and not isinstance(host, ProbeFailure):
+        extra = [x for x in (host.distro_name, f"glibc {host.glibc}" if host.glibc else None,
+                             host.wsl.upper() if host.wsl else None,
+                             f"container: {host.container}" if host.container else None) if x]
+        lines.append(f"Host     {host.system} {host.machine}, kernel {host.kernel}" + (f" ({', '.join(extra)})" if extra else ""))
+    env = facts.get("python_env")
+    if env is not None and not isinstance(env, ProbeFailure):
+        lines.append(f"Python   {env.version} at {env.executable}")
+    elif isinstance(env, ProbeFailure):
+        lines.append(f"Python   could not be probed: {env.message}")
+    build = facts.get("tf_build")
+    if build is not None and not isinstance(build, ProbeFailure):
+        if build.is_cuda_build:
+            lines.append(f"Build    {build.distribution} {build.version}: CUDA {build.cuda_version}, cuDNN {build.cudnn_version}, "
+                         f"{', '.join(build.compute_capabilities)}")
+        else:
+            lines.append(f"Build    {build.distribution} {build.version}: CPU only")
+    driver = facts.get("driver")
+    if driver is not None and not isinstance(driver, ProbeFailure):
+        summary = getattr(driver, "summary", None)
+        if callable(summary):
+            lines.extend(summary())
+    return lines
+
+
+def render(report: Report, width: int = 100, color: bool = False, show_ok: bool = True) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system="standard" if color else None, no_color=not color,
+                      force_terminal=color, highlight=False, emoji=False, soft_wrap=False)
+    label, style = VERDICT_STYLE[report.verdict.status]
+    head = Text()
+    head.append(f"{label}", style=style)
+    head.append("  ")
+    head.append(report.verdict.headline)
+    console.print(head)
+    if report.verdict.predicted:
+        console.print(Text("(predicted from static facts; TensorFlow was not imported)", style="dim"))
+    console.print()
+    for line in _facts_lines(report.facts):
+        console.print(Text(line, style="dim"))
+    groups: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        if f.severity is Severity.OK and not show_ok:
+            continue
+        groups.setdefault(_area_of(f), []).append(f)
+    order = list(AREA_TITLES)
+    for area in sorted(groups, key=lambda a: order.index(a) if a in order else len(order)):
+        console.print()
+        console.print(Text(AREA_TITLES.get(area, area.title()), style="bold underline"))
+        items = sorted(groups[area], key=lambda f: -f.severity.rank)
+        for f in items:
+            icon, istyle = ICONS[f.severity]
+            line = Text()
+            line.append(f" {icon} ", style=istyle)
+            line.append(f.summary)
+            line.append(f"  [{f.id}]", style="dim")
+            console.print(line)
+            if f.detail and f.severity.rank >= Severity.WARNING.rank:
+                console.print(Text(f"   {f.detail}", style="dim"))
+            for fix in f.fixes:
+                console.print(Text(f"   → {fix.summary}", style="cyan"))
+                for cmd in fix.commands:
+                    console.print(Text(f"     $ {cmd}", style="bold"), soft_wrap=True)
+                for link in fix.links:
+                    console.print(Text(f"     {link}", style="dim"), soft_wrap=True)
+    console.print()
+    counts = {s: 0 for s in Severity}
+    for f in report.findings:
+        counts[f.severity] += 1
+    total = report.timings.get("total", report.timings.get("probes_total", 0.0))
+    tail = (f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
+            f"{counts[Severity.OK]} ok · {total:.2f} s")
+    if report.failed_checks:
+        tail += f" · check(s) crashed: {', '.join(report.failed_checks)}"
+    console.print(Text(tail, style="dim"))
+    return buf.getvalue()
+
+
+__all__ = ["render", "escape"]

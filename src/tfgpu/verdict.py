@@ -1,0 +1,49 @@
+"""The one-sentence answer: will TensorFlow use a GPU here? Derived from findings and facts only."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from tfgpu.model import Finding, ProbeFailure, Severity, Verdict, VerdictStatus
+
+#: Which area's error explains the verdict first: the earliest blocker in the chain.
+AREA_ORDER = ("platform", "tensorflow", "environment", "driver", "gpu", "libraries", "toolkit", "live")
+
+
+def _tf_label(facts: dict[str, Any]) -> str:
+    build = facts.get("tf_build")
+    if build is not None and not isinstance(build, ProbeFailure):
+        return f"TensorFlow {build.version}"
+    return "TensorFlow"
+
+
+def _area_rank(finding: Finding) -> int:
+    from tfgpu.checks import CHECKS
+
+    chk = CHECKS.get(finding.check)
+    area = chk.area if chk else ""
+    return AREA_ORDER.index(area) if area in AREA_ORDER else len(AREA_ORDER)
+
+
+def decide(facts: dict[str, Any], findings: Sequence[Finding], options: dict[str, Any]) -> Verdict:
+    predicted = not bool(options.get("live_ran"))
+    errors = sorted((f for f in findings if f.severity is Severity.ERROR), key=_area_rank)
+    label = _tf_label(facts)
+    if errors:
+        first = errors[0]
+        return Verdict(VerdictStatus.NOT_READY, f"{label} will not use a GPU: {first.summary}", predicted)
+    live = facts.get("tf_live")
+    if live is not None and not isinstance(live, ProbeFailure) and getattr(live, "gpus", None):
+        return Verdict(VerdictStatus.READY, getattr(live, "headline", f"{label} lists a GPU"), False)
+    driver = facts.get("driver")
+    gpus = getattr(driver, "gpus", None) if driver is not None and not isinstance(driver, ProbeFailure) else None
+    build_ok = any(f.id == "tf-cuda-build" and f.severity is Severity.OK for f in findings)
+    warnings = [f for f in findings if f.severity is Severity.WARNING]
+    if gpus and build_ok:
+        tail = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
+        names = ", ".join(sorted({g.name for g in gpus}))
+        return Verdict(VerdictStatus.READY, f"{label} should use {names}{tail} (predicted, not yet proven by a live import)"
+                       if predicted else f"{label} uses {names}{tail}", predicted)
+    missing = [name for name in ("driver", "tf_build") if name not in facts]
+    why = f"not probed: {', '.join(missing)}" if missing else "not every fact needed could be gathered"
+    return Verdict(VerdictStatus.UNKNOWN, f"Could not decide whether {label} will use a GPU ({why})", predicted)
