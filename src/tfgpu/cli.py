@@ -207,6 +207,23 @@ def _read_facts(path: Path, probes: dict):
     return facts, {"probes_total": 0.0}
 
 
+@app.command()
+def explain(
+    source: Optional[str] = typer.Argument(None, help="Log file to read, or - (the default) for standard input."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+) -> None:
+    """Explain a pasted TensorFlow/CUDA log: root causes, harmless noise, and fixes."""
+    from tfgpu.explain import run as run_explain
+
+    matrix = _load_matrix(matrix_file)
+    path = None if source in (None, "-") else source
+    if path is not None and not Path(path).is_file():
+        _err(f"{path}: no such file")
+        raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(run_explain(path, as_json, matrix, width=_width(), color=_use_color(sys.stdout)))
+
+
 def main() -> None:
     try:
         app()

@@ -40,6 +40,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         counts[f.severity.value] += 1
     return {
         "schema_version": SCHEMA_VERSION,
+        "kind": "doctor",
         "tool": {"name": "tfgpu", "version": report.tool_version},
         "matrix": report.matrix_version,
         "verdict": {
