@@ -377,7 +377,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
             releases.append(
                 CudaRelease(
                     name=rv.str("name") or "",
-                    full=rv.str("full", version=True) or "",
+                    full=rv.str("full", required=False, version=True) or "",
                     linux=rv.str("linux", required=False, version=True),
                     windows=rv.str("windows", required=False, version=True),
                 )
