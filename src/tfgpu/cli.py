@@ -26,16 +26,20 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    """Will TensorFlow use this GPU? If not: exactly why, and the command that fixes it."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from tfgpu import __version__
 
         typer.echo(f"tfgpu {__version__}")
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version),
+) -> None:
+    """Will TensorFlow use this GPU? If not: exactly why, and the command that fixes it."""
 
 
 def _err(message: str) -> None:
