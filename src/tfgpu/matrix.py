@@ -231,8 +231,59 @@ def load(path: str | None = None) -> Matrix:
     return _load_cached(os.path.abspath(path or default_path()))
 
 
+def _cache_file(path: str) -> Path | None:
+    """Where the parsed YAML of `path` is cached as JSON (YAML parsing dominates start-up)."""
+    if os.environ.get("TFGPU_NO_CACHE"):
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    import hashlib
+
+    key = hashlib.sha256(f"{path}|{st.st_mtime_ns}|{st.st_size}|{SCHEMA_VERSION}".encode()).hexdigest()[:24]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tfgpu" / f"matrix-{key}.json"
+
+
+def _read_cache(cache: Path | None) -> Any:
+    if cache is None:
+        return None
+    import json
+
+    try:
+        return json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_cache(cache: Path | None, data: Any) -> None:
+    if cache is None:
+        return
+    import json
+
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
+        os.replace(tmp, cache)
+    except (OSError, TypeError, ValueError):
+        pass
+
+
 @lru_cache(maxsize=8)
 def _load_cached(path: str) -> Matrix:
+    cache = _cache_file(path)
+    data = _read_cache(cache)
+    if data is not None:
+        return validate(data, path)
+    data = _parse_yaml(path)
+    matrix = validate(data, path)
+    _write_cache(cache, data)
+    return matrix
+
+
+def _parse_yaml(path: str) -> Any:
     import yaml
 
     try:
@@ -250,7 +301,7 @@ def _load_cached(path: str) -> Matrix:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise MatrixError(path, where, f"YAML syntax error: {problem}") from None
-    return validate(data, path)
+    return data
 
 
 class _V:

@@ -1,0 +1,54 @@
+"""Benchmark: `tfgpu doctor --json --fast` against `python -c "import tensorflow"` in the same target.
+
+Both are timed in this one invocation, alternating, and the ratio of medians is printed. Aim: the
+static doctor under 10% of TensorFlow's own import time.
+
+    .venv/bin/python bench/bench_doctor.py [--python .venvs/tf-2.21.0/bin/python] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=600)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{argv[:4]} exited with {proc.returncode}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default=str(REPO / ".venvs" / "tf-2.21.0" / "bin" / "python"))
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--fast", "--python", args.python]
+    baseline = [args.python, "-c", "import tensorflow"]
+    timed(baseline, env)  # warm the page cache for both
+    timed(doctor, env)
+    d_times, b_times = [], []
+    for _ in range(args.runs):
+        b_times.append(timed(baseline, env))
+        d_times.append(timed(doctor, env))
+    d, b = statistics.median(d_times), statistics.median(b_times)
+    print(f"target: {args.python}")
+    print(f"python -c 'import tensorflow'   median {b:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in b_times)})")
+    print(f"tfgpu doctor --json --fast      median {d:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in d_times)})")
+    print(f"ratio doctor/import = {d / b:.3f}  (aim: < 0.10)")
+
+
+if __name__ == "__main__":
+    main()
