@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -209,6 +210,208 @@ def _read_facts(path: Path, probes: dict):
         _err(f"--from-facts {path}: {exc}")
         raise typer.Exit(EXIT_USAGE)
     return facts, {"probes_total": 0.0}
+
+
+def _row_dict(row, matrix) -> dict:
+    from dataclasses import asdict
+
+    data = asdict(row)
+    data["cudnn_tested"] = row.cudnn_tested
+    if row.cuda:
+        lin, win = matrix.driver_need(row.cuda, "linux"), matrix.driver_need(row.cuda, "windows")
+        data["driver"] = {"linux": {"toolkit": lin.toolkit_min, "minor_compat": lin.minor_compat_min},
+                          "windows": {"toolkit": win.toolkit_min, "minor_compat": win.minor_compat_min}}
+    return data
+
+
+@app.command("matrix")
+def matrix_cmd(
+    tf: Optional[str] = typer.Option(None, "--tf", help="One TensorFlow release series in full, e.g. 2.16."),
+    cuda: Optional[str] = typer.Option(None, "--cuda", help="What one CUDA toolkit needs, e.g. 12.4."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+) -> None:
+    """Print the compatibility matrix: TensorFlow builds, or one release, or one CUDA toolkit."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    matrix = _load_matrix(matrix_file)
+    console = Console(width=_width(), no_color=not _use_color(sys.stdout), highlight=False)
+    if tf:
+        row = matrix.tf_row(tf)
+        if row is None:
+            _err(f"--tf {tf}: not in the matrix (known: {', '.join(r.series for r in matrix.tf_rows_newest_first())})")
+            raise typer.Exit(EXIT_USAGE)
+        data = _row_dict(row, matrix)
+        if as_json:
+            typer.echo(json.dumps({"tensorflow": data, "matrix": matrix.describe()}, indent=2))
+        else:
+            for key, value in data.items():
+                shown = ", ".join(value) if isinstance(value, (list, tuple)) else value
+                if isinstance(value, dict):
+                    shown = ", ".join(f"{k}: {v}" for k, v in value.items())
+                console.print(f"[bold]{key:<22}[/bold] {shown}")
+        raise typer.Exit(EXIT_OK)
+    if cuda:
+        crow = matrix.cuda_row(cuda)
+        if crow is None:
+            _err(f"--cuda {cuda}: not in the matrix (known: {', '.join(r.version for r in matrix.cuda)})")
+            raise typer.Exit(EXIT_USAGE)
+        major = crow.version.split(".")[0]
+        data = {
+            "cuda": asdict(crow),
+            "driver": {os_name: asdict(matrix.driver_need(cuda, os_name)) for os_name in ("linux", "windows")},
+            "tensorflow_built_with": [r.series for r in matrix.tf_rows_newest_first()
+                                      if r.cuda and ".".join(r.cuda.split(".")[:2]) == crow.version],
+            "cudnn_for_this_major": [r.version for r in matrix.cudnn if major in r.cuda],
+            "forward_compat": matrix.forward_compat,
+        }
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            lin, win = data["driver"]["linux"], data["driver"]["windows"]
+            console.print(f"[bold]CUDA {crow.version}[/bold]  PTX ISA {crow.ptx_isa or '?'}, compute capability "
+                          f"{crow.min_cc or '?'} to {crow.max_cc or '?'}"
+                          + (f", dropped {', '.join(crow.dropped)}" if crow.dropped else ""))
+            for rel in crow.releases:
+                console.print(f"  {rel.name:<22} driver: Linux >= {rel.linux or 'n/a'}, Windows >= {rel.windows or 'n/a'}")
+            console.print(f"  minor-version compatibility (any {major}.x): Linux >= {lin['minor_compat_min'] or 'n/a'}, "
+                          f"Windows >= {win['minor_compat_min'] or 'n/a'}")
+            console.print(f"  TensorFlow built with it: {', '.join(data['tensorflow_built_with']) or 'none'}")
+            console.print(f"  cuDNN releases for CUDA {major}: {', '.join(data['cudnn_for_this_major']) or 'none'}")
+        raise typer.Exit(EXIT_OK)
+    rows = matrix.tf_rows_newest_first()
+    console.width = max(console.width, 140)
+    if as_json:
+        typer.echo(json.dumps({"matrix": matrix.describe(), "tensorflow": [_row_dict(r, matrix) for r in rows]}, indent=2))
+        raise typer.Exit(EXIT_OK)
+    table = Table(title=f"TensorFlow GPU builds (Linux x86_64 wheels; matrix {matrix.describe()})")
+    for col in ("TF", "Python", "CUDA", "cuDNN", "compute capabilities", "driver (Linux)", "glibc", "[and-cuda]"):
+        table.add_column(col)
+    for r in rows:
+        need = matrix.driver_need(r.cuda, "linux") if r.cuda else None
+        drv = "" if need is None else (f">= {need.minor_compat_min} ({need.toolkit_min})" if need.minor_compat_min
+                                       else f">= {need.toolkit_min or '?'}")
+        py = f"{r.python[0]}-{r.python[-1]}" if r.python else (r.requires_python or "")
+        cudnn = r.cudnn_tested or r.cudnn or ""
+        table.add_row(r.series, py, r.cuda or "-", cudnn, " ".join(r.compute_capabilities), drv, r.glibc or "",
+                      "yes" if r.and_cuda else "no")
+    console.print(table)
+    console.print("driver: minor-version-compatibility floor (the toolkit's own driver). Details: tfgpu matrix --tf X.Y")
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def recommend(
+    driver: Optional[str] = typer.Option(None, "--driver", help="NVIDIA driver version, e.g. 535.104.05 (default: this machine's)."),
+    cc: Optional[List[str]] = typer.Option(None, "--cc", help="GPU compute capability, e.g. 8.6 (repeatable; default: this machine's GPUs)."),
+    python_version: Optional[str] = typer.Option(None, "--python-version", help="Target Python, e.g. 3.11 (default: the target interpreter's)."),
+    os_name: Optional[str] = typer.Option(None, "--os", help="linux, wsl2, windows or macos (default: this machine's)."),
+    python: Optional[str] = typer.Option(None, "--python", help="Target interpreter whose version to use."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: recommendations [{tensorflow, install, notes}], excluded [{tensorflow, reason}]."),
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+) -> None:
+    """The TensorFlow releases that will use this machine's GPU, best first, with install commands."""
+    from dataclasses import asdict
+
+    from tfgpu.recommend import Machine
+    from tfgpu.recommend import recommend as advise
+
+    matrix = _load_matrix(matrix_file)
+    if os_name is not None and os_name not in ("linux", "wsl2", "windows", "macos"):
+        _err(f"--os {os_name}: expected linux, wsl2, windows or macos")
+        raise typer.Exit(EXIT_USAGE)
+    for value in cc or []:
+        from tfgpu.matrix import parse_cc
+
+        if parse_cc(value) is None:
+            _err(f"--cc {value}: expected a compute capability like 8.6")
+            raise typer.Exit(EXIT_USAGE)
+    if driver is not None and not re.match(r"^\d+(\.\d+){0,2}$", driver):
+        _err(f"--driver {driver}: expected a driver version like 535.104.05")
+        raise typer.Exit(EXIT_USAGE)
+    facts = _machine_facts(python, matrix, need_driver=driver is None or not cc, need_python=python_version is None)
+    machine = Machine(
+        driver=driver or facts.get("driver"),
+        ccs=tuple(cc) if cc else tuple(facts.get("ccs", ())),
+        python=python_version or facts.get("python"),
+        os=os_name or facts.get("os", "linux"),
+        machine=facts.get("machine", "x86_64") if os_name in (None, "linux", "wsl2") else "x86_64",
+        glibc=facts.get("glibc") if os_name is None else None,
+    )
+    advice = advise(matrix, machine)
+    if as_json:
+        typer.echo(json.dumps({
+            "machine": asdict(machine),
+            "assumptions": list(advice.assumptions),
+            "recommendations": [{"tensorflow": r.tensorflow, "install": r.install, "notes": list(r.notes)}
+                                for r in advice.recommendations],
+            "excluded": [{"tensorflow": e.tensorflow, "reason": e.reason} for e in advice.excluded],
+        }, indent=2))
+        raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(width=_width(), no_color=not _use_color(sys.stdout), highlight=False)
+    desc = ", ".join(f"{k} {v}" for k, v in (("driver", machine.driver), ("GPU cc", ",".join(machine.ccs) or None),
+                                             ("Python", machine.python), ("OS", machine.os)) if v)
+    console.print(Text(f"Machine: {desc}", style="dim"))
+    for a in advice.assumptions:
+        console.print(Text(f"Note: {a}", style="dim"))
+    if not advice.recommendations:
+        console.print(Text("No TensorFlow release in the matrix will use this GPU.", style="bold red"))
+    for i, r in enumerate(advice.recommendations):
+        console.print(Text(f"{'Best: ' if i == 0 else '      '}TensorFlow {r.tensorflow}", style="bold green" if i == 0 else ""))
+        console.print(Text(f"        $ {r.install}", style="bold"))
+        for n in r.notes:
+            console.print(Text(f"        - {n}", style="dim"))
+    if advice.excluded:
+        console.print()
+        console.print(Text("Newer releases excluded:", style="bold"))
+        for e in advice.excluded:
+            console.print(f"  {e.tensorflow}: {e.reason}")
+    raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
+
+
+def _machine_facts(python: Optional[str], matrix, need_driver: bool, need_python: bool) -> dict:
+    """This machine's facts for `recommend`, through the same probes as the doctor."""
+    from tfgpu import probes as probes_mod
+    from tfgpu.model import ProbeFailure
+    from tfgpu.probes import ProbeContext
+    from tfgpu.probes.python_env import default_python
+    from tfgpu.runner import run_probes
+
+    registry = probes_mod.load_all()
+    wanted = ["host"] + (["python_env"] if need_python else []) + (["driver"] if need_driver and "driver" in registry else [])
+    target = python or default_python(os.environ)
+    if python:
+        _validate_python(python)
+    ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=20.0, matrix=matrix)
+    results, _ = run_probes([registry[n] for n in wanted], ctx)
+    out: dict = {}
+    host = results.get("host")
+    if host is not None and not isinstance(host, ProbeFailure):
+        out["os"] = {"Windows": "windows", "Darwin": "macos"}.get(host.system, "wsl2" if host.wsl == "wsl2" else "linux")
+        out["machine"] = host.machine
+        out["glibc"] = host.glibc
+    env = results.get("python_env")
+    if env is not None and not isinstance(env, ProbeFailure):
+        out["python"] = env.version
+    drv = results.get("driver")
+    if drv is not None and not isinstance(drv, ProbeFailure):
+        out["driver"] = getattr(drv, "driver_version", None)
+        out["ccs"] = [c for c in (_gpu_cc(g) for g in getattr(drv, "gpus", ()) or ()) if c]
+    return out
+
+
+def _gpu_cc(gpu) -> Optional[str]:
+    for attr in ("compute_capability", "cc"):
+        value = getattr(gpu, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 @app.command()

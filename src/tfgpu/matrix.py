@@ -52,6 +52,17 @@ class TFRow:
         return Version(self.release)
 
     @property
+    def cudnn_tested(self) -> str | None:
+        """cuDNN major.minor the build was made with: the shipped header, else the [and-cuda] pin."""
+        if self.cudnn_headers:
+            return ".".join(self.cudnn_headers.split(".")[:2])
+        for req in self.and_cuda:
+            m = re.match(r"^nvidia-cudnn-cu\d+\s*(?:==|>=)\s*(\d+\.\d+)", req.replace(" ", ""))
+            if m:
+                return m.group(1)
+        return None
+
+    @property
     def cuda_major(self) -> int | None:
         return int(self.cuda.split(".")[0]) if self.cuda else None
 
@@ -171,6 +182,15 @@ class Matrix:
                         best = (v, row.version)
         return best[1] if best else None
 
+    def last_tf_for_cc(self, cc: tuple[int, int]) -> tuple[TFRow, str, str] | None:
+        """The newest TensorFlow row whose build runs on compute capability `cc`:
+        (row, 'sass' or 'ptx', the build entry used). None where no row does."""
+        for row in self.tf_rows_newest_first():
+            how = cc_support(cc, row.compute_capabilities)
+            if how is not None:
+                return (row, how[0], how[1])
+        return None
+
     # --- GPUs ---------------------------------------------------------------------------------
     def gpu_by_name(self, name: str) -> GpuRow | None:
         want = _norm_gpu(name)
@@ -178,6 +198,46 @@ class Matrix:
             if _norm_gpu(row.name) == want:
                 return row
         return None
+
+
+def parse_arch(text: str) -> tuple[str, int, int, str] | None:
+    """Like `parse_cc`, keeping the suffix: 'sm_90a' → ('sm', 9, 0, 'a'); '8.6' → ('sm', 8, 6, '')."""
+    m = _CC_RE.match(text.strip())
+    if m:
+        digits = m.group(2)
+        return (m.group(1), int(digits[:-1]), int(digits[-1]), m.group(3))
+    parsed = parse_cc(text)
+    return (parsed[0], parsed[1], parsed[2], "") if parsed else None
+
+
+def cc_support(cc: tuple[int, int], build_ccs: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
+    """How a GPU of compute capability `cc` runs a build compiled for `build_ccs`.
+
+    ('sass', 'sm_80'): native code. SASS for sm_XY runs on the same major with an equal or higher
+    minor (CUDA C++ Programming Guide, "Binary Compatibility"; TensorFlow's .bazelrc says the same);
+    arch-specific 'a' targets run only on exactly that CC. ('ptx', 'compute_90'): only through the
+    driver's JIT of PTX for an equal or lower CC ("Application Compatibility"). None: cannot run.
+    Bare numbers ('3.5', as old builds list them) count as SASS.
+    """
+    best_ptx: tuple[tuple[int, int], str] | None = None
+    sass: tuple[tuple[int, int], str] | None = None
+    for entry in build_ccs:
+        arch = parse_arch(entry)
+        if arch is None:
+            continue
+        kind, major, minor, suffix = arch
+        if suffix == "a" and (major, minor) != cc:
+            continue
+        if kind == "sm":
+            if major == cc[0] and minor <= cc[1] and (sass is None or (major, minor) > sass[0]):
+                sass = ((major, minor), entry)
+        elif (major, minor) <= cc and (best_ptx is None or (major, minor) > best_ptx[0]):
+            best_ptx = ((major, minor), entry)
+    if sass is not None:
+        return ("sass", sass[1])
+    if best_ptx is not None:
+        return ("ptx", best_ptx[1])
+    return None
 
 
 def _norm_gpu(name: str) -> str:

@@ -1,0 +1,176 @@
+"""Which TensorFlow releases will use a given machine's GPU: pure reasoning over the matrix.
+
+Used by `tfgpu recommend` (and by fixes that offer "the newest TensorFlow this driver runs").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from tfgpu.matrix import Matrix, TFRow, driver_at_least, parse_cc
+
+#: The last TensorFlow with GPU support on native Windows (TensorFlow pip page).
+LAST_WINDOWS_GPU_SERIES = (2, 10)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What a recommendation needs to know; any field may be unknown (None / empty)."""
+
+    driver: str | None = None
+    ccs: tuple[str, ...] = ()
+    python: str | None = None  # "3.11" or "3.11.7"
+    os: str = "linux"  # linux, wsl2, windows, macos
+    machine: str = "x86_64"
+    glibc: str | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    tensorflow: str
+    install: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    tensorflow: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Advice:
+    recommendations: tuple[Recommendation, ...]
+    excluded: tuple[Exclusion, ...]
+    machine: Machine
+    assumptions: tuple[str, ...] = field(default_factory=tuple)
+
+
+def classify_cc(cc: str, build: tuple[str, ...] | list[str]) -> tuple[str, str | None]:
+    """How a GPU of compute capability `cc` ("8.6") runs a build's kernels.
+
+    Returns ("sass", "sm_80") when the build has SASS for the same major with an equal or lower
+    minor; ("ptx", "compute_90") when only PTX of an equal or lower capability can be JIT-compiled;
+    ("none", None) when nothing in the build runs on it. (CUDA: SASS is binary-compatible within a
+    major version, forward to higher minors only; PTX JIT-compiles forward to any newer GPU.)
+    """
+    parsed = parse_cc(cc)
+    if parsed is None:
+        return ("none", None)
+    _, major, minor = parsed
+    best_sass: tuple[int, int, str] | None = None
+    best_ptx: tuple[int, int, str] | None = None
+    for entry in build:
+        p = parse_cc(entry)
+        if p is None:
+            continue
+        kind, bmaj, bmin = p
+        # Old builds list bare numbers ("3.5", "5.2"): TensorFlow compiled SASS and PTX for them.
+        bare = not entry.startswith(("sm_", "compute_"))
+        if (kind == "sm" or bare) and bmaj == major and bmin <= minor:
+            if best_sass is None or (bmaj, bmin) > best_sass[:2]:
+                best_sass = (bmaj, bmin, entry)
+        if (kind == "compute" or bare) and (bmaj, bmin) <= (major, minor):
+            if best_ptx is None or (bmaj, bmin) > best_ptx[:2]:
+                best_ptx = (bmaj, bmin, entry)
+    if best_sass:
+        return ("sass", best_sass[2])
+    if best_ptx:
+        return ("ptx", best_ptx[2])
+    return ("none", None)
+
+
+def install_command(row: TFRow) -> str:
+    series = row.series
+    if row.package == "tensorflow-gpu":
+        return f'pip install "tensorflow-gpu=={series}.*"'
+    if row.and_cuda:
+        return f'pip install "tensorflow[and-cuda]=={series}.*"'
+    return f'pip install "tensorflow=={series}.*"'
+
+
+def _py_mm(version: str | None) -> str | None:
+    if not version:
+        return None
+    m = re.match(r"^(\d+)\.(\d+)", version)
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+def _series_tuple(series: str) -> tuple[int, int]:
+    major, minor = series.split(".")[:2]
+    return int(major), int(minor)
+
+
+def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, list[str]]:
+    """(reason to exclude, or None; caveats) for one release on one machine."""
+    notes: list[str] = []
+    label = row.series
+    if machine.os == "macos":
+        return "macOS has no CUDA: no TensorFlow release can use an NVIDIA GPU there (tensorflow-metal uses the Apple GPU)", notes
+    if machine.os == "windows" and _series_tuple(label) > LAST_WINDOWS_GPU_SERIES:
+        return "native Windows GPU support ended with 2.10; use WSL2 for this release", notes
+    if machine.machine.lower() in ("aarch64", "arm64"):
+        return "the PyPI wheels for Linux aarch64 are not CUDA builds (use NVIDIA's JetPack wheel or NGC container)", notes
+    if not row.cuda:
+        return "this build has no CUDA version recorded", notes
+    py = _py_mm(machine.python)
+    if py and row.python and py not in row.python:
+        return f"no Linux wheel for Python {py} (it has {', '.join(row.python)})", notes
+    if machine.glibc and row.glibc and not driver_at_least(machine.glibc, row.glibc):
+        return f"its wheel needs glibc {row.glibc}, this system has {machine.glibc}", notes
+    ptx_only = []
+    for cc in machine.ccs:
+        kind, entry = classify_cc(cc, row.compute_capabilities)
+        if kind == "none":
+            return (f"compute capability {cc} is not in its build ({', '.join(row.compute_capabilities)})", notes)
+        if kind == "ptx":
+            ptx_only.append((cc, entry))
+    os_key = "windows" if machine.os == "windows" else "linux"
+    need = matrix.driver_need(row.cuda, os_key)
+    if machine.driver and (need.toolkit_min or need.minor_compat_min):
+        floor = need.minor_compat_min or need.toolkit_min
+        cuda_major = row.cuda.split(".")[0]
+        if floor and not driver_at_least(machine.driver, floor):
+            kind = "minor-version compatibility floor" if need.minor_compat_min else "driver"
+            return (f"CUDA {cuda_major} needs a driver of at least {floor} ({kind} for CUDA {row.cuda}); "
+                    f"this driver is {machine.driver}", notes)
+        if need.toolkit_min and not driver_at_least(machine.driver, need.toolkit_min):
+            if ptx_only:
+                ccs = ", ".join(f"{cc} (only {entry})" for cc, entry in ptx_only)
+                return (f"GPU {ccs} needs PTX JIT, which needs the CUDA {row.cuda} driver {need.toolkit_min} or newer; "
+                        f"this driver is {machine.driver}", notes)
+            notes.append(f"runs under CUDA minor-version compatibility (driver {machine.driver} < {need.toolkit_min}, "
+                         f"the CUDA {row.cuda} toolkit driver): SASS kernels run, PTX JIT does not")
+    elif not machine.driver:
+        if need.toolkit_min:
+            notes.append(f"needs an NVIDIA driver of at least {need.minor_compat_min or need.toolkit_min} "
+                         f"({need.toolkit_min} for full CUDA {row.cuda} support)")
+    for cc, entry in ptx_only:
+        notes.append(f"no SASS for compute capability {cc}: kernels are JIT-compiled from {entry} PTX on first start "
+                     "(minutes; keep the cache with CUDA_CACHE_MAXSIZE=4294967296)")
+    if not row.and_cuda:
+        cudnn = row.cudnn_tested or row.cudnn or "?"
+        notes.append(f"no [and-cuda] extra: install CUDA {row.cuda} and cuDNN {cudnn} yourself "
+                     "(e.g. from conda-forge) and put them on LD_LIBRARY_PATH")
+    if machine.os == "wsl2":
+        notes.append("WSL2: install the NVIDIA driver on Windows only, never inside the Linux distribution")
+    return None, notes
+
+
+def recommend(matrix: Matrix, machine: Machine) -> Advice:
+    recs: list[Recommendation] = []
+    excluded: list[Exclusion] = []
+    assumptions = []
+    if not machine.driver:
+        assumptions.append("no driver version known: driver limits are listed as notes, not applied")
+    if not machine.ccs:
+        assumptions.append("no GPU compute capability known: architecture limits are not applied")
+    for row in matrix.tf_rows_newest_first():
+        reason, notes = judge(row, machine, matrix)
+        if reason is None:
+            recs.append(Recommendation(row.series, install_command(row), tuple(notes)))
+        elif not recs:
+            # Only the releases newer than the best recommendation need a reason.
+            excluded.append(Exclusion(row.series, reason))
+    return Advice(tuple(recs), tuple(excluded), machine, tuple(assumptions))

@@ -1,0 +1,146 @@
+"""The compatibility matrix: validation with clear errors, the `matrix` and `recommend` commands,
+and the compute-capability and driver rules they rest on."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_tfgpu
+from tfgpu.matrix import MatrixError, driver_at_least, load, validate
+from tfgpu.recommend import Machine, classify_cc, recommend
+
+MATRIX = REPO / "compat_matrix.yaml"
+
+
+def test_shipped_matrix_loads_and_covers_every_minor():
+    m = load(str(MATRIX))
+    series = {r.series for r in m.tensorflow}
+    assert {"1.15"} | {f"2.{i}" for i in range(0, 22)} <= series
+    assert m.schema_version == 1 and m.data_date
+    for row in m.tensorflow:
+        assert row.source in m.sources
+    assert len(m.gpus) > 100 and len(m.cuda) > 20 and len(m.cudnn) > 20
+
+
+@pytest.mark.parametrize(
+    "mutate,needle",
+    [
+        (lambda t: re.sub(r'(?m)^ *cuda: "12.5.1"\n', "", t, count=1), None),  # optional field: still loads
+        (lambda t: t.replace('schema_version: 1', 'schema_version: 7'), "schema_version 7 is not supported"),
+        (lambda t: t.replace('- series: "2.21"', '- series: "two.21"', 1), "'series': 'two.21' is not a version"),
+        (lambda t: t.replace('{name: "12.5 Update 1", full: "12.5.1", linux: "555.42.06"',
+                             '{name: "12.5 Update 1", full: "12.5.1", linux: "555.42.x6"', 1), "cuda[12.5].releases[1]"),
+        (lambda t: re.sub(r'(?m)^ *release: "2.21.0"\n', "", t, count=1), "missing required field 'release'"),
+        (lambda t: t + "\n  bad: [unclosed\n", "YAML syntax error"),
+        (lambda t: "", "the file is empty"),
+    ],
+)
+def test_broken_matrix_is_one_line_and_exit_2(tmp_path, mutate, needle):
+    text = MATRIX.read_text()
+    broken = mutate(text)
+    assert broken != text or needle is None
+    path = tmp_path / "matrix.yaml"
+    path.write_text(broken)
+    proc = run_tfgpu("matrix", "--matrix", str(path), "--json", env={"TFGPU_NO_CACHE": "1"})
+    if needle is None:
+        assert proc.returncode == 0
+        return
+    assert proc.returncode == 2, proc.stdout[:500]
+    assert proc.stderr.count("\n") == 1 and str(path) in proc.stderr and needle in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    doctor = run_tfgpu("doctor", "--fast", "--matrix", str(path), env={"TFGPU_NO_CACHE": "1"})
+    assert doctor.returncode == 2 and needle in doctor.stderr
+
+
+def test_validation_names_the_entry():
+    with pytest.raises(MatrixError) as err:
+        validate({"schema_version": 1, "data_date": "2026-01-01", "sources": {},
+                  "tensorflow": [{"series": "2.1", "release": "2.1.0", "package": "tensorflow", "source": "nope"}]}, "m.yaml")
+    assert str(err.value) == "m.yaml: tensorflow[2.1.0]: source 'nope' is not defined under 'sources'"
+
+
+def test_matrix_tf_216_json():
+    proc = run_tfgpu("matrix", "--tf", "2.16", "--json")
+    assert proc.returncode == 0
+    row = json.loads(proc.stdout)["tensorflow"]
+    assert row["cuda"] == "12.3" and row["cudnn_tested"] == "8.9"
+    assert row["compute_capabilities"] == ["sm_50", "sm_60", "sm_70", "sm_80", "compute_90"]
+    assert row["libraries"]["cudnn"] == "libcudnn.so.8"
+    assert row["driver"]["linux"] == {"toolkit": "545.23.06", "minor_compat": "525.60.13"}
+
+
+def test_matrix_cuda_124_json():
+    proc = run_tfgpu("matrix", "--cuda", "12.4", "--json")
+    data = json.loads(proc.stdout)
+    assert data["driver"]["linux"]["toolkit_min"] == "550.54.14"
+    assert data["driver"]["linux"]["minor_compat_min"] == "525.60.13"
+
+
+def test_matrix_table_and_unknown_series():
+    proc = run_tfgpu("matrix")
+    assert proc.returncode == 0 and "2.21" in proc.stdout and "12.5.1" in proc.stdout
+    bad = run_tfgpu("matrix", "--tf", "9.9")
+    assert bad.returncode == 2 and "not in the matrix" in bad.stderr
+
+
+def test_recommend_for_an_old_driver_offers_cuda_11():
+    proc = run_tfgpu("recommend", "--driver", "470.82.01", "--cc", "7.5", "--python-version", "3.10", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    m = load(str(MATRIX))
+    best = m.tf_row(data["recommendations"][0]["tensorflow"])
+    assert best.cuda.startswith("11.")
+    assert data["recommendations"][0]["install"] == f'pip install "tensorflow[and-cuda]=={best.series}.*"'
+    excluded = {e["tensorflow"]: e["reason"] for e in data["excluded"]}
+    for series in ("2.15", "2.16", "2.17", "2.18", "2.19", "2.20", "2.21"):
+        assert "525.60.13" in excluded[series] and "CUDA 12" in excluded[series]
+
+
+def test_recommend_rejects_bad_flags():
+    assert run_tfgpu("recommend", "--cc", "eight", "--driver", "535.1").returncode == 2
+    assert run_tfgpu("recommend", "--os", "beos", "--driver", "535.1", "--cc", "8.0").returncode == 2
+
+
+@pytest.mark.parametrize(
+    "cc,expected",
+    [
+        ("8.6", ("sass", "sm_80")),  # same major, higher minor: SASS runs
+        ("8.9", ("sass", "sm_89")),
+        ("9.0", ("ptx", "compute_90")),  # H100 on TF 2.21: PTX JIT only
+        ("12.0", ("ptx", "compute_90")),  # Blackwell: PTX JIT
+        ("7.5", ("sass", "sm_70")),
+        ("3.7", ("none", None)),  # K80: nothing runs
+        ("5.2", ("none", None)),  # Maxwell dropped in 2.17
+    ],
+)
+def test_classify_cc_against_tf_221(cc, expected):
+    assert classify_cc(cc, ("sm_60", "sm_70", "sm_80", "sm_89", "compute_90")) == expected
+
+
+def test_driver_version_comparison_is_numeric():
+    assert driver_at_least("535.104.05", "525.60.13")
+    assert not driver_at_least("525.60.9", "525.60.13")
+    assert driver_at_least("1000.1", "999.99.99")
+
+
+def test_recommend_h100_with_535_skips_ptx_only_builds():
+    m = load(str(MATRIX))
+    advice = recommend(m, Machine(driver="535.104.05", ccs=("9.0",), python="3.11"))
+    assert advice.recommendations[0].tensorflow == "2.15"
+    assert any("PTX JIT" in e.reason and e.tensorflow == "2.21" for e in advice.excluded)
+
+
+@pytest.mark.parametrize("os_name,machine,needle", [("windows", "x86_64", "native Windows"), ("macos", "arm64", "macOS"),
+                                                    ("linux", "aarch64", "aarch64")])
+def test_recommend_platforms(os_name, machine, needle):
+    m = load(str(MATRIX))
+    advice = recommend(m, Machine(driver="560.35.03", ccs=("8.6",), python="3.10", os=os_name, machine=machine))
+    if os_name == "windows":
+        assert advice.recommendations[0].tensorflow == "2.10"
+    else:
+        assert not advice.recommendations
+    assert any(needle in e.reason for e in advice.excluded)
