@@ -192,8 +192,14 @@ def _split_path(value: str) -> tuple[str, ...]:
 
 def _read(r: _Reader) -> DynamicInfo:
     lay = _parse_header(r)
-    base = dict(elf_class=lay.elf_class, byte_order="little" if lay.endian == "<" else "big",
-                machine=lay.e_machine, elf_type=lay.e_type)
+    byte_order = "little" if lay.endian == "<" else "big"
+
+    def info(is_dynamic: bool, needed: tuple[str, ...] = (), soname: str | None = None,
+             rpath: tuple[str, ...] = (), runpath: tuple[str, ...] = ()) -> DynamicInfo:
+        return DynamicInfo(elf_class=lay.elf_class, byte_order=byte_order, machine=lay.e_machine,
+                           elf_type=lay.e_type, is_dynamic=is_dynamic, needed=needed, soname=soname,
+                           rpath=rpath, runpath=runpath)
+
     sections = _section_headers(r, lay)
     dyn_off = dyn_size = None
     strtab_off = strtab_end = None
@@ -212,7 +218,7 @@ def _read(r: _Reader) -> DynamicInfo:
                 dyn_off, dyn_size = p_offset, p_filesz
                 break
     if dyn_off is None or not dyn_size:
-        return DynamicInfo(is_dynamic=False, **base)
+        return info(False)
     entries = _dynamic_entries(r, lay, dyn_off, dyn_size)
     if strtab_off is None:
         strtab_vaddr = next((v for t, v in entries if t == _DT_STRTAB), None)
@@ -220,7 +226,7 @@ def _read(r: _Reader) -> DynamicInfo:
         if strtab_vaddr is None:
             if any(t in (_DT_NEEDED, _DT_SONAME, _DT_RPATH, _DT_RUNPATH) for t, _ in entries):
                 raise ElfError("corrupt ELF: dynamic section has string entries but no DT_STRTAB")
-            return DynamicInfo(is_dynamic=True, **base)
+            return info(True)
         if segments is None:
             segments = _program_headers(r, lay)
         off = _vaddr_to_offset([s for s in segments if s[0] == _PT_LOAD], strtab_vaddr)
@@ -242,8 +248,7 @@ def _read(r: _Reader) -> DynamicInfo:
             rpath.extend(_split_path(r.cstring(strtab_off + val, strtab_end, "DT_RPATH")))
         elif tag == _DT_RUNPATH:
             runpath.extend(_split_path(r.cstring(strtab_off + val, strtab_end, "DT_RUNPATH")))
-    return DynamicInfo(is_dynamic=True, needed=tuple(needed), soname=soname, rpath=tuple(rpath),
-                       runpath=tuple(runpath), **base)
+    return info(True, tuple(needed), soname, tuple(rpath), tuple(runpath))
 
 
 def read_dynamic(source: ElfSource) -> DynamicInfo:
@@ -260,12 +265,11 @@ def read_dynamic(source: ElfSource) -> DynamicInfo:
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fh:
             return _read(_Reader(fh, os.fstat(fh.fileno()).st_size))
-    fh = source
     try:
-        seekable = fh.seekable()
+        seekable = source.seekable()
     except AttributeError:
         seekable = False
     if not seekable:
         raise ElfError("ELF input must be a path, bytes or a seekable binary file object")
-    size = fh.seek(0, io.SEEK_END)
-    return _read(_Reader(fh, size))
+    size = source.seek(0, io.SEEK_END)
+    return _read(_Reader(source, size))
