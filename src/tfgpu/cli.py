@@ -104,7 +104,7 @@ def doctor(
     fast: bool = typer.Option(False, "--fast", help="Never import TensorFlow: a static, predicted verdict."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Import TensorFlow but run no work on the GPU."),
     python: Optional[str] = typer.Option(None, "--python", help="Target interpreter (default: the active venv/conda env, else this Python)."),
-    timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Default time limit per probe, in seconds."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help="Time limit per probe, in seconds (default: 30; 120 for the live TensorFlow import)."),
     from_facts: Optional[Path] = typer.Option(None, "--from-facts", help="Re-run the checks on the facts of a saved JSON report."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
@@ -128,7 +128,7 @@ def doctor(
             raise typer.Exit(EXIT_USAGE)
 
     matrix = _load_matrix(matrix_file)
-    options = {"fast": fast, "smoke": not no_smoke, "strict": strict}
+    options = {"fast": fast, "smoke": not no_smoke, "strict": strict, "live_timeout": timeout or 120.0}
     t0 = time.monotonic()
     from tfgpu.runner import build_report, run_probes
 
@@ -139,10 +139,13 @@ def doctor(
         from tfgpu.probes import ProbeContext
         from tfgpu.probes.python_env import default_python
 
-        target = python or default_python(os.environ)
         if python:
             _validate_python(python)
-        ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout, matrix=matrix, options=options)
+            # Absolute (not resolved: a venv's python is a symlink whose location matters).
+            python = os.path.abspath(python)
+        target = python or default_python(os.environ)
+        ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout or 30.0, matrix=matrix,
+                           options=options)
         selected = [p for p in probes_mod.load_all().values() if not (fast and p.slow)]
         results, timings = _run_with_spinner(selected, ctx, quiet=as_json)
         if python:

@@ -26,15 +26,16 @@ def _area_rank(finding: Finding) -> int:
 
 
 def decide(facts: dict[str, Any], findings: Sequence[Finding], options: dict[str, Any]) -> Verdict:
-    predicted = not bool(options.get("live_ran"))
+    live_fact = facts.get("tf_live")
+    predicted = live_fact is None or isinstance(live_fact, ProbeFailure)
     errors = sorted((f for f in findings if f.severity is Severity.ERROR), key=_area_rank)
     label = _tf_label(facts)
     if errors:
         first = errors[0]
         return Verdict(VerdictStatus.NOT_READY, f"{label} will not use a GPU: {first.summary}", predicted)
-    live = facts.get("tf_live")
-    if live is not None and not isinstance(live, ProbeFailure) and getattr(live, "gpus", None):
-        return Verdict(VerdictStatus.READY, getattr(live, "headline", f"{label} lists a GPU"), False)
+    live = None if predicted else live_fact
+    if live is not None and getattr(live, "gpus", None):
+        return Verdict(VerdictStatus.READY, live.headline, False)
     driver = facts.get("driver")
     gpus = getattr(driver, "gpus", None) if driver is not None and not isinstance(driver, ProbeFailure) else None
     build_ok = any(f.id == "tf-cuda-build" and f.severity is Severity.OK for f in findings)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from rich.console import Console
@@ -66,12 +67,25 @@ def _facts_lines(facts: dict[str, Any]) -> list[str]:
                          f"{', '.join(build.compute_capabilities)}")
         else:
             lines.append(f"Build    {build.distribution} {build.version}: CPU only")
+    live = facts.get("tf_live")
+    if live is not None and not isinstance(live, ProbeFailure):
+        gpus = ", ".join(g.name for g in live.gpus) or "no GPU"
+        lines.append(f"Live     {live.outcome}: TensorFlow {live.version or '?'} imported in "
+                     f"{live.import_seconds or 0:.1f} s, lists {gpus}; its log has {live.log_lines_total} lines")
     driver = facts.get("driver")
     if driver is not None and not isinstance(driver, ProbeFailure):
         summary = getattr(driver, "summary", None)
         if callable(summary):
             lines.extend(summary())
     return lines
+
+
+_LOG_PREFIX = re.compile(r"^(?:([IWEF])\d{4} [\d:.]+\s+\d+\s+|\d{4}-\d\d-\d\d [\d:.]+: ([IWEF]) )")
+
+
+def _short_log(text: str) -> str:
+    """A log line with its level but without timestamp and thread id, so the message fits."""
+    return _LOG_PREFIX.sub(lambda m: f"{m.group(1) or m.group(2)} ", text, count=1)
 
 
 def render(report: Report, width: int = 100, color: bool = False, show_ok: bool = True) -> str:
@@ -108,6 +122,16 @@ def render(report: Report, width: int = 100, color: bool = False, show_ok: bool 
             console.print(line)
             if f.detail and f.severity.rank >= Severity.WARNING.rank:
                 console.print(Text(f"   {f.detail}", style="dim"))
+            lines = f.evidence.get("lines") if isinstance(f.evidence, dict) else None
+            if isinstance(lines, list) and f.check == "tf-live":
+                for ln in lines[:4]:
+                    if isinstance(ln, dict):
+                        text = _short_log(str(ln.get("text", "")))
+                        room = max(20, width - 14)
+                        text = text if len(text) <= room else text[: room - 1] + "…"
+                        console.print(Text(f"   L{ln.get('line', '?')}: {text}", style="dim"), no_wrap=True)
+                if len(lines) > 4:
+                    console.print(Text(f"   … and {len(lines) - 4} more line(s)", style="dim"))
             for fix in f.fixes:
                 console.print(Text(f"   → {fix.summary}", style="cyan"))
                 for cmd in fix.commands:

@@ -1,0 +1,138 @@
+"""Checks on the live import: did TensorFlow import, list GPUs and run work on them; what its
+own log says; and whether that contradicts the static prediction."""
+
+from __future__ import annotations
+
+import signal as _signal
+from typing import Iterable
+
+from tfgpu.checks import CheckContext, check
+from tfgpu.fixes import pip, tf_requirement
+from tfgpu.logclass import classify
+from tfgpu.model import Finding, Fix, Severity
+from tfgpu.probes.tf_live import TFLive, _short_device
+
+LOG_TAIL = 15
+
+
+def _signame(sig: int | None) -> str:
+    if sig is None:
+        return "?"
+    try:
+        return _signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _tail(live: TFLive, n: int = LOG_TAIL) -> list[str]:
+    return [line for line in live.log[-n:]]
+
+
+def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[Finding]]:
+    """(root causes and unrecognised lines, noise) from TensorFlow's own log, re-homed to this check."""
+    causes, noise = [], []
+    for f in classify(live.log, ctx.matrix):
+        rehomed = Finding(f.id, ctx.check_id, f.severity, f.summary, f.detail, f.evidence, f.fixes)
+        if f.id.startswith("noise-"):
+            noise.append(rehomed)
+        elif f.severity.rank >= Severity.WARNING.rank:
+            causes.append(rehomed)
+    return causes, noise
+
+
+@check("tf-live", "TensorFlow imports, lists the GPU and runs work on it (live)", "live", needs=("tf_live",))
+def tf_live(ctx: CheckContext) -> Iterable[Finding]:
+    live: TFLive = ctx.fact("tf_live")
+    python = live.python
+    ev = {"outcome": live.outcome, "stage": live.stage, "version": live.version, "seconds": live.seconds,
+          "log_lines": live.log_lines_total, "log_tail": _tail(live)}
+    causes, noise = _log_findings(ctx, live)
+    if live.outcome == "crashed":
+        name = _signame(live.signal)
+        detail = "TensorFlow's process died; the doctor kept going."
+        fixes: list[Fix] = []
+        if live.signal == 4:  # SIGILL: the wheel uses AVX (TensorFlow pip page: binaries use AVX)
+            detail = "Illegal instruction: this CPU lacks an instruction set the wheel was built for (AVX)."
+            fixes.append(Fix("Use a TensorFlow build for this CPU (build from source, or a conda-forge build)",
+                             ("grep -o -w avx /proc/cpuinfo | head -1",)))
+        yield ctx.finding("tf-import-crashed", Severity.ERROR,
+                          f"TensorFlow crashed with signal {live.signal} ({name}) during stage '{live.stage}'",
+                          detail, {**ev, "signal": live.signal}, fixes)
+    elif live.outcome == "timed_out":
+        yield ctx.finding("tf-import-hung", Severity.ERROR,
+                          f"TensorFlow did not finish within {live.seconds:.0f} s (stuck after stage '{live.stage}')",
+                          "A hung driver, a GPU that needs a reset, or a first-start PTX JIT compile can do this.",
+                          ev, (Fix("See whether the driver answers, and what holds the GPU",
+                                   ("nvidia-smi", "sudo fuser -v /dev/nvidia*")),))
+    elif live.outcome == "import_error":
+        first = (live.error or "").splitlines()[0] if live.error else "unknown error"
+        yield ctx.finding("tf-import-failed", Severity.ERROR, f"import tensorflow failed: {first}",
+                          live.error or "", ev,
+                          (Fix("Reinstall TensorFlow in the target environment",
+                               (pip(python, "install", "--force-reinstall", tf_requirement(live.version)),)),))
+    elif live.outcome == "failed":
+        yield ctx.finding("tf-live-failed", Severity.ERROR,
+                          f"The live TensorFlow probe failed: {live.error or 'no answer'}", "", ev)
+    elif not live.gpus:
+        ids = [f.id for f in causes if f.severity is Severity.ERROR] or [f.id for f in causes]
+        why = f"its log shows: {', '.join(dict.fromkeys(ids))}" if ids else "its log names no cause"
+        fixes = list(causes[0].fixes[:2]) if causes else []
+        yield ctx.finding("tf-live-no-gpu", Severity.ERROR,
+                          f"TensorFlow {live.version} imported but listed no GPU ({why})",
+                          "tf.config.list_physical_devices('GPU') returned an empty list.", ev, fixes)
+    else:
+        for i, gpu in enumerate(live.gpus):
+            device = f"/GPU:{i}"
+            for r in gpu.smoke:
+                rev = {"gpu": gpu.name, "op": r.op, "device": r.device, "seconds": r.seconds}
+                if r.ok and "GPU" in r.device.upper():
+                    yield ctx.finding("gpu-smoke-ok", Severity.OK,
+                                      f"{r.op} ran on {_short_device(r.device)} in {r.seconds * 1000:.0f} ms", "", rev)
+                elif r.ok:
+                    yield ctx.finding("gpu-smoke-on-cpu", Severity.WARNING,
+                                      f"{r.op} asked for {device} but ran on {r.device or 'an unknown device'}", "", rev)
+                else:
+                    sub = [f for f in classify((r.error or "").splitlines(), ctx.matrix) if f.severity is Severity.ERROR]
+                    cause = sub[0] if sub else None
+                    yield ctx.finding(cause.id if cause else "gpu-smoke-failed", Severity.ERROR,
+                                      f"{r.op} failed on {device} ({gpu.name}): "
+                                      f"{cause.summary if cause else (r.error or '').splitlines()[0][:200]}",
+                                      r.error or "", {**rev, "error": r.error}, cause.fixes if cause else ())
+            if not live.smoke_ran:
+                yield ctx.finding("gpu-listed", Severity.OK, f"TensorFlow lists {device}: {gpu.name}",
+                                  "", {"details": gpu.details})
+    seen = set()
+    for f in causes:
+        if f.id not in seen:
+            seen.add(f.id)
+            yield f
+    if noise:
+        ids = sorted({f.id for f in noise})
+        lines = sorted((ln for f in noise for ln in f.evidence.get("lines", [])), key=lambda ln: ln.get("line", 0))
+        yield ctx.finding("log-noise", Severity.INFO,
+                          f"{len(lines) or len(noise)} log line(s) are harmless noise ({', '.join(ids)})",
+                          " ".join(f.summary for f in noise), {"noise": ids, "lines": lines})
+    if live.outcome == "ok":
+        gpus = len(live.gpus)
+        yield ctx.finding("tf-live-imported", Severity.INFO,
+                          f"TensorFlow {live.version} imported in {live.import_seconds or 0:.1f} s and listed {gpus} GPU"
+                          f"{'s' if gpus != 1 else ''}", "", {"mapped_libraries": list(live.mapped_libraries)})
+
+
+def contradiction(facts: dict, findings: list[Finding]) -> list[Finding]:
+    """When the static checks predicted success but the live import found no GPU, the knowledge
+    has a gap: say so, with both pieces of evidence."""
+    live = facts.get("tf_live")
+    if not isinstance(live, TFLive) or live.outcome != "ok" or live.gpus:
+        return []
+    static_errors = [f for f in findings if f.severity is Severity.ERROR and f.check != "tf-live"]
+    if static_errors:
+        return []
+    return [Finding(
+        "prediction-contradicted", "tf-live", Severity.WARNING,
+        "The static checks found nothing wrong, yet the live import found no GPU: tfgpu's knowledge has a gap here",
+        "Please report this with the JSON report attached (tfgpu doctor --json > report.json).",
+        {"static_findings": [f"{f.id}: {f.severity.value}" for f in findings if f.check != "tf-live"][:30],
+         "live_log_tail": list(live.log[-LOG_TAIL:])},
+        (Fix("Save the full report to attach to a bug report", ("tfgpu doctor --json > tfgpu-report.json",)),),
+    )]

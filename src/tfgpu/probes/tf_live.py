@@ -1,0 +1,183 @@
+"""Live TensorFlow probe: imports the target's TensorFlow in a child of the target interpreter,
+lists its GPUs, runs a small matmul / conv2d / XLA function on each, and captures TensorFlow's
+whole C++ log (verbose enough to name each library it fails to load).
+
+Failure modes, each kept as a fact with the last log lines as evidence: ImportError (broken or
+CPU-incompatible install), a crash by signal (a library that segfaults or aborts on load), a hang
+(driver stuck, a GPU in a bad state: killed at the time limit), endless output (capped).
+Started first, so it runs in parallel with every other probe. Skipped by --fast.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfgpu.model import ProbeStatus
+from tfgpu.probes import ProbeContext, failure, probe
+
+MARK = "@@TFGPU-LIVE@@"
+#: Default time limit: TensorFlow's import alone can take tens of seconds on a cold disk.
+DEFAULT_LIMIT = 120.0
+#: Log lines kept in the fact (head and tail); the whole log can be millions of lines.
+KEEP_LINES = 300
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    op: str
+    ok: bool
+    device: str
+    seconds: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveGPU:
+    name: str
+    details: dict[str, str]
+    smoke: tuple[SmokeResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class TFLive:
+    outcome: str  # "ok", "import_error", "crashed", "timed_out", "failed"
+    python: str
+    version: str | None
+    import_seconds: float | None
+    build_info: dict[str, str]
+    gpus: tuple[LiveGPU, ...]
+    mapped_libraries: tuple[str, ...]
+    stage: str  # the last stage the child reached
+    error: str | None
+    signal: int | None
+    seconds: float
+    log: tuple[str, ...]  # head and tail of TensorFlow's log (stderr), in order
+    log_lines_total: int
+    smoke_ran: bool
+
+    @property
+    def headline(self) -> str:
+        label = f"TensorFlow {self.version}" if self.version else "TensorFlow"
+        if not self.gpus:
+            return f"{label} listed no GPU"
+        ran = [(g, r) for g in self.gpus for r in g.smoke if r.ok and "GPU" in r.device.upper()]
+        conv = [(g, r) for g, r in ran if r.op == "conv2d"]
+        n = len(self.gpus)
+        if conv:
+            where = ", ".join(sorted({_short_device(r.device) for _, r in conv}))
+            return f"{label} listed {n} GPU{'s' if n != 1 else ''} and ran conv2d on {where}"
+        return f"{label} listed {n} GPU{'s' if n != 1 else ''}"
+
+
+def _short_device(device: str) -> str:
+    """'/job:localhost/replica:0/task:0/device:GPU:0' → '/GPU:0'."""
+    tail = device.rsplit("device:", 1)[-1]
+    return "/" + tail if not tail.startswith("/") else tail
+
+
+def child_source() -> str:
+    return (Path(__file__).resolve().parent.parent / "live_child.py").read_text(encoding="utf-8")
+
+
+def child_env(environ: dict[str, str], smoke: bool) -> dict[str, str]:
+    env = dict(environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    # dso_loader names each library it fails to dlopen (VLOG 1 since TF 2.12); cuda_diagnostics
+    # says why the kernel driver is unusable. Per-module, so the log stays small.
+    env["TF_CPP_VMODULE"] = "dso_loader=1,cuda_diagnostics=1"
+    env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # never grab a whole GPU's memory
+    env["TFGPU_LIVE_SMOKE"] = "1" if smoke else "0"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def parse_stages(stdout: str) -> list[dict]:
+    stages = []
+    for line in stdout.splitlines():
+        if line.startswith(MARK):
+            try:
+                rec = json.loads(line[len(MARK):])
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                stages.append(rec)
+    return stages
+
+
+def keep_log(stderr: str) -> tuple[tuple[str, ...], int]:
+    lines = stderr.splitlines()
+    total = len(lines)
+    if total <= KEEP_LINES:
+        return tuple(lines), total
+    half = KEEP_LINES // 2
+    return tuple(lines[:half] + [f"[... {total - KEEP_LINES} lines not kept ...]"] + lines[-half:]), total
+
+
+def build_fact(python: str, result, stages: list[dict], smoke: bool) -> TFLive:
+    by = {s.get("stage"): s for s in stages}
+    last = stages[-1]["stage"] if stages else "none"
+    gpus_rec = by.get("gpus", {})
+    smokes = [s for s in stages if s.get("stage") == "smoke"]
+    gpus = []
+    for i, g in enumerate(gpus_rec.get("gpus", []) or []):
+        device = f"/GPU:{i}"
+        results = next((s.get("results", []) for s in smokes if s.get("device") == device), [])
+        gpus.append(
+            LiveGPU(
+                name=str(g.get("name", "")),
+                details={str(k): str(v) for k, v in (g.get("details") or {}).items()},
+                smoke=tuple(SmokeResult(str(r.get("op")), bool(r.get("ok")), str(r.get("device", "")),
+                                        float(r.get("seconds", 0.0)), r.get("error")) for r in results),
+            )
+        )
+    mapped = (by.get("mapped") or gpus_rec or {}).get("mapped", []) or []
+    log, total = keep_log(result.stderr)
+    if result.timed_out:
+        outcome = "timed_out"
+    elif result.signal is not None:
+        outcome = "crashed"
+    elif "import_error" in by:
+        outcome = "import_error"
+    elif "done" in by:
+        outcome = "ok"
+    else:
+        outcome = "failed"
+    error = by.get("import_error", {}).get("error") or by.get("list_error", {}).get("error")
+    if outcome in ("failed",) and not error:
+        error = f"the child {result.describe()} after stage '{last}'"
+    imported = by.get("imported", {})
+    return TFLive(
+        outcome=outcome,
+        python=python,
+        version=imported.get("version"),
+        import_seconds=imported.get("seconds"),
+        build_info={str(k): str(v) for k, v in (by.get("build_info", {}).get("build_info") or {}).items()},
+        gpus=tuple(gpus),
+        mapped_libraries=tuple(str(m) for m in mapped),
+        stage=last,
+        error=error,
+        signal=result.signal,
+        seconds=round(result.seconds, 3),
+        log=log,
+        log_lines_total=total,
+        smoke_ran=smoke,
+    )
+
+
+@probe("tf_live", "TensorFlow, imported live", TFLive, slow=True, timeout=None)
+def probe_tf_live(ctx: ProbeContext):
+    limit = float(ctx.options.get("live_timeout") or DEFAULT_LIMIT)
+    smoke = bool(ctx.options.get("smoke", True))
+    # An empty working directory: `python -c` puts it first on sys.path, and a stray
+    # ./tensorflow folder (a source checkout) would otherwise shadow the installed package.
+    with tempfile.TemporaryDirectory(prefix="tfgpu-live-") as cwd:
+        result = ctx.run_command([ctx.python, "-c", child_source()], timeout=limit,
+                                 env=child_env(dict(ctx.environ), smoke), cwd=cwd)
+    if result.start_error:
+        status = ProbeStatus.NOT_FOUND if result.start_error == "not found" else ProbeStatus.FAILED
+        return failure("tf_live", status, f"{ctx.python}: {result.start_error}")
+    return build_fact(ctx.python, result, parse_stages(result.stdout), smoke)
