@@ -1,0 +1,110 @@
+"""Benchmark `tfgpu explain`: a 100,000-line log built from the corpus, timed against `grep -c`.
+
+Usage: python bench/bench_explain.py [--lines N] [--big-mb M]
+
+Prints the time of explain (read + scan + report) and of `grep -c` over the same file, their
+ratio, and the peak memory of explain over a large (default 100 MB) generated log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import resource
+import subprocess  # noqa: TID251 - a benchmark, not tfgpu: it times grep as the baseline
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from tfgpu.explain import explain_lines  # noqa: E402
+from tfgpu.explain.reader import iter_log_lines  # noqa: E402
+from tfgpu.matrix import load as load_matrix  # noqa: E402
+
+
+def corpus_lines() -> list[str]:
+    lines = []
+    for path in sorted((REPO / "tests" / "data" / "logs").glob("*.txt")):
+        for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+            if not line.startswith("# "):
+                lines.append(line)
+    return lines
+
+
+_STAMP_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+
+
+def write_log(path: Path, source: list[str], n_lines: int | None = None, n_bytes: int | None = None,
+              fresh_stamps: bool = True) -> int:
+    """Random corpus lines; with `fresh_stamps` each timestamp is new, so lines rarely repeat (as in real logs)."""
+    rng = random.Random(7)
+    written = 0
+    count = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        while (n_lines is not None and count < n_lines) or (n_bytes is not None and written < n_bytes):
+            line = rng.choice(source)
+            if fresh_stamps:
+                stamp = f"2024-05-{1 + count // 86_400_000 % 28:02d} 12:{count // 60_000_000 % 60:02d}:" \
+                        f"{count // 1_000_000 % 60:02d}.{count % 1_000_000:06d}"
+                line = _STAMP_RE.sub(stamp, line)
+            line += "\n"
+            fh.write(line)
+            written += len(line)
+            count += 1
+    return count
+
+
+def time_explain(path: Path, matrix) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    report = explain_lines(iter_log_lines(str(path)), matrix, str(path))
+    return time.perf_counter() - t0, report
+
+
+def time_grep(path: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["grep", "-c", "error", str(path)], capture_output=True, check=False)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=100_000)
+    ap.add_argument("--big-mb", type=int, default=100, help="size of the memory test log (0: skip)")
+    args = ap.parse_args()
+    matrix = load_matrix()
+    source = corpus_lines()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "bench.log"
+        explain_lines(source[:100], matrix)  # warm up: knowledge file and imports
+        status = 0
+        for fresh, label in ((True, "fresh timestamps (lines rarely repeat)"), (False, "corpus lines verbatim")):
+            n = write_log(log, source, n_lines=args.lines, fresh_stamps=fresh)
+            size = log.stat().st_size
+            ours = min(time_explain(log, matrix)[0] for _ in range(3))
+            grep = min(time_grep(log) for _ in range(3))
+            _, report = time_explain(log, matrix)
+            print(f"log: {n} lines, {size / 1e6:.1f} MB, from {len(source)} corpus lines, {label}")
+            print(f"  tfgpu explain: {ours:.3f} s   ({n / ours / 1e3:.0f} k lines/s; {len(report.findings)} findings)")
+            print(f"  grep -c:       {grep:.3f} s")
+            print(f"  ratio:         {ours / grep:.1f}x grep")
+            if ours >= 1.0:
+                status = 1
+        if args.big_mb:
+            big = Path(tmp) / "big.log"
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            m = write_log(big, source, n_bytes=args.big_mb * 1_000_000)
+            t0 = time.perf_counter()
+            explain_lines(iter_log_lines(str(big)), matrix, str(big))
+            elapsed = time.perf_counter() - t0
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+            print(f"big log: {big.stat().st_size / 1e6:.0f} MB, {m} lines in {elapsed:.1f} s; "
+                  f"peak RSS {peak / 1024:.0f} MiB (before: {before / 1024:.0f} MiB)")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

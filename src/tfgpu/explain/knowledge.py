@@ -1,0 +1,273 @@
+"""Loading and validating the log-signature knowledge file (`tfgpu/knowledge/signatures.yaml`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from tfgpu.model import Severity
+
+ROLES = ("cause", "consequence", "noise")
+ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+#: A quantified group that itself holds a quantifier, e.g. "(a+)*" or "(?:x\\w+)+": the shape
+#: behind catastrophic backtracking. Signatures must not contain it.
+NESTED_QUANTIFIER_RE = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+_ESCAPE_RE = re.compile(r"\\(.)")
+WHEN_KEYS = {"platform", "tf_below", "tf_at_least", "value", "missing", "code_in"}
+
+
+class KnowledgeError(ValueError):
+    """A signature file that cannot be used, naming the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One way a signature shows in a line: a required substring, then an optional regex."""
+
+    literal: str
+    regex: re.Pattern[str] | None = None
+    prev: str | None = None
+    unless: tuple[str, ...] = ()
+    guard_older: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class FixTemplate:
+    summary: str
+    commands: tuple[str, ...]
+    when: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Signature:
+    id: str
+    role: str
+    severity: Severity
+    summary: str
+    detail: str
+    patterns: tuple[Pattern, ...]
+    fixes: tuple[FixTemplate, ...]
+    threads: tuple[str, ...]
+    follows: tuple[str, ...] = ()
+    implies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactRule:
+    """Patterns that read one value (a version, the platform) from the log."""
+
+    name: str
+    patterns: tuple[Pattern, ...]
+    #: Per pattern: a constant value the fact takes when the pattern matches (None: the capture).
+    values: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class LibraryInfo:
+    prefix: str
+    what: str
+    cuda: str | None = None
+    pip: str | None = None
+    pip_by_cuda: dict[str, str] = field(default_factory=dict)
+    windows: bool = False
+
+
+@dataclass(frozen=True)
+class CuInitCode:
+    name: str
+    number: int
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    signatures: tuple[Signature, ...]
+    facts: tuple[FactRule, ...]
+    libraries: tuple[LibraryInfo, ...]
+    cuinit_codes: dict[str, CuInitCode]
+    path: str = ""
+    #: Substrings of exception lines that merely wrap an error reported elsewhere.
+    error_wrappers: tuple[str, ...] = ()
+
+    def signature(self, sig_id: str) -> Signature | None:
+        return next((s for s in self.signatures if s.id == sig_id), None)
+
+    def library(self, soname: str) -> LibraryInfo | None:
+        """The longest-prefix record for a soname or DLL name."""
+        best: LibraryInfo | None = None
+        for lib in self.libraries:
+            if soname.startswith(lib.prefix) and (best is None or len(lib.prefix) > len(best.prefix)):
+                best = lib
+        return best
+
+    def cuinit_code(self, text: str) -> CuInitCode | None:
+        """'CUDA_ERROR_NO_DEVICE', 'UNKNOWN ERROR (303)' or 'CUresult(-1)' → its record, if known."""
+        if text in self.cuinit_codes:
+            return self.cuinit_codes[text]
+        m = re.search(r"-?\d+", text)
+        if m:
+            number = int(m.group())
+            for code in self.cuinit_codes.values():
+                if code.number == number:
+                    return code
+        return None
+
+
+def _fail(where: str, problem: str) -> KnowledgeError:
+    return KnowledgeError(f"{where}: {problem}")
+
+
+def _unescaped(regex: str) -> str:
+    """The regex with group syntax removed and escapes undone: where a required literal must show."""
+    bare = re.sub(r"\(\?P<\w+>|\(\?:|(?<!\\)[()]", "", regex)
+    return _ESCAPE_RE.sub(r"\1", bare)
+
+
+def _pattern(raw: Any, where: str) -> Pattern:
+    if isinstance(raw, str):
+        raw = {"literal": raw}
+    if not isinstance(raw, dict) or not isinstance(raw.get("literal"), str) or not raw["literal"]:
+        raise _fail(where, "a pattern needs a non-empty 'literal'")
+    literal = raw["literal"]
+    regex = None
+    if raw.get("regex") is not None:
+        source = raw["regex"]
+        if not isinstance(source, str):
+            raise _fail(where, "'regex' must be a string")
+        if NESTED_QUANTIFIER_RE.search(source):
+            raise _fail(where, f"regex {source!r} nests quantifiers (catastrophic backtracking risk)")
+        if literal not in _unescaped(source):
+            # The pre-filter must be text every match contains; the simplest check is that the
+            # regex spells it out.
+            raise _fail(where, f"literal {literal!r} does not occur in regex {source!r}")
+        try:
+            regex = re.compile(source)
+        except re.error as exc:
+            raise _fail(where, f"bad regex {source!r}: {exc}") from None
+    guard = raw.get("guard")
+    older = None
+    if guard is not None:
+        pair = guard.get("older") if isinstance(guard, dict) else None
+        if not (isinstance(pair, list) and len(pair) == 2 and regex is not None
+                and all(name in regex.groupindex for name in pair)):
+            raise _fail(where, "guard must be {older: [group, group]} naming two groups of the regex")
+        older = (str(pair[0]), str(pair[1]))
+    unless = raw.get("unless") or []
+    if not isinstance(unless, list) or not all(isinstance(u, str) and u for u in unless):
+        raise _fail(where, "'unless' must be a list of substrings")
+    prev = raw.get("prev")
+    if prev is not None and not (isinstance(prev, str) and prev):
+        raise _fail(where, "'prev' must be a non-empty substring")
+    return Pattern(literal, regex, prev, tuple(unless), older)
+
+
+def _fix(raw: Any, where: str) -> FixTemplate:
+    if not isinstance(raw, dict) or not isinstance(raw.get("summary"), str) or not raw["summary"]:
+        raise _fail(where, "a fix needs a 'summary'")
+    commands = raw.get("commands") or []
+    if not isinstance(commands, list) or not all(isinstance(c, str) and c for c in commands):
+        raise _fail(where, "'commands' must be a list of non-empty strings")
+    when = raw.get("when") or {}
+    if not isinstance(when, dict) or set(when) - WHEN_KEYS:
+        raise _fail(where, f"'when' keys must be among {sorted(WHEN_KEYS)}")
+    return FixTemplate(raw["summary"], tuple(commands), dict(when))
+
+
+def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
+    """Validate the parsed YAML and build the knowledge records; raise KnowledgeError."""
+    if not isinstance(data, dict) or data.get("schema_version") != 1:
+        raise _fail(path, "expected a mapping with schema_version: 1")
+    sigs: list[Signature] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data.get("signatures") or []):
+        sid = raw.get("id") if isinstance(raw, dict) else None
+        where = f"{path}: signatures[{sid or i}]"
+        if not isinstance(sid, str) or not ID_RE.match(sid):
+            raise _fail(where, "'id' must be kebab-case")
+        if sid in seen:
+            raise _fail(where, "duplicate id")
+        seen.add(sid)
+        role = raw.get("role")
+        if role not in ROLES:
+            raise _fail(where, f"'role' must be one of {ROLES}")
+        if role == "noise":
+            severity = Severity.INFO
+            if not str(raw.get("summary", "")).startswith("Harmless"):
+                raise _fail(where, "a noise summary starts with 'Harmless'")
+        else:
+            try:
+                severity = Severity(raw.get("severity"))
+            except ValueError:
+                raise _fail(where, "'severity' must be error, warning or info") from None
+        patterns = tuple(_pattern(p, f"{where}.patterns[{j}]") for j, p in enumerate(raw.get("patterns") or []))
+        if not patterns:
+            raise _fail(where, "no patterns")
+        fixes = tuple(_fix(f, f"{where}.fixes[{j}]") for j, f in enumerate(raw.get("fixes") or []))
+        threads = tuple(str(t) for t in raw.get("threads") or [])
+        if not threads or not all(t.startswith("https://") for t in threads):
+            raise _fail(where, "'threads' must list the public https:// places it was seen")
+        if not isinstance(raw.get("summary"), str) or not raw["summary"]:
+            raise _fail(where, "missing 'summary'")
+        sigs.append(Signature(
+            id=sid, role=role, severity=severity, summary=raw["summary"],
+            detail=" ".join(str(raw.get("detail", "")).split()), patterns=patterns, fixes=fixes,
+            threads=threads, follows=tuple(raw.get("follows") or ()),
+            implies={str(k): str(v) for k, v in (raw.get("implies") or {}).items()},
+        ))
+    for sig in sigs:
+        for dep in sig.follows:
+            if dep not in seen:
+                raise _fail(f"{path}: signatures[{sig.id}]", f"'follows' names unknown id {dep!r}")
+    facts = []
+    for i, raw in enumerate(data.get("facts") or []):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        where = f"{path}: facts[{name or i}]"
+        if not isinstance(name, str):
+            raise _fail(where, "missing 'name'")
+        raw_pats = raw.get("patterns") or []
+        pats = tuple(_pattern(p, f"{where}.patterns[{j}]") for j, p in enumerate(raw_pats))
+        consts = tuple(str(p["value"]) if isinstance(p, dict) and p.get("value") is not None else None
+                       for p in raw_pats)
+        for p, const in zip(pats, consts):
+            if const is None and (p.regex is None or name not in p.regex.groupindex):
+                raise _fail(where, f"a fact pattern needs a 'value' or a regex with the group (?P<{name}>...)")
+        facts.append(FactRule(name, pats, consts))
+    libs = []
+    for i, raw in enumerate(data.get("libraries") or []):
+        if not isinstance(raw, dict) or not raw.get("prefix") or not raw.get("what"):
+            raise _fail(f"{path}: libraries[{i}]", "needs 'prefix' and 'what'")
+        libs.append(LibraryInfo(str(raw["prefix"]), str(raw["what"]), raw.get("cuda"), raw.get("pip"),
+                                {str(k): str(v) for k, v in (raw.get("pip_by_cuda") or {}).items()},
+                                bool(raw.get("windows", False))))
+    codes = {}
+    for name, raw in (data.get("cuinit_codes") or {}).items():
+        if not isinstance(raw, dict) or not isinstance(raw.get("number"), int) or not raw.get("meaning"):
+            raise _fail(f"{path}: cuinit_codes[{name}]", "needs 'number' and 'meaning'")
+        codes[str(name)] = CuInitCode(str(name), raw["number"], str(raw["meaning"]))
+    wrappers = data.get("error_wrappers") or []
+    if not isinstance(wrappers, list) or not all(isinstance(w, str) and w for w in wrappers):
+        raise _fail(f"{path}: error_wrappers", "must be a list of non-empty substrings")
+    return Knowledge(tuple(sigs), tuple(facts), tuple(libs), codes, path, tuple(wrappers))
+
+
+def load_knowledge(path: str | None = None) -> Knowledge:
+    """Load the shipped signature file (or `path`), validated; cached per path."""
+    from tfgpu.knowledge import SIGNATURES_PATH
+
+    return _load_cached(str(Path(path).resolve()) if path else str(SIGNATURES_PATH))
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str) -> Knowledge:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with open(path, "rb") as fh:
+            data = yaml.load(fh.read().decode("utf-8"), Loader=loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise KnowledgeError(f"{path}: cannot read: {exc}") from None
+    return parse_knowledge(data, path)

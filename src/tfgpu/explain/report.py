@@ -1,0 +1,457 @@
+"""From scan results to a Report: findings with evidence and fixes, matrix cross-checks, the verdict. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from packaging.version import InvalidVersion, Version
+
+from tfgpu.explain.knowledge import FixTemplate, Knowledge, Signature
+from tfgpu.explain.scan import ScanResult, SignatureHits
+from tfgpu.fixes import install_tf, tf_requirement
+from tfgpu.model import Finding, Fix, Report, Severity, Verdict, VerdictStatus
+
+CHECK = "explain"
+#: The last TensorFlow release with GPU support on native Windows.
+LAST_NATIVE_WINDOWS_GPU = Version("2.10")
+_PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+_ROLE_ORDER = {"cause": 0, "consequence": 1, "unrecognized": 2, "noise": 3}
+
+
+@dataclass(frozen=True)
+class LogFacts:
+    """What the log itself said about the machine (each value as printed, first seen first)."""
+
+    source: str
+    lines_read: int
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Context:
+    """Values that shape fixes: platform, TensorFlow version, CUDA major."""
+
+    platform: str | None
+    tf_version: str | None
+    tf_min: str | None
+    cuda_major: str | None
+    tf_row: Any | None
+
+
+def _first(values: dict[str, list[str]], name: str) -> str | None:
+    got = values.get(name)
+    return got[0] if got else None
+
+
+def _version(text: str | None) -> Version | None:
+    if not text:
+        return None
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def cudnn_from_number(text: str) -> str | None:
+    """'8600' → '8.6.0', '90300' → '9.3.0' (cuDNN's own version encodings before and from 9)."""
+    if not text.isdigit():
+        return None
+    if len(text) == 5:
+        return f"{int(text[0])}.{int(text[1:3])}.{int(text[3:])}"
+    if len(text) == 4:
+        return f"{int(text[0])}.{int(text[1])}.{int(text[2:])}"
+    return None
+
+
+def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Context:
+    facts = scan.facts
+    platform = "windows" if facts.get("platform") else None
+    for name in ("cuda-lib-missing", "cudnn-missing"):
+        hits = scan.hits.get(name)
+        if hits and any(knowledge.library(s) and knowledge.library(s).windows for s in hits.values.get("soname", [])):
+            platform = "windows"
+    tf_version = _first(facts, "tf_version")
+    tf_min = None
+    for sig_id in scan.hits:
+        sig = knowledge.signature(sig_id)
+        if sig and "tf_at_least" in sig.implies:
+            tf_min = sig.implies["tf_at_least"]
+    tf_row = None
+    if matrix is not None and tf_version:
+        try:
+            tf_row = matrix.tf_row(tf_version)
+        except Exception:  # a partial matrix must not break explain
+            tf_row = None
+    cuda_major = None
+    if tf_row is not None and getattr(tf_row, "cuda", None):
+        cuda_major = str(tf_row.cuda).split(".")[0]
+    elif _first(facts, "cuda_version"):
+        cuda_major = _first(facts, "cuda_version").split(".")[0]
+    elif _first(facts, "cuda_major_hint"):
+        cuda_major = _first(facts, "cuda_major_hint")
+    else:
+        hits = scan.hits.get("cuda-lib-missing")
+        for soname in (hits.values.get("soname", []) if hits else []):
+            lib = knowledge.library(soname)
+            if lib and lib.cuda and lib.pip:
+                cuda_major = lib.cuda
+                break
+    return _Context(platform, tf_version, tf_min, cuda_major, tf_row)
+
+
+def _library_values(sonames: list[str], knowledge: Knowledge, ctx: _Context) -> dict[str, str]:
+    """Derived placeholders for library findings: the pip packages, or the old toolkit to install."""
+    packages: list[str] = []
+    old: list[str] = []
+    for soname in sonames:
+        lib = knowledge.library(soname)
+        if lib is None or lib.windows:
+            continue
+        pkg = lib.pip
+        if pkg is None and lib.pip_by_cuda:
+            pkg = lib.pip_by_cuda.get(ctx.cuda_major or "") or (
+                next(iter(lib.pip_by_cuda.values())) if len(lib.pip_by_cuda) == 1 else None)
+            if pkg is None:
+                pkg = lib.pip_by_cuda[max(lib.pip_by_cuda)]
+        if pkg:
+            if pkg not in packages:
+                packages.append(pkg)
+        elif lib.cuda:
+            m = re.search(r"\.so\.(\d+\.\d+)", soname)
+            old.append(m.group(1) if m and soname.startswith("libcudart") else lib.cuda)
+    out = {}
+    if packages:
+        out["packages"] = " ".join(packages)
+    if old:
+        out["old_cuda"] = sorted(old, key=lambda v: (len(v), v))[-1]
+    return out
+
+
+def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge: Knowledge,
+                ctx: _Context) -> dict[str, list[str]]:
+    """Captured values plus the ones derived for this signature's templates."""
+    values = {k: list(v) for k, v in hits.values.items()}
+    derived: dict[str, str] = {}
+    if ctx.tf_version:
+        derived["tf_series"] = ".".join(ctx.tf_version.split(".")[:2])
+    elif ctx.tf_min:
+        derived["tf_series"] = ctx.tf_min
+    derived["tf_requirement"] = tf_requirement(ctx.tf_version)
+    if ctx.cuda_major:
+        derived["cuda_major"] = ctx.cuda_major
+    sonames = values.get("soname", [])
+    if sonames:
+        derived.update(_library_values(sonames, knowledge, ctx))
+        derived["plural_y_ies"] = "y" if len(sonames) == 1 else "ies"
+    elif sig.id == "cudnn-missing" and ctx.cuda_major:
+        derived["packages"] = f"nvidia-cudnn-cu{ctx.cuda_major}"
+    if "code" in values:
+        codes = []
+        meanings = []
+        for raw in values["code"]:
+            rec = knowledge.cuinit_code(raw)
+            codes.append(f"{rec.name} ({rec.number})" if rec else raw)
+            if rec:
+                meanings.append(rec.meaning)
+        derived["code_display"] = ", ".join(codes)
+        derived["cuinit_meaning"] = meanings[0] if meanings else "see the lines after it for the reason"
+        values["code_name"] = [(knowledge.cuinit_code(c).name if knowledge.cuinit_code(c) else c) for c in values["code"]]
+    if "kernel" in values and "dso" in values:
+        derived["versions"] = f"kernel module {values['kernel'][0]}, library {values['dso'][0]}"
+    if "cc" not in values and scan.facts.get("compute_capability"):
+        values["cc"] = list(scan.facts["compute_capability"])
+    out = {k: v for k, v in values.items()}
+    for k, v in derived.items():
+        out[k] = [v]
+    return out
+
+
+def _fill(template: str, values: dict[str, list[str]], strict: bool) -> str | None:
+    """Fill {name}, {name_list} and {name_suffix}; a missing value drops the text when strict."""
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        name = m.group(1)
+        for tail, fmt in (("_list", lambda v: ", ".join(v)), ("_suffix", lambda v: f" ({', '.join(v)})")):
+            if name.endswith(tail):
+                got = values.get(name[: -len(tail)])
+                return fmt(got) if got else ""
+        got = values.get(name)
+        if not got:
+            missing = True
+            return ""
+        return got[0]
+
+    text = _PLACEHOLDER_RE.sub(sub, template)
+    if missing and strict:
+        return None
+    return text
+
+
+def _fix_applies(when: dict[str, Any], values: dict[str, list[str]], ctx: _Context) -> bool:
+    platform = when.get("platform")
+    if platform == "windows" and ctx.platform != "windows":
+        return False
+    if platform == "linux" and ctx.platform == "windows":
+        return False
+    tfv = _version(ctx.tf_version)
+    if "tf_below" in when and tfv is not None and not tfv < Version(str(when["tf_below"])):
+        return False
+    if "tf_at_least" in when and tfv is not None and not tfv >= Version(str(when["tf_at_least"])):
+        return False
+    if "value" in when and not values.get(str(when["value"])):
+        return False
+    if "missing" in when and values.get(str(when["missing"])):
+        return False
+    if "code_in" in when and not set(when["code_in"]) & set(values.get("code_name", [])):
+        return False
+    return True
+
+
+def _fixes(templates: Iterable[FixTemplate], values: dict[str, list[str]], ctx: _Context) -> tuple[Fix, ...]:
+    fixes = []
+    for tpl in templates:
+        if not _fix_applies(tpl.when, values, ctx):
+            continue
+        commands = tuple(c for c in (_fill(cmd, values, strict=True) for cmd in tpl.commands) if c)
+        if tpl.commands and not commands:
+            continue
+        fixes.append(Fix(_fill(tpl.summary, values, strict=False) or tpl.summary, commands))
+    return tuple(fixes)
+
+
+def _evidence(sig: Signature, hits: SignatureHits, values: dict[str, list[str]]) -> dict[str, Any]:
+    captured = {k: v for k, v in values.items() if k in hits.values}
+    return {
+        "role": sig.role,
+        "matches": hits.count,
+        "lines": [{"line": e.line, "text": e.text} for e in hits.lines],
+        "values": captured,
+        "threads": list(sig.threads),
+    }
+
+
+def _finding_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge: Knowledge,
+                 ctx: _Context) -> Finding:
+    values = _values_for(sig, hits, scan, knowledge, ctx)
+    summary = _fill(sig.summary, values, strict=False) or sig.summary
+    evidence = _evidence(sig, hits, values)
+    if sig.follows:
+        evidence["follows_from"] = [d for d in sig.follows if d in scan.hits]
+    return Finding(sig.id, CHECK, sig.severity, summary, sig.detail, evidence, _fixes(sig.fixes, values, ctx))
+
+
+# --- cross-checks against the compatibility matrix -----------------------------------------------
+
+
+def _cc_tuple(text: str) -> tuple[int, int] | None:
+    m = re.match(r"^(\d+)\.(\d+)$", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _classify_cc(cc: tuple[int, int], build: Iterable[str]) -> str:
+    """'native' (machine code runs), 'ptx' (the driver must JIT), or 'none' for a build's targets."""
+    from tfgpu.matrix import parse_cc
+
+    ptx = False
+    for target in build:
+        parsed = parse_cc(target)
+        if parsed is None:
+            continue
+        kind, major, minor = parsed
+        if kind == "sm" and major == cc[0] and minor <= cc[1]:
+            return "native"
+        if kind == "compute" and (major, minor) <= cc:
+            ptx = True
+    return "ptx" if ptx else "none"
+
+
+def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matrix: Any | None) -> list[Finding]:
+    """Versions in the log checked against the matrix: driver vs CUDA, cuDNN major, compute capability."""
+    out: list[Finding] = []
+    facts = scan.facts
+    row = ctx.tf_row
+    tf_label = f"TensorFlow {ctx.tf_version}" if ctx.tf_version else "this TensorFlow"
+    cuda = (str(row.cuda) if row is not None and getattr(row, "cuda", None) else None) or _first(facts, "cuda_version")
+    os_name = "windows" if ctx.platform == "windows" else "linux"
+
+    def sig_finding(sig_id: str, summary: str, evidence: dict[str, Any], fact: str) -> Finding:
+        sig = knowledge.signature(sig_id)
+        line = scan.fact_lines.get(fact)
+        ev = {"role": "cause", "matches": 1 if line else 0,
+              "lines": [{"line": line.line, "text": line.text}] if line else [], "values": evidence,
+              "source": "matrix", "threads": list(sig.threads) if sig else []}
+        values = {k: [str(v)] for k, v in evidence.items() if v is not None}
+        fixes = _fixes(sig.fixes, values, ctx) if sig else ()
+        detail = sig.detail if sig else ""
+        severity = sig.severity if sig else Severity.ERROR
+        return Finding(sig_id, CHECK, severity, summary, detail, ev, fixes)
+
+    driver = _first(facts, "driver_version")
+    if matrix is not None and driver and cuda:
+        from tfgpu.matrix import driver_at_least
+
+        need = matrix.driver_need(cuda, os_name)
+        floor = need.minor_compat_min or need.toolkit_min
+        if floor and not driver_at_least(driver, floor):
+            out.append(sig_finding(
+                "driver-too-old",
+                f"The NVIDIA driver {driver} is older than {tf_label}'s CUDA {cuda} needs (at least {floor})",
+                {"driver": driver, "cuda": cuda, "needed": floor, "tensorflow": ctx.tf_version}, "driver_version"))
+    driver_cuda = _first(facts, "driver_cuda")
+    if driver_cuda and cuda and not out:
+        dv, cv = _version(driver_cuda), _version(cuda)
+        if dv is not None and cv is not None and dv.major < cv.major:
+            out.append(sig_finding(
+                "driver-too-old",
+                f"The NVIDIA driver supports CUDA up to {driver_cuda}, but {tf_label} needs CUDA {cuda}",
+                {"driver_cuda": driver_cuda, "cuda": cuda, "tensorflow": ctx.tf_version}, "driver_cuda"))
+    loaded = _first(facts, "cudnn_loaded")
+    if row is not None and loaded and getattr(row, "cudnn", None):
+        version = cudnn_from_number(loaded)
+        if version and version.split(".")[0] != str(row.cudnn).split(".")[0]:
+            out.append(sig_finding(
+                "cudnn-version-mismatch",
+                f"cuDNN {version} was loaded but {tf_label} is built for cuDNN {row.cudnn}",
+                {"loaded": version, "compiled": str(row.cudnn), "tensorflow": ctx.tf_version}, "cudnn_loaded"))
+    if row is not None and getattr(row, "compute_capabilities", None):
+        for text in facts.get("compute_capability", []):
+            cc = _cc_tuple(text)
+            if cc is None:
+                continue
+            kind = _classify_cc(cc, row.compute_capabilities)
+            ev = {"cc": text, "build": ", ".join(row.compute_capabilities), "tensorflow": ctx.tf_version}
+            if kind == "ptx":
+                out.append(sig_finding(
+                    "gpu-ptx-jit",
+                    f"{tf_label} has no machine code for compute capability {text}: the driver compiles its kernels "
+                    f"from PTX at start-up (build targets: {ev['build']})", ev, "compute_capability"))
+            elif kind == "none":
+                out.append(sig_finding(
+                    "gpu-cc-unsupported",
+                    f"{tf_label} has no code for compute capability {text} (build targets: {ev['build']})",
+                    ev, "compute_capability"))
+    return out
+
+
+def _windows_finding(scan: ScanResult, ctx: _Context) -> Finding | None:
+    """Native Windows with a TensorFlow after 2.10 (or a CPU-only build there) cannot use the GPU.
+
+    A rule over facts rather than a line signature: the platform and the version come from
+    different lines (a C:\\ path, the Python banner, a DLL name; the version or a Keras 3 error).
+    """
+    if ctx.platform != "windows":
+        return None
+    tfv = _version(ctx.tf_version) or _version(ctx.tf_min)
+    cpu_only = "tf-cpu-only-build" in scan.hits
+    if not (cpu_only or (tfv is not None and tfv > LAST_NATIVE_WINDOWS_GPU)):
+        return None
+    line = scan.fact_lines.get("platform")
+    shown = ctx.tf_version or (f"{ctx.tf_min}+" if ctx.tf_min else "2.11+")
+    return Finding(
+        "windows-native-gpu-unsupported", CHECK, Severity.ERROR,
+        f"Native Windows: TensorFlow {shown} has no GPU support here (it ended with 2.10)",
+        "From 2.11 on, the Windows wheels are CPU-only. Use WSL2, where the Linux wheel and the Windows "
+        "NVIDIA driver work together.",
+        {"role": "cause", "matches": 1, "lines": [{"line": line.line, "text": line.text}] if line else [],
+         "values": {"platform": "windows", "tensorflow": ctx.tf_version or ctx.tf_min},
+         "threads": ["https://github.com/tensorflow/tensorflow/issues/62080"]},
+        (install_tf(None, "win32"),),
+    )
+
+
+def _unrecognized_finding(scan: ScanResult) -> Finding | None:
+    if not scan.unrecognized:
+        return None
+    n = scan.unrecognized_count
+    return Finding(
+        "unrecognized-error", CHECK, Severity.WARNING,
+        f"{n} error line{'s' if n != 1 else ''} that tfgpu does not recognise",
+        "These lines report errors that match no known signature. They may be a consequence of the "
+        "problems above, or something else entirely; `tfgpu doctor` run on the machine checks the "
+        "whole setup.",
+        {"role": "unrecognized", "matches": n,
+         "lines": [{"line": e.line, "text": e.text} for e in scan.unrecognized]},
+        (Fix("Run the doctor on the machine that produced this log", ("tfgpu doctor",)),),
+    )
+
+
+def _order_key(f: Finding) -> tuple[int, int, int]:
+    role = f.evidence.get("role", "cause")
+    lines = f.evidence.get("lines") or [{"line": 1 << 30}]
+    return (_ROLE_ORDER.get(role, 0), -f.severity.rank, lines[0]["line"])
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def decide(findings: list[Finding], scan: ScanResult) -> Verdict:
+    """The verdict for a log: not ready on any error, ready only on a created GPU and no error."""
+    problems = [f for f in findings if f.evidence.get("role") in ("cause", "consequence")
+                and f.severity.rank >= Severity.WARNING.rank]
+    errors = [f for f in problems if f.severity is Severity.ERROR]
+    noise = [f for f in findings if f.evidence.get("role") == "noise"]
+    noise_lines = sum(int(f.evidence.get("matches", 0)) for f in noise)
+    unrecognized = next((f for f in findings if f.id == "unrecognized-error"), None)
+    gpu = scan.facts.get("gpu_created")
+    if problems:
+        causes = [f for f in problems if f.evidence.get("role") == "cause"] or problems
+        shown = "; ".join(f.summary.rstrip(".") for f in causes[:2])
+        more = len(problems) - min(2, len(causes))
+        tail = f" (and {_plural(more, 'more finding')})" if more > 0 else ""
+        status = VerdictStatus.NOT_READY if errors else (VerdictStatus.READY if gpu else VerdictStatus.UNKNOWN)
+        return Verdict(status, f"This log shows {_plural(len(problems), 'problem')}: {shown}{tail}.", False)
+    if unrecognized is not None:
+        n = int(unrecognized.evidence["matches"])
+        return Verdict(VerdictStatus.UNKNOWN,
+                       f"No known problem in this log, but {_plural(n, 'error line')} "
+                       f"{'is' if n == 1 else 'are'} not recognised; run `tfgpu doctor` on the machine.", False)
+    if gpu:
+        extra = f" ({_plural(noise_lines, 'flagged line')}, all harmless)" if noise_lines else ""
+        return Verdict(VerdictStatus.READY,
+                       f"TensorFlow created a GPU device ({gpu[0]}) and nothing in this log is wrong{extra}.", False)
+    if noise_lines:
+        every = "the 1 flagged line is" if noise_lines == 1 else f"all {noise_lines} flagged lines are"
+        return Verdict(VerdictStatus.UNKNOWN, f"Nothing in this log is wrong: {every} harmless.", False)
+    return Verdict(VerdictStatus.UNKNOWN,
+                   f"Nothing in this log was recognised ({_plural(scan.lines_read, 'line')} read); "
+                   "run `tfgpu doctor` on the machine for a full diagnosis.", False)
+
+
+def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, source: str,
+                 tool_version: str = "", timings: dict[str, float] | None = None) -> Report:
+    """Turn a scan into a Report: one finding per signature, cross-checks, verdict."""
+    ctx = _context(scan, knowledge, matrix)
+    findings: list[Finding] = []
+    for sig in knowledge.signatures:
+        hits = scan.hits.get(sig.id)
+        if hits is not None and hits.count:
+            findings.append(_finding_for(sig, hits, scan, knowledge, ctx))
+    by_id = {f.id: i for i, f in enumerate(findings)}
+    for extra in _matrix_findings(scan, knowledge, ctx, matrix):
+        if extra.id in by_id:
+            # The log already said it; add what the matrix adds to the same finding.
+            i = by_id[extra.id]
+            old = findings[i]
+            findings[i] = Finding(old.id, old.check, old.severity, old.summary, old.detail,
+                                  {**old.evidence, "matrix_check": extra.evidence["values"]}, old.fixes)
+        else:
+            by_id[extra.id] = len(findings)
+            findings.append(extra)
+    win = _windows_finding(scan, ctx)
+    if win is not None and win.id not in by_id:
+        findings.append(win)
+    unrec = _unrecognized_finding(scan)
+    if unrec is not None:
+        findings.append(unrec)
+    findings.sort(key=_order_key)
+    values = {k: list(v) for k, v in scan.facts.items()}
+    if ctx.platform and "platform" in values:
+        values["platform"] = [ctx.platform]
+    facts = {"log": LogFacts(source, scan.lines_read, values)}
+    matrix_version = matrix.describe() if matrix is not None and hasattr(matrix, "describe") else ""
+    return Report(decide(findings, scan), facts, tuple(findings), dict(timings or {}), tool_version, matrix_version)

@@ -1,0 +1,138 @@
+"""`tfgpu explain` as a user runs it: files, stdin, --json against the schema, broken bytes, big logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import run_tfgpu, validate_report
+
+LOGS = Path(__file__).parent / "data" / "logs"
+NOISE_LOG = LOGS / "microwakeword8_noise_only_tf217.txt"
+LIB_LOG = LOGS / "behaviormetrics385_cusolver_cudnn_missing.txt"
+
+
+def _run_bytes(args: list[str], data: bytes, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="120")
+    return subprocess.run([sys.executable, "-m", "tfgpu", *args], input=data, capture_output=True,
+                          timeout=timeout, env=env)
+
+
+def test_file_with_problems_exits_1_and_shows_lines_and_fixes() -> None:
+    proc = run_tfgpu("explain", str(LIB_LOG))
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout
+    assert out.startswith("NOT READY")
+    assert "[cuda-lib-missing]" in out and "[cudnn-missing]" in out and "[cannot-dlopen-gpu-libs]" in out
+    assert out.index("Root causes") < out.index("Consequences")
+    assert "libcusolver.so.11" in out
+    assert "$ python -m pip install nvidia-cusolver-cu11" in out  # the log's stream_executor path: CUDA 11 era
+
+
+def test_json_validates_against_the_report_schema() -> None:
+    proc = run_tfgpu("explain", "--json", str(LIB_LOG))
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    validate_report(data)
+    assert data["kind"] == "explain"
+    assert data["verdict"]["status"] == "not_ready"
+    by_id = {f["id"]: f for f in data["findings"]}
+    lib = by_id["cuda-lib-missing"]
+    assert lib["check"] == "explain"
+    assert lib["evidence"]["values"]["soname"] == ["libcusolver.so.11"]
+    assert lib["evidence"]["lines"][0]["line"] >= 1
+    assert data["facts"]["log"]["status"] == "ok"
+
+
+def test_noise_only_log_json_and_text() -> None:
+    proc = run_tfgpu("explain", "--json", str(NOISE_LOG))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    validate_report(data)
+    assert data["verdict"]["headline"].startswith("Nothing in this log is wrong")
+    assert data["findings"] and all(f["severity"] == "info" and f["summary"].startswith("Harmless")
+                                    for f in data["findings"])
+    text = run_tfgpu("explain", str(NOISE_LOG)).stdout
+    assert "Harmless (you can ignore these lines)" in text
+
+
+def test_stdin_with_dash_and_without_argument() -> None:
+    data = LIB_LOG.read_bytes()
+    for args in (["explain", "-"], ["explain"]):
+        proc = _run_bytes(args, data)
+        assert proc.returncode == 1, proc.stderr
+        assert b"[cuda-lib-missing]" in proc.stdout
+        assert b"<stdin>" in proc.stdout
+
+
+def test_invalid_utf8_bytes_are_tolerated(tmp_path: Path) -> None:
+    log = tmp_path / "broken.log"
+    log.write_bytes(b"\xff\xfe\xfd garbage \xc3\x28\n"
+                    b"2023-01-01 00:00:00.000001: E tensorflow/stream_executor/cuda/cuda_driver.cc:271] "
+                    b"failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected \x80\x81\n"
+                    b"\x00\x01\x02 binary tail without newline \xe2\x82")
+    proc = run_tfgpu("explain", "--json", str(log))
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    validate_report(data)
+    ids = {f["id"] for f in data["findings"]}
+    assert {"cuinit-failed", "no-cuda-device"} <= ids
+
+
+def test_utf16_log_from_powershell(tmp_path: Path) -> None:
+    log = tmp_path / "ps.log"
+    text = ("2023-01-01 00:00:00.000001: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] "
+            "Could not load dynamic library 'cudart64_110.dll'; dlerror: cudart64_110.dll not found\r\n")
+    log.write_bytes(text.encode("utf-16"))
+    proc = run_tfgpu("explain", "--json", str(log))
+    data = json.loads(proc.stdout)
+    validate_report(data)
+    f = next(f for f in data["findings"] if f["id"] == "cuda-lib-missing")
+    assert f["evidence"]["values"]["soname"] == ["cudart64_110.dll"]
+    assert any("wsl" in c for fix in f["fixes"] for c in fix["commands"])
+
+
+def test_empty_input_is_unknown(tmp_path: Path) -> None:
+    log = tmp_path / "empty.log"
+    log.write_bytes(b"")
+    data = json.loads(run_tfgpu("explain", "--json", str(log)).stdout)
+    validate_report(data)
+    assert data["verdict"]["status"] == "unknown"
+    assert data["findings"] == []
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    proc = run_tfgpu("explain", str(tmp_path / "nope.log"))
+    assert proc.returncode == 2
+
+
+def test_large_log_streams(tmp_path: Path) -> None:
+    """~100 MB of log (one very long line included) is read in bounded memory and in reasonable time."""
+    log = tmp_path / "big.log"
+    noise = LOGS.joinpath("rlinf221_noise_only_ray_prefix.txt").read_bytes()
+    block = b"".join(line + b"\n" for line in noise.splitlines() if not line.startswith(b"# "))
+    problem = (b"2023-01-01 00:00:00.000001: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] "
+               b"Could not load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: cannot open "
+               b"shared object file: No such file or directory\n")
+    with open(log, "wb") as fh:
+        fh.write(b"x" * (5 * 1024 * 1024) + b"\n")  # one 5 MB line
+        written = 0
+        while written < 100 * 1024 * 1024:
+            fh.write(block)
+            written += len(block)
+        fh.write(problem)
+    t0 = time.monotonic()
+    proc = run_tfgpu("explain", "--json", str(log), timeout=300)
+    elapsed = time.monotonic() - t0
+    data = json.loads(proc.stdout)
+    validate_report(data)
+    lib = next(f for f in data["findings"] if f["id"] == "cuda-lib-missing")
+    assert lib["evidence"]["values"]["soname"] == ["libcudart.so.11.0"]
+    assert data["facts"]["log"]["data"]["lines_read"] > 400_000
+    noise_ids = [f for f in data["findings"] if f["id"].startswith("noise-")]
+    assert all(len(f["evidence"]["lines"]) <= 5 for f in noise_ids)  # bounded evidence
+    assert elapsed < 60, elapsed

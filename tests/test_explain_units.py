@@ -1,0 +1,220 @@
+"""Units of `tfgpu explain`: the knowledge file's rules, the reader, matrix cross-checks and the verdict."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+
+import pytest
+
+from tfgpu.explain import explain_lines, load_knowledge, report_to_dict
+from tfgpu.explain.knowledge import NESTED_QUANTIFIER_RE, KnowledgeError, parse_knowledge
+from tfgpu.explain.reader import MAX_LINE_CHARS, iter_binary_lines
+from tfgpu.explain.report import cudnn_from_number
+from tfgpu.explain.scan import MAX_EVIDENCE_LINES, scan
+from tfgpu.matrix import TFRow, load as load_matrix
+
+from conftest import validate_report
+
+PREFIX = "2024-01-01 00:00:00.000001: "
+DOCTOR_IDS = {
+    "cuda-lib-missing", "cannot-dlopen-gpu-libs", "cudnn-version-mismatch", "cudnn-missing", "driver-too-old",
+    "driver-library-mismatch", "driver-missing", "cuinit-failed", "no-cuda-device", "gpu-cc-unsupported",
+    "gpu-ptx-jit", "ptx-unsupported-version", "xla-libdevice-missing", "xla-ptxas-missing", "ptxas-too-new",
+    "gpu-oom", "cudnn-init-failed", "tf-cpu-only-build", "keras3-tf-keras", "cuda-visible-devices-hides-all",
+    "noise-numa-node", "noise-factory-registration", "noise-tensorrt", "noise-cpu-instructions", "noise-onednn",
+    "noise-absl-init",
+}
+
+
+def _minimal(**sig) -> dict:
+    base = {"id": "x-y", "role": "cause", "severity": "error", "summary": "s",
+            "patterns": [{"literal": "abc"}], "threads": ["https://example.org/1"]}
+    base.update(sig)
+    return {"schema_version": 1, "signatures": [base]}
+
+
+def test_shipped_knowledge_covers_the_doctor_ids_and_is_safe() -> None:
+    k = load_knowledge()
+    ids = {s.id for s in k.signatures}
+    assert DOCTOR_IDS <= ids
+    for sig in k.signatures:
+        assert sig.threads
+        if sig.role == "noise":
+            assert sig.severity.value == "info" and sig.summary.startswith("Harmless")
+        for p in sig.patterns:
+            assert p.literal
+            if p.regex is not None:
+                assert not NESTED_QUANTIFIER_RE.search(p.regex.pattern), (sig.id, p.regex.pattern)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (_minimal(patterns=[{"literal": "a", "regex": "(a+)+b"}]), "nests quantifiers"),
+    (_minimal(patterns=[{"literal": "zzz", "regex": "abc"}]), "does not occur"),
+    (_minimal(patterns=[{"regex": "abc"}]), "literal"),
+    (_minimal(role="noise", summary="Nothing"), "Harmless"),
+    (_minimal(threads=[]), "threads"),
+    (_minimal(id="Bad_Id"), "kebab"),
+    (_minimal(follows=["nope"]), "unknown id"),
+])
+def test_bad_knowledge_is_rejected_with_the_entry(bad: dict, message: str) -> None:
+    with pytest.raises(KnowledgeError, match=message):
+        parse_knowledge(bad, "test.yaml")
+
+
+def test_no_catastrophic_backtracking_on_hostile_lines() -> None:
+    k = load_knowledge()
+    hostile = [
+        "Could not load dynamic library '" + "a" * 4000,
+        "Loaded runtime CuDNN library: " + "9." * 2000,
+        "kernel version " + "1." * 2000 + " does not match DSO version ",
+        "failed call to cuInit: " + "UNKNOWN ERROR (" * 250,
+        "E0000 00:00:00.000000 " + " " * 3000 + "x.cc:1]",
+        "A" * 3000 + "Error" + "." * 1000,
+    ]
+    import time
+
+    t0 = time.monotonic()
+    scan(hostile * 50, k)
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_reader_caps_lines_and_replaces_bad_bytes() -> None:
+    data = b"a" * (MAX_LINE_CHARS * 3) + b"\nsecond \xff line\r\n\x1b[31mred\x1b[0m\nlast"
+    lines = list(iter_binary_lines(io.BytesIO(data)))
+    assert len(lines) == 4
+    assert len(lines[0]) == MAX_LINE_CHARS
+    assert lines[1] == "second \ufffd line"
+    assert lines[2] == "red"
+    assert lines[3] == "last"
+
+
+def test_reader_utf8_bom_and_utf16() -> None:
+    assert list(iter_binary_lines(io.BytesIO(b"\xef\xbb\xbfhello\n"))) == ["hello"]
+    assert list(iter_binary_lines(io.BytesIO("one\r\ntwo\r\n".encode("utf-16")))) == ["one", "two"]
+
+
+def test_evidence_is_bounded_but_counted() -> None:
+    line = PREFIX + "I external/local_xla/xla/stream_executor/cuda/cuda_executor.cc:1] successful NUMA node read " \
+                    "from SysFS had negative value (-1), but there must be at least one NUMA node"
+    report = explain_lines([line] * 1000)
+    (f,) = report.findings
+    assert f.id == "noise-numa-node" and f.evidence["matches"] == 1000
+    assert len(f.evidence["lines"]) == MAX_EVIDENCE_LINES
+
+
+def test_created_gpu_device_and_no_error_is_ready() -> None:
+    lines = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1748720218.610720      27 gpu_device.cc:2019] Created device /job:localhost/replica:0/task:0/"
+        "device:GPU:0 with 13272 MB memory:  -> device: 0, name: NVIDIA A100, pci bus id: 0000:2b:00.0, "
+        "compute capability: 8.0",
+    ]
+    report = explain_lines(lines)
+    assert report.verdict.status.value == "ready"
+    assert "GPU:0" in report.verdict.headline
+    validate_report(report_to_dict(report))
+
+
+def test_unrecognized_errors_are_listed_with_line_numbers() -> None:
+    lines = ["hello", PREFIX + "E tensorflow/core/foo.cc:12] Something odd happened",
+             "RuntimeError: weird thing", PREFIX + "E tensorflow/core/foo.cc:12] Something odd happened"]
+    report = explain_lines(lines)
+    (f,) = report.findings
+    assert f.id == "unrecognized-error" and f.severity.value == "warning"
+    assert [e["line"] for e in f.evidence["lines"]] == [2, 3]
+    assert f.evidence["matches"] == 3
+    assert any("tfgpu doctor" in c for fix in f.fixes for c in fix.commands)
+    assert report.verdict.status.value == "unknown"
+
+
+def test_cuinit_codes_by_number_and_name() -> None:
+    k = load_knowledge()
+    assert k.cuinit_code("UNKNOWN ERROR (303)").name == "CUDA_ERROR_SHARED_OBJECT_INIT_FAILED"
+    assert k.cuinit_code("CUDA_ERROR_UNKNOWN").number == 999
+    report = explain_lines([PREFIX + "E external/local_xla/xla/stream_executor/cuda/cuda_driver.cc:152] failed "
+                            "call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: CUDA_ERROR_UNKNOWN: unknown error"])
+    f = next(f for f in report.findings if f.id == "cuinit-failed")
+    assert "999" in f.summary
+    assert any("modprobe nvidia_uvm" in c for fix in f.fixes for c in fix.commands)
+
+
+def test_cudnn_number_encodings() -> None:
+    assert cudnn_from_number("8600") == "8.6.0"
+    assert cudnn_from_number("90300") == "9.3.0"
+    assert cudnn_from_number("x") is None
+
+
+# --- cross-checks against the matrix -----------------------------------------------------------
+
+
+@pytest.fixture()
+def matrix_with_tf():
+    m = load_matrix()
+    row = TFRow(series="2.17", release="2.17.1", package="tensorflow", requires_python=">=3.9",
+                python=("3.9", "3.12"), cuda="12.3", cudnn="8", cudnn_headers="8.9.6",
+                compute_capabilities=("sm_60", "sm_70", "sm_80", "sm_89", "compute_90"), and_cuda=(),
+                libraries={}, nvidia_runpath=(), glibc=None, wheel=None, source="tf-wheels")
+    return replace(m, tensorflow=(row,))
+
+
+def test_driver_version_in_log_below_what_tf_needs(matrix_with_tf) -> None:
+    lines = ["TensorFlow version: 2.17.1",
+             PREFIX + "I external/local_xla/xla/stream_executor/cuda/cuda_diagnostics.cc:1] "
+                      "libcuda reported version is: 470.82.1"]
+    report = explain_lines(lines, matrix_with_tf)
+    f = next(f for f in report.findings if f.id == "driver-too-old")
+    assert f.severity.value == "error"
+    assert "470.82.1" in f.summary and "12.3" in f.summary
+    assert f.evidence["values"]["driver"] == "470.82.1"
+    assert f.evidence["lines"][0]["line"] == 2
+    assert report.verdict.status.value == "not_ready"
+
+
+def test_new_enough_driver_is_quiet(matrix_with_tf) -> None:
+    lines = ["TensorFlow version: 2.17.1", "libcuda reported version is: 550.54.14"]
+    assert not [f for f in explain_lines(lines, matrix_with_tf).findings if f.id == "driver-too-old"]
+
+
+def test_cudnn_major_and_compute_capability_checks(matrix_with_tf) -> None:
+    lines = ["TensorFlow version: 2.17.1",
+             "I0000 00:00:1.0 1 cuda_dnn.cc:529] Loaded cuDNN version 90300",
+             "I0000 00:00:1.0 1 gpu_device.cc:2019] Created device /job:localhost/replica:0/task:0/device:GPU:0 "
+             "with 1 MB memory:  -> device: 0, name: X, pci bus id: 0, compute capability: 12.0",
+             "I0000 00:00:1.0 1 gpu_device.cc:2019] Created device /job:localhost/replica:0/task:0/device:GPU:1 "
+             "with 1 MB memory:  -> device: 1, name: Y, pci bus id: 1, compute capability: 5.2"]
+    report = explain_lines(lines, matrix_with_tf)
+    ids = {f.id: f for f in report.findings}
+    assert "cudnn-version-mismatch" in ids and "9.3.0" in ids["cudnn-version-mismatch"].summary
+    assert "gpu-ptx-jit" in ids and "12.0" in ids["gpu-ptx-jit"].summary
+    assert "gpu-cc-unsupported" in ids and "5.2" in ids["gpu-cc-unsupported"].summary
+
+
+def test_windows_path_with_keras3_means_no_native_gpu() -> None:
+    lines = [r'  File "C:\Users\u\envs\x\Lib\site-packages\keras\src\ops.py", line 1, in f',
+             "ValueError: A KerasTensor cannot be used as input to a TensorFlow function."]
+    ids = {f.id for f in explain_lines(lines).findings}
+    assert ids == {"keras3-tf-keras", "windows-native-gpu-unsupported"}
+
+
+def test_library_fix_names_the_pip_wheel_for_the_cuda_era() -> None:
+    def fixes_for(path: str) -> str:
+        line = (PREFIX + f"W {path}/dso_loader.cc:64] Could not load dynamic library 'libcusolver.so.11'; "
+                "dlerror: libcusolver.so.11: cannot open shared object file: No such file or directory")
+        f = next(f for f in explain_lines([line]).findings if f.id == "cuda-lib-missing")
+        return " ".join(c for fix in f.fixes for c in fix.commands)
+
+    assert "nvidia-cusolver-cu11" in fixes_for("tensorflow/stream_executor/platform/default")
+    assert "nvidia-cusolver-cu12" in fixes_for("external/local_tsl/tsl/platform/default")
+
+
+def test_no_fix_command_keeps_an_unfilled_placeholder() -> None:
+    from test_explain_corpus import LOG_FILES, read_corpus_log
+
+    for path in LOG_FILES:
+        report = explain_lines(read_corpus_log(path)[1], load_matrix())
+        for f in report.findings:
+            for fix in f.fixes:
+                for cmd in fix.commands:
+                    assert not re.search(r"\{\w+\}", cmd), (f.id, cmd)
