@@ -1,0 +1,610 @@
+"""Checks on the CUDA libraries TensorFlow will load, the pip `[and-cuda]` wheels, system toolkits and XLA's ptxas/libdevice."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from typing import Iterable, Iterator
+
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+
+from tfgpu.checks import CheckContext, check
+from tfgpu.fixes import pip, tf_requirement
+from tfgpu.model import Finding, Fix, Severity
+from tfgpu.probes.libraries import ORIGIN_LD, ORIGIN_RPATH, Libraries, LibraryCopy, LibraryStatus
+from tfgpu.probes.python_env import PythonEnv, normalize
+from tfgpu.probes.tf_build import TFBuild
+from tfgpu.probes.toolkit import Toolkit, Toolkits
+
+#: The cuDNN each release was compiled with, from the cudnn_version.h shipped in its wheel
+#: (docs/tf_wheels_facts.md, "hdr"); used only where the matrix row has no cudnn_headers.
+CUDNN_HEADERS_FALLBACK = {
+    "2.16": "8.9.6", "2.17": "8.9.6", "2.18": "9.3.0", "2.19": "9.3.0", "2.20": "9.3.0", "2.21": "9.3.0",
+    "2.22": "9.10.0",
+}
+
+#: Library key -> pip wheel stem (append -cu11 / -cu12); the NVIDIA wheels TensorFlow's [and-cuda] pins.
+WHEEL_OF = {
+    "cudart": "nvidia-cuda-runtime", "cublas": "nvidia-cublas", "cublasLt": "nvidia-cublas",
+    "cufft": "nvidia-cufft", "curand": "nvidia-curand", "cusolver": "nvidia-cusolver",
+    "cusparse": "nvidia-cusparse", "cupti": "nvidia-cuda-cupti", "cudnn": "nvidia-cudnn",
+    "nccl": "nvidia-nccl", "nvJitLink": "nvidia-nvjitlink", "nvrtc": "nvidia-cuda-nvrtc",
+}
+
+#: The first release whose wheel has [and-cuda] and an nvidia RUNPATH (docs/tf_wheels_facts.md).
+AND_CUDA_SINCE = (2, 14)
+
+_FAMILY_RE = re.compile(r"^nvidia-.+-cu(\d+)$")
+
+
+# --- small pure helpers ----------------------------------------------------------------------------
+
+
+def _series_tuple(version: str) -> tuple[int, int] | None:
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _has_and_cuda(build: TFBuild) -> bool:
+    st = _series_tuple(build.version)
+    return bool(build.and_cuda) or (st is not None and st >= AND_CUDA_SINCE)
+
+
+def _major_of(version: str | None) -> int | None:
+    m = re.match(r"^(\d+)", version or "")
+    return int(m.group(1)) if m else None
+
+
+def _mm(version: str | None) -> tuple[int, int] | None:
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _python_of(ctx: CheckContext) -> str | None:
+    env: PythonEnv | None = ctx.fact("python_env")
+    return env.executable if env is not None else None
+
+
+def _where(copy: LibraryCopy | None) -> str:
+    if copy is None:
+        return "nowhere"
+    how = {ORIGIN_LD: "from LD_LIBRARY_PATH", ORIGIN_RPATH: "from TensorFlow's RPATH",
+           "RUNPATH": "through TensorFlow's RUNPATH", "ld.so.cache": "from the ld.so cache",
+           "default": "from a default system folder"}.get(copy.origin, f"from {copy.origin}")
+    return f"{copy.path} ({how})"
+
+
+def built_cudnn(ctx: CheckContext, build: TFBuild) -> tuple[str | None, str]:
+    """(the exact cuDNN the build was compiled with, where that came from)."""
+    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
+    if row is not None and row.cudnn_headers:
+        return row.cudnn_headers, "matrix (cudnn_version.h shipped in the wheel)"
+    series = ".".join(build.version.split(".")[:2])
+    if series in CUDNN_HEADERS_FALLBACK:
+        return CUDNN_HEADERS_FALLBACK[series], "cudnn_version.h shipped in the wheel"
+    return build.cudnn_version, "build_info.py (major only)"
+
+
+def and_cuda_requirements(ctx: CheckContext, build: TFBuild) -> list[str]:
+    """Requires-Dist lines of the [and-cuda] extra: from the installed METADATA, else the matrix row."""
+    if build.and_cuda:
+        return list(build.and_cuda)
+    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
+    return list(row.and_cuda) if row is not None else []
+
+
+def marker_environment(env: PythonEnv) -> dict[str, str]:
+    """PEP 508 marker variables for the *target* interpreter, with extra = and-cuda."""
+    system = {"linux": "Linux", "darwin": "Darwin", "win32": "Windows"}.get(env.platform, env.platform)
+    short = ".".join(env.version.split(".")[:2])
+    return {
+        "python_version": short, "python_full_version": env.version, "sys_platform": env.platform,
+        "platform_system": system, "platform_machine": env.machine, "os_name": "nt" if env.platform == "win32" else "posix",
+        "implementation_name": (env.implementation or "cpython").lower(),
+        "platform_python_implementation": env.implementation or "CPython", "extra": "and-cuda",
+    }
+
+
+def evaluate_requirements(lines: Iterable[str], env: PythonEnv) -> list[tuple[Requirement, str | None, str]]:
+    """(requirement, installed version or None, verdict) for each line whose marker applies.
+    verdict: "ok", "missing", "violated" or "unparsable"."""
+    installed = {normalize(d.name): d.version for d in env.distributions}
+    menv = marker_environment(env)
+    out: list[tuple[Requirement, str | None, str]] = []
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None:
+            try:
+                if not req.marker.evaluate(menv):
+                    continue
+            except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+                pass
+        have = installed.get(normalize(req.name))
+        if have is None:
+            out.append((req, None, "missing"))
+            continue
+        try:
+            ok = req.specifier.contains(Version(have), prereleases=True)
+        except InvalidVersion:
+            out.append((req, have, "unparsable"))
+            continue
+        out.append((req, have, "ok" if ok else "violated"))
+    return out
+
+
+def requirement_text(req: Requirement) -> str:
+    """'nvidia-cudnn-cu12<10.0,>=9.3.0.75' without the marker (what to hand to pip)."""
+    return f"{req.name}{req.specifier}"
+
+
+def wheel_requirement(ctx: CheckContext, build: TFBuild, key: str) -> str | None:
+    stem = WHEEL_OF.get(key)
+    if stem is None:
+        return None
+    for line in and_cuda_requirements(ctx, build):
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if re.match(rf"^{re.escape(stem)}-cu\d+$", normalize(req.name)):
+            return requirement_text(req)
+    major = _major_of(build.cuda_version)
+    return f"{stem}-cu{major}" if major else None
+
+
+def ld_library_path_without(value: str | None, drop: Iterable[str]) -> str:
+    """LD_LIBRARY_PATH with the folders in `drop` removed (compared by normalised path)."""
+    gone = {os.path.normpath(d) for d in drop}
+    keep = [p for p in (value or "").split(":") if p and os.path.normpath(p) not in gone]
+    return ":".join(keep)
+
+
+def _unshadow_fix(libs: Libraries, dirs: list[str]) -> Fix:
+    rest = ld_library_path_without(libs.ld_library_path, dirs)
+    cmd = f"export LD_LIBRARY_PATH={shlex.quote(rest)}" if rest else "unset LD_LIBRARY_PATH"
+    return Fix(
+        f"Take {', '.join(dirs)} off LD_LIBRARY_PATH so that TensorFlow finds the pip wheels through its RUNPATH "
+        "(and remove it from ~/.bashrc, the conda env's activate.d or the container's ENV, wherever it is set)",
+        (cmd,),
+    )
+
+
+def _reinstall_and_cuda(ctx: CheckContext, build: TFBuild, force: bool = False) -> Fix:
+    args = ["install", *(["--force-reinstall"] if force else []), tf_requirement(build.version)]
+    return Fix(
+        f"Install TensorFlow {build.version} with its CUDA libraries as pip wheels ([and-cuda]); only the NVIDIA "
+        "driver comes from the system",
+        (pip(_python_of(ctx), *args),),
+        ("https://www.tensorflow.org/install/pip#linux",),
+    )
+
+
+def _system_cuda_fix(build: TFBuild) -> Fix:
+    cuda = ".".join((build.cuda_version or "").split(".")[:2])
+    return Fix(
+        f"TensorFlow {build.version} predates the pip CUDA wheels: install CUDA {cuda} and cuDNN {build.cudnn_version} "
+        "(conda-forge has both) and put their lib folder on LD_LIBRARY_PATH",
+        (f"conda install -c conda-forge cudatoolkit={cuda} 'cudnn={build.cudnn_version}.*'",
+         'export LD_LIBRARY_PATH="$CONDA_PREFIX/lib:$LD_LIBRARY_PATH"'),
+        ("https://www.tensorflow.org/install/source#gpu",),
+    )
+
+
+def _lib_evidence(lib: LibraryStatus) -> dict:
+    return {
+        "soname": lib.soname,
+        "winner": lib.winner.path if lib.winner else None,
+        "winner_origin": lib.winner.origin if lib.winner else None,
+        "expected": lib.expected.path if lib.expected else None,
+        "copies": [f"{c.path} [{c.origin}{'' if c.on_loader_path else ', not on the loader path'}]" for c in lib.copies],
+        "load": lib.load.status,
+        "version": lib.load.version,
+        "error": lib.load.error,
+    }
+
+
+def _searched(libs: Libraries) -> list[str]:
+    return [f"{d.origin}: {d.path}{'' if d.exists else ' (absent)'}" for d in libs.search_path if d.on_loader_path]
+
+
+def _bad_winner(ctx: CheckContext, libs: Libraries, build: TFBuild, lib: LibraryStatus) -> str | None:
+    """Why the winning copy is unusable, or None: unloadable, wrong CUDA major, too old a cuDNN."""
+    if lib.load.status in ("failed", "crashed", "timed_out"):
+        return f"it does not load ({lib.load.error})"
+    if lib.key == "cudart" and lib.load.version and _major_of(lib.load.version) != libs.cuda_major:
+        return f"it is CUDA runtime {lib.load.version}, not {libs.cuda_major}.x"
+    if lib.key == "cudnn" and lib.load.version:
+        want, _src = built_cudnn(ctx, build)
+        problem = cudnn_problem(lib.load.version, want)
+        if problem:
+            return problem
+    return None
+
+
+def cudnn_problem(loaded: str, built: str | None) -> str | None:
+    """TensorFlow's own rule (xla/stream_executor/cuda/cuda_dnn.cc, IsSourceCompatibleWithCudnnLibrary):
+    same major, and a minor at least the one it was compiled with."""
+    have, want = _mm(loaded), _mm(built)
+    if have is None:
+        return None
+    if want is None:
+        wmaj = _major_of(built)
+        return f"it is cuDNN {loaded}, not {wmaj}.x" if wmaj is not None and have[0] != wmaj else None
+    if have[0] != want[0]:
+        return f"it is cuDNN {loaded}, not {want[0]}.x"
+    if have[1] < want[1]:
+        return f"it is cuDNN {loaded}, older than the {built} TensorFlow was built with"
+    return None
+
+
+# --- libraries ------------------------------------------------------------------------------------
+
+
+@check("cuda-libraries-loadable", "Every CUDA library TensorFlow loads is found and loads", "libraries",
+       needs=("libraries",))
+def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
+    libs: Libraries = ctx.fact("libraries")
+    build: TFBuild | None = ctx.fact("tf_build")
+    if build is None:
+        return
+    direct = [lib for lib in libs.libraries if lib.direct]
+    missing = [lib for lib in direct if lib.winner is None]
+    bad = False
+    if missing:
+        bad = True
+        names = ", ".join(lib.soname for lib in missing)
+        elsewhere = {lib.soname: [c.path for c in lib.copies if not c.on_loader_path] + list(lib.other_versions)
+                     for lib in missing}
+        found_else = [f"{s}: only {', '.join(p)}" for s, p in elsewhere.items() if p]
+        detail = (f"TensorFlow {build.version} dlopen()s {names} and the dynamic loader finds no copy on its path "
+                  f"(LD_LIBRARY_PATH, TensorFlow's RUNPATH, the ld.so cache, the default folders). "
+                  "TensorFlow will log 'Cannot dlopen some GPU libraries' and run on the CPU only.")
+        if found_else:
+            detail += " Copies that do not count (other versions, or folders the loader does not search): " + "; ".join(found_else) + "."
+        fixes = [_reinstall_and_cuda(ctx, build)] if _has_and_cuda(build) else [_system_cuda_fix(build)]
+        yield ctx.finding(
+            "cuda-lib-missing", Severity.ERROR,
+            f"{len(missing)} of the {len(direct)} CUDA libraries TensorFlow {build.version} loads are missing: {names}",
+            detail,
+            {"missing": [lib.soname for lib in missing], "searched": _searched(libs),
+             "elsewhere": {k: v for k, v in elsewhere.items() if v}},
+            fixes,
+        )
+    for lib in libs.libraries:
+        if lib.winner is None:
+            continue
+        if lib.load.status == "failed":
+            bad = True
+            dep = re.search(r"(lib[\w.+-]+\.so[\w.]*): cannot open shared object file", lib.load.error or "")
+            dep_name = dep.group(1) if dep and dep.group(1) != lib.soname else None
+            fixes = []
+            if dep_name:
+                dep_key = dep_name.split(".so")[0][3:]
+                req = wheel_requirement(ctx, build, dep_key) if _has_and_cuda(build) else None
+                if req:
+                    fixes.append(Fix(f"Install the wheel that provides {dep_name}", (pip(_python_of(ctx), "install", req),)))
+            if _has_and_cuda(build):
+                fixes.append(_reinstall_and_cuda(ctx, build, force=True))
+            summary = (f"{lib.soname} is found at {lib.winner.path} but does not load: "
+                       + (f"it needs {dep_name}, which is missing" if dep_name else (lib.load.error or "dlopen failed")))
+            yield ctx.finding("cuda-lib-unloadable", Severity.ERROR, summary,
+                              f"dlopen() said: {lib.load.error}", _lib_evidence(lib), fixes)
+        elif lib.load.status in ("crashed", "timed_out"):
+            bad = True
+            what = "crashed the process that loaded it" if lib.load.status == "crashed" else "hung while loading"
+            fixes = [_reinstall_and_cuda(ctx, build, force=True)] if lib.winner.pip_wheel or _has_and_cuda(build) else []
+            if lib.winner.origin == ORIGIN_LD:
+                fixes.insert(0, _unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
+            yield ctx.finding(
+                "cuda-lib-crashed", Severity.ERROR, f"{lib.soname} at {lib.winner.path} {what}: {lib.load.error}",
+                "tfgpu loads each library in a separate child; TensorFlow loads it in your process, where the same "
+                "happens and takes Python down with it. A corrupt or foreign file under a CUDA library's name does this.",
+                {**_lib_evidence(lib), "signal": lib.load.signal}, fixes)
+    if not bad and not any(lib.winner is not None and _bad_winner(ctx, libs, build, lib) for lib in libs.libraries):
+        loaded = [f"{lib.soname} {lib.load.version or '?'}" for lib in direct]
+        yield ctx.finding(
+            "cuda-libs-ok", Severity.OK,
+            f"All {len(direct)} CUDA libraries TensorFlow {build.version} loads are found and load: {', '.join(loaded)}",
+            "", {lib.key: {"path": lib.winner.path if lib.winner else None, "version": lib.load.version,
+                           "origin": lib.winner.origin if lib.winner else None} for lib in libs.libraries})
+
+
+@check("cudart-version", "The CUDA runtime TensorFlow loads is the major it was built for", "libraries",
+       needs=("libraries",))
+def cudart_version(ctx: CheckContext) -> Iterator[Finding]:
+    libs: Libraries = ctx.fact("libraries")
+    build: TFBuild | None = ctx.fact("tf_build")
+    lib = libs.get("cudart")
+    if build is None or lib is None or lib.winner is None or not lib.load.version or libs.cuda_major is None:
+        return
+    have = _major_of(lib.load.version)
+    if have == libs.cuda_major:
+        return
+    fixes = []
+    if lib.winner.origin == ORIGIN_LD:
+        fixes.append(_unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
+    if _has_and_cuda(build):
+        fixes.append(_reinstall_and_cuda(ctx, build, force=True))
+    yield ctx.finding(
+        "cudart-major-mismatch", Severity.ERROR,
+        f"{lib.soname} at {lib.winner.path} is CUDA runtime {lib.load.version}, but TensorFlow {build.version} "
+        f"was built for CUDA {build.cuda_version}",
+        "The file carries the soname TensorFlow asks for but holds another major (a renamed or symlinked copy); "
+        "TensorFlow's kernels will fail to launch or the import will fail on missing symbols.",
+        _lib_evidence(lib), fixes)
+
+
+@check("cudnn-version", "The cuDNN TensorFlow loads matches the one it was built with", "libraries",
+       needs=("libraries",))
+def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
+    libs: Libraries = ctx.fact("libraries")
+    build: TFBuild | None = ctx.fact("tf_build")
+    lib = libs.get("cudnn")
+    if build is None or lib is None or lib.winner is None or not lib.load.version:
+        return
+    built, source = built_cudnn(ctx, build)
+    problem = cudnn_problem(lib.load.version, built)
+    ev = {**_lib_evidence(lib), "built_with": built, "built_with_source": source,
+          "cudnn_cudart": lib.load.cudart_version}
+    if problem is None:
+        return
+    fixes: list[Fix] = []
+    if lib.winner.origin in (ORIGIN_LD, ORIGIN_RPATH) and lib.expected is not None:
+        fixes.append(_unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
+    if _has_and_cuda(build):
+        req = wheel_requirement(ctx, build, "cudnn")
+        if req:
+            fixes.append(Fix(f"Install a cuDNN that TensorFlow {build.version} accepts", (pip(_python_of(ctx), "install", req),)))
+    else:
+        fixes.append(_system_cuda_fix(build))
+    where = _where(lib.winner)
+    shadow = (f", shadowing the pip copy at {lib.expected.path}" if lib.shadowed and lib.expected is not None else "")
+    same_major = _major_of(lib.load.version) == _major_of(built)
+    yield ctx.finding(
+        "cudnn-version-mismatch" if same_major else "cudnn-major-mismatch", Severity.ERROR,
+        f"cuDNN {lib.load.version} at {where}{shadow} is {'older than' if same_major else 'another major than'} "
+        f"the cuDNN {built} TensorFlow {build.version} was built with",
+        f"TensorFlow will log 'Loaded runtime CuDNN library: {lib.load.version} but source was compiled with: {built}. "
+        "CuDNN library needs to have matching major version and equal or higher minor version' and every "
+        "convolution will fail (DNN library initialization failed).",
+        ev, fixes)
+
+
+@check("library-shadowing", "No other copy shadows the CUDA libraries TensorFlow expects", "libraries",
+       needs=("libraries",))
+def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
+    libs: Libraries = ctx.fact("libraries")
+    build: TFBuild | None = ctx.fact("tf_build")
+    if build is None:
+        return
+    for lib in libs.libraries:
+        if not lib.shadowed or lib.winner is None or lib.expected is None:
+            continue
+        why_bad = _bad_winner(ctx, libs, build, lib)
+        severity = Severity.ERROR if why_bad else Severity.WARNING
+        summary = (f"{lib.soname} at {_where(lib.winner)} shadows the pip copy TensorFlow expects at {lib.expected.path}"
+                   + (f", and {why_bad}" if why_bad else ""))
+        detail = ("The dynamic loader searches LD_LIBRARY_PATH before TensorFlow's RUNPATH, so this copy is loaded "
+                  "instead of the one that came with tensorflow[and-cuda]. "
+                  + ("It is unusable for this TensorFlow." if why_bad else
+                     "It works today, but it will break when either side is upgraded on its own."))
+        fixes = [_unshadow_fix(libs, [os.path.dirname(lib.winner.path)])] if lib.winner.origin == ORIGIN_LD else []
+        yield ctx.finding("library-shadowed", severity, summary, detail, _lib_evidence(lib), fixes)
+
+
+# --- pip wheels -----------------------------------------------------------------------------------
+
+
+@check("and-cuda-requirements", "The pip CUDA wheels satisfy TensorFlow's [and-cuda] requirements", "libraries",
+       needs=("tf_build",))
+def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
+    build: TFBuild = ctx.fact("tf_build")
+    env: PythonEnv | None = ctx.fact("python_env")
+    if env is None or not build.is_cuda_build or env.platform != "linux":
+        return
+    lines = and_cuda_requirements(ctx, build)
+    if not lines:
+        return
+    results = evaluate_requirements(lines, env)
+    nvidia = [r for r in results if normalize(r[0].name).startswith("nvidia-")]
+    if not nvidia:
+        return
+    libs: Libraries | None = ctx.fact("libraries")
+    missing_libs = [lib.soname for lib in libs.libraries if lib.direct and lib.winner is None] if libs else None
+    if all(v == "missing" for _r, _h, v in nvidia):
+        ok_elsewhere = missing_libs == []
+        yield ctx.finding(
+            "and-cuda-missing", Severity.INFO if ok_elsewhere else Severity.ERROR,
+            (f"TensorFlow {build.version} is installed without its [and-cuda] extra; the CUDA libraries come from "
+             "the system instead" if ok_elsewhere else
+             f"TensorFlow {build.version} is installed without its [and-cuda] extra, so none of its CUDA libraries "
+             "(nvidia-* wheels) are installed"),
+            "Since 2.14 TensorFlow finds the CUDA libraries as pip wheels through its RUNPATH; 'pip install tensorflow' "
+            "alone installs none of them." + ("" if ok_elsewhere else " TensorFlow will run on the CPU only."),
+            {"requirements": [requirement_text(r) for r, _h, _v in nvidia], "missing_libraries": missing_libs},
+            () if ok_elsewhere else (_reinstall_and_cuda(ctx, build),))
+        return
+    wrong = [(r, h, v) for r, h, v in nvidia if v != "ok"]
+    if not wrong:
+        yield ctx.finding("and-cuda-satisfied", Severity.OK,
+                          f"All {len(nvidia)} nvidia-* wheels satisfy TensorFlow {build.version}'s [and-cuda] requirements",
+                          evidence={normalize(r.name): h for r, h, _v in nvidia})
+        return
+    parts = [f"{r.name} is not installed (needs {r.specifier or 'any version'})" if h is None
+             else f"{r.name} {h} is outside {r.specifier}" for r, h, _v in wrong]
+    yield ctx.finding(
+        "and-cuda-violated", Severity.WARNING,
+        f"{len(wrong)} nvidia-* wheel{'s' if len(wrong) != 1 else ''} do not satisfy TensorFlow {build.version}'s "
+        f"[and-cuda] requirements: {'; '.join(parts)}",
+        "pip installed these outside the versions TensorFlow was released with (a later 'pip install' of another "
+        "package moved them, or --no-deps was used). The library checks say whether it breaks anything today.",
+        {"violations": {r.name: {"installed": h, "required": str(r.specifier)} for r, h, _v in wrong}},
+        (Fix("Put the nvidia-* wheels back within TensorFlow's requirements",
+             (pip(env.executable, "install", *[requirement_text(r) for r, _h, _v in wrong]),)),
+         _reinstall_and_cuda(ctx, build)))
+
+
+@check("cuda-wheel-families", "pip CUDA wheels are all of TensorFlow's CUDA major", "libraries",
+       needs=("python_env",))
+def cuda_wheel_families(ctx: CheckContext) -> Iterator[Finding]:
+    env: PythonEnv = ctx.fact("python_env")
+    build: TFBuild | None = ctx.fact("tf_build")
+    families: dict[str, list[str]] = {}
+    for dist in env.nvidia_wheels:
+        m = _FAMILY_RE.match(normalize(dist.name))
+        if m:
+            families.setdefault(m.group(1), []).append(f"{dist.name} {dist.version}")
+    want = str(_major_of(build.cuda_version)) if build is not None and build.cuda_version else None
+    foreign = {fam: names for fam, names in families.items() if want is not None and fam != want}
+    if len(families) <= 1 and not foreign:
+        return
+    ev = {f"cu{fam}": names for fam, names in sorted(families.items())}
+    drop = [n.split()[0] for fam, names in foreign.items() for n in names]
+    fixes = (Fix(f"Uninstall the wheels of other CUDA majors than TensorFlow's CUDA {want}",
+                 (pip(env.executable, "uninstall", "-y", *drop),)),) if drop else ()
+    yield ctx.finding(
+        "cuda-wheel-mix", Severity.WARNING,
+        f"pip CUDA wheels of {len(families)} CUDA majors are installed together "
+        f"({', '.join('cu' + f for f in sorted(families))})" if len(families) > 1 else
+        f"pip CUDA wheels for CUDA {', '.join(sorted(foreign))} are installed, but TensorFlow is built for CUDA {want}",
+        "Each major installs into the same site-packages/nvidia/* folders under different file names; another "
+        "framework (PyTorch, JAX) usually brought them. TensorFlow only uses its own major's, but a mix often means "
+        "one framework's requirements overwrote the other's.",
+        ev, fixes)
+
+
+# --- toolkit and XLA ------------------------------------------------------------------------------
+
+
+def _toolkit_on_ld_path(tk: Toolkit, ld_library_path: str | None) -> list[str]:
+    ld = [os.path.normpath(p) for p in (ld_library_path or "").split(":") if p]
+    mine = {os.path.normpath(d) for d in tk.lib_dirs} | {os.path.normpath(os.path.join(tk.realpath, r)) for r in ("lib64", "lib")}
+    return [p for p in ld if p in mine]
+
+
+def _xla_data_dir_fix(ctx: CheckContext, tks: Toolkits, build: TFBuild, want: int | None) -> Fix:
+    """Point XLA at the pip nvidia-cuda-nvcc wheel next to TensorFlow (installing it first where absent)."""
+    root = tks.pip_nvcc_root or os.path.normpath(os.path.join(build.package_dir, "..", "nvidia", "cuda_nvcc"))
+    flag = f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={shlex.quote(root)}"
+    if tks.pip_nvcc_root:
+        return Fix(f"Point XLA at the CUDA {want} ptxas and libdevice of the pip nvidia-cuda-nvcc wheel "
+                   "(XLA prefers PATH and /usr/local/cuda over it otherwise)", (flag,))
+    req = next((requirement_text(r) for r in _parsed(and_cuda_requirements(ctx, build))
+                if normalize(r.name).startswith("nvidia-cuda-nvcc")), f"nvidia-cuda-nvcc-cu{want}")
+    return Fix(f"Install the CUDA {want} ptxas and libdevice as a pip wheel and point XLA at it",
+               (pip(_python_of(ctx), "install", req), flag))
+
+
+def _parsed(lines: Iterable[str]) -> list[Requirement]:
+    out = []
+    for line in lines:
+        try:
+            out.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    return out
+
+
+@check("system-toolkit", "A system CUDA toolkit does not get in TensorFlow's way", "toolkit", needs=("toolkit",))
+def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
+    tks: Toolkits = ctx.fact("toolkit")
+    build: TFBuild | None = ctx.fact("tf_build")
+    libs: Libraries | None = ctx.fact("libraries")
+    if build is None or not build.is_cuda_build or not build.cuda_version:
+        return
+    want = _major_of(build.cuda_version)
+    ld = libs.ld_library_path if libs is not None else None
+    pip_libs = _has_and_cuda(build)
+    for tk in tks.toolkits:
+        if tk.nvcc is None or tk.major is None or tk.major == want:
+            continue
+        conflicts: list[str] = []
+        xla_conflict = False
+        on_ld = _toolkit_on_ld_path(tk, ld)
+        if on_ld:
+            conflicts.append(f"its library folder {', '.join(on_ld)} is on LD_LIBRARY_PATH, ahead of TensorFlow's RUNPATH")
+        ptxas = tks.xla_ptxas
+        if ptxas.path and ptxas.version and _major_of(ptxas.version) == tk.major:
+            xla_conflict = True
+            conflicts.append(f"XLA will compile GPU kernels with its ptxas {ptxas.version} ({ptxas.path}, found via {ptxas.origin}) "
+                             f"instead of a CUDA {want} one")
+        libdevice = tks.xla_libdevice
+        if libdevice.path and libdevice.version and _major_of(libdevice.version) == tk.major:
+            xla_conflict = True
+            conflicts.append(f"XLA will link its libdevice ({libdevice.path}, via {libdevice.origin})")
+        ev = {"toolkit": tk.root, "realpath": tk.realpath, "version": tk.version, "found_via": list(tk.found_via),
+              "tensorflow_cuda": build.cuda_version, "xla_ptxas": ptxas.path, "xla_libdevice": libdevice.path}
+        if not conflicts:
+            yield ctx.finding(
+                "system-toolkit-differs", Severity.INFO,
+                f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {build.cuda_version}; "
+                + ("this does not matter: TensorFlow uses its pip CUDA wheels" if pip_libs else
+                   "TensorFlow needs CUDA " + str(want) + " libraries, which this toolkit does not provide"),
+                "TensorFlow never uses nvcc; a toolkit matters only through its libraries on the loader's path or the "
+                "ptxas/libdevice XLA picks, and neither applies here.", ev)
+            continue
+        fixes: list[Fix] = []
+        if on_ld:
+            fixes.append(Fix("Take the toolkit's library folder off LD_LIBRARY_PATH",
+                             ((f"export LD_LIBRARY_PATH={shlex.quote(ld_library_path_without(ld, on_ld))}"
+                               if ld_library_path_without(ld, on_ld) else "unset LD_LIBRARY_PATH"),)))
+        if xla_conflict:
+            fixes.append(_xla_data_dir_fix(ctx, tks, build, want))
+        yield ctx.finding(
+            "system-toolkit-differs", Severity.WARNING,
+            f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {build.cuda_version} "
+            f"and is in its way: {'; '.join(conflicts)}",
+            "nvcc itself is irrelevant to TensorFlow, but a ptxas or libdevice of another CUDA major can produce code "
+            "the driver or the GPU rejects (CUDA 13's ptxas no longer targets Maxwell, Pascal or Volta, and its "
+            "output needs a CUDA 13 driver), and its libraries on LD_LIBRARY_PATH win over the pip wheels.",
+            ev, fixes)
+
+
+@check("xla-tools", "XLA finds ptxas and libdevice", "toolkit", needs=("toolkit",))
+def xla_tools(ctx: CheckContext) -> Iterator[Finding]:
+    tks: Toolkits = ctx.fact("toolkit")
+    build: TFBuild | None = ctx.fact("tf_build")
+    if build is None or not build.is_cuda_build:
+        return
+    want = _major_of(build.cuda_version)
+    req = None
+    if _has_and_cuda(build):
+        for line in and_cuda_requirements(ctx, build):
+            try:
+                r = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if normalize(r.name).startswith("nvidia-cuda-nvcc"):
+                req = requirement_text(r)
+        req = req or (f"nvidia-cuda-nvcc-cu{want}" if want else None)
+
+    def fixes_for() -> tuple[Fix, ...]:
+        out = []
+        if tks.pip_nvcc_root or req:
+            out.append(_xla_data_dir_fix(ctx, tks, build, want))
+        out.append(Fix(f"Or point XLA at a CUDA {want} toolkit that has bin/ptxas and nvvm/libdevice",
+                       (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/local/cuda-{build.cuda_version and '.'.join(build.cuda_version.split('.')[:2])}",)))
+        return tuple(out)
+
+    if tks.xla_ptxas.path is None:
+        yield ctx.finding(
+            "xla-ptxas-missing", Severity.WARNING,
+            "XLA will find no ptxas: GPU kernels it compiles (jit_compile=True, and some ops) fall back to the driver's "
+            "slower, older PTX compiler or fail",
+            "XLA looks in --xla_gpu_cuda_data_dir, then PATH, then /usr/local/cuda and the pip nvidia-cuda-nvcc wheel "
+            "(xla/stream_executor/cuda/cuda_asm_compiler.cc).",
+            {"searched": list(tks.xla_ptxas.searched)}, fixes_for())
+    if tks.xla_libdevice.path is None:
+        yield ctx.finding(
+            "xla-libdevice-missing", Severity.WARNING,
+            "XLA will find no libdevice (nvvm/libdevice/libdevice.10.bc): XLA-compiled GPU code fails with "
+            "'libdevice not found at ./libdevice.10.bc'",
+            "XLA looks under --xla_gpu_cuda_data_dir, /usr/local/cuda and the pip nvidia-cuda-nvcc wheel "
+            "(xla/tsl/platform/default/cuda_root_path.cc).",
+            {"searched": list(tks.xla_libdevice.searched)}, fixes_for())
