@@ -112,11 +112,33 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
         yield ctx.finding("log-noise", Severity.INFO,
                           f"{len(lines) or len(noise)} log line(s) are harmless noise ({', '.join(ids)})",
                           " ".join(f.summary for f in noise), {"noise": ids, "lines": lines})
+    yield from _mapped_vs_static(ctx, live)
     if live.outcome == "ok":
         gpus = len(live.gpus)
         yield ctx.finding("tf-live-imported", Severity.INFO,
                           f"TensorFlow {live.version} imported in {live.import_seconds or 0:.1f} s and listed {gpus} GPU"
                           f"{'s' if gpus != 1 else ''}", "", {"mapped_libraries": list(live.mapped_libraries)})
+
+
+def _mapped_vs_static(ctx: CheckContext, live: TFLive) -> Iterable[Finding]:
+    """The libraries TensorFlow really mapped, against the copies the static resolution chose."""
+    static = ctx.fact("libraries")
+    if static is None or not live.mapped_libraries:
+        return
+    import os
+
+    mapped = {os.path.basename(p): p for p in live.mapped_libraries}
+    for lib in static.libraries:
+        winner = lib.winner
+        got = mapped.get(lib.soname) or next((p for b, p in mapped.items() if b.startswith(lib.soname)), None)
+        if got is None or winner is None:
+            continue
+        if os.path.realpath(got) != winner.realpath and got != winner.path:
+            yield ctx.finding("library-resolution-differs", Severity.WARNING,
+                              f"TensorFlow loaded {lib.soname} from {got}, but the static resolution chose {winner.path}",
+                              "tfgpu's model of the loader's search missed something here (LD_PRELOAD, a library "
+                              "already loaded by another package, or glibc-hwcaps folders).",
+                              {"soname": lib.soname, "mapped": got, "predicted": winner.path})
 
 
 def contradiction(facts: dict, findings: list[Finding]) -> list[Finding]:
