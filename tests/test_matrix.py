@@ -144,3 +144,16 @@ def test_recommend_platforms(os_name, machine, needle):
     else:
         assert not advice.recommendations
     assert any(needle in e.reason for e in advice.excluded)
+
+
+def test_recommend_reads_this_machines_driver_and_gpus(cc, tmp_path_factory):
+    """Without flags, `recommend` asks NVML (here the stand-in libnvidia-ml.so.1) for the driver and GPUs."""
+    from test_driver_standin import H100, build_fake_nvml, nvml_env
+
+    lib = build_fake_nvml(cc, tmp_path_factory.mktemp("nvml"))
+    proc = run_tfgpu("recommend", "--python-version", "3.11", "--json", env=nvml_env(lib, H100))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["machine"]["driver"] == "535.104.05" and data["machine"]["ccs"] == ["9.0"]
+    assert data["recommendations"][0]["tensorflow"] == "2.15"
+    assert "PTX JIT" in {e["tensorflow"]: e["reason"] for e in data["excluded"]}["2.21"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tfgpu.matrix import Matrix, TFRow, driver_at_least, parse_cc
+from tfgpu.matrix import Matrix, TFRow, cc_support, driver_at_least, parse_cc
 
 #: The last TensorFlow with GPU support on native Windows (TensorFlow pip page).
 LAST_WINDOWS_GPU_SERIES = (2, 10)
@@ -48,37 +48,13 @@ class Advice:
 
 
 def classify_cc(cc: str, build: tuple[str, ...] | list[str]) -> tuple[str, str | None]:
-    """How a GPU of compute capability `cc` ("8.6") runs a build's kernels.
-
-    Returns ("sass", "sm_80") when the build has SASS for the same major with an equal or lower
-    minor; ("ptx", "compute_90") when only PTX of an equal or lower capability can be JIT-compiled;
-    ("none", None) when nothing in the build runs on it. (CUDA: SASS is binary-compatible within a
-    major version, forward to higher minors only; PTX JIT-compiles forward to any newer GPU.)
-    """
+    """How a GPU of compute capability `cc` ("8.6") runs a build's kernels: ("sass", "sm_80"),
+    ("ptx", "compute_90") or ("none", None). The rule itself is `tfgpu.matrix.cc_support`."""
     parsed = parse_cc(cc)
     if parsed is None:
         return ("none", None)
-    _, major, minor = parsed
-    best_sass: tuple[int, int, str] | None = None
-    best_ptx: tuple[int, int, str] | None = None
-    for entry in build:
-        p = parse_cc(entry)
-        if p is None:
-            continue
-        kind, bmaj, bmin = p
-        # Old builds list bare numbers ("3.5", "5.2"): TensorFlow compiled SASS and PTX for them.
-        bare = not entry.startswith(("sm_", "compute_"))
-        if (kind == "sm" or bare) and bmaj == major and bmin <= minor:
-            if best_sass is None or (bmaj, bmin) > best_sass[:2]:
-                best_sass = (bmaj, bmin, entry)
-        if (kind == "compute" or bare) and (bmaj, bmin) <= (major, minor):
-            if best_ptx is None or (bmaj, bmin) > best_ptx[:2]:
-                best_ptx = (bmaj, bmin, entry)
-    if best_sass:
-        return ("sass", best_sass[2])
-    if best_ptx:
-        return ("ptx", best_ptx[2])
-    return ("none", None)
+    how = cc_support((parsed[1], parsed[2]), build)
+    return (how[0], how[1]) if how else ("none", None)
 
 
 def install_command(row: TFRow) -> str:
