@@ -17,10 +17,13 @@ import pytest
 from tfgpu import proc
 from tfgpu.elf import ElfError, read_dynamic
 from tfgpu.wheel_facts import (
+    DSO_LOADER_MARKERS,
+    WheelFactsError,
     and_cuda_requirements,
     build_row,
     cuda_config_defines,
     cudnn_header_version,
+    dso_loaders_in,
     glibc_from_filename,
     libraries_from_config,
     nvidia_runpath_packages,
@@ -58,6 +61,7 @@ def _row_from_fixture(series: str) -> dict[str, Any]:
         runpath=facts["runpath"] or facts["rpath"],
         python_tags=facts["python_tags"],
         sha256=facts["sha256"],
+        dso_loaders=facts["dso_loaders"],
     )
 
 
@@ -89,6 +93,44 @@ def test_fixture_rows_hold_known_facts() -> None:
     assert "tensorrt==8.5.3.1" in r214["and_cuda"] and r214["cudnn_headers"] is None
     assert "nccl" not in _row_from_fixture("2.20")["nvidia_runpath"]  # the 2.20.0 RUNPATH quirk
     assert _row_from_fixture("2.16")["cudnn_headers"] == "8.9.6"
+
+
+def test_curand_listed_only_while_dsoloader_has_a_curand_loader() -> None:
+    """cuda_config.h keeps TF_CURAND_VERSION in 2.14+, but DsoLoader has no curand loader from 2.14
+    on (GetCurandDsoHandle gone from libtensorflow_framework; tf_wheels_facts.json)."""
+    rows = _matrix_rows()
+    for row in (rows["2.21"], _row_from_fixture("2.21")):
+        assert "curand" not in row["libraries"]
+        assert row["libraries"]["cublas"] == "libcublas.so.12" and row["libraries"]["nccl"] == "libnccl.so.2"
+    for row in (rows["2.13"], _row_from_fixture("2.13")):
+        assert row["libraries"]["curand"] == "libcurand.so.10"
+    assert "curand" not in rows["2.14"]["libraries"] and "curand" not in _row_from_fixture("2.14")["libraries"]
+    # The header alone would still name it: the loader list is what drops it.
+    d = FIXTURES / "2.21"
+    assert "curand" in libraries_from_config(cuda_config_defines((d / "cuda_config.h").read_text()))
+
+
+def test_dso_loaders_in_finds_markers_across_chunk_boundaries() -> None:
+    blob = b"\0".join([b"_ZN3tsl8internal9DsoLoader18GetCublasDsoHandleEv", b"x" * 100,
+                       b"_ZN3tsl8internal15CachedDsoLoader20GetCublasLtDsoHandleEv", b"GetNcclDsoHandle"])
+    assert dso_loaders_in(blob) == ["cublas", "cublasLt", "nccl"]
+    for size in (1, 3, 7, 17, 64):
+        assert dso_loaders_in(blob[i:i + size] for i in range(0, len(blob), size)) == ["cublas", "cublasLt", "nccl"]
+    assert dso_loaders_in(b"GetCurandVersion libcurand.so.10 curand") == []
+
+
+def test_libraries_filtered_by_dso_loaders() -> None:
+    d = FIXTURES / "2.13"
+    cuda = cuda_config_defines((d / "cuda_config.h").read_text())
+    every = libraries_from_config(cuda)
+    some = libraries_from_config(cuda, dso_loaders=["cudart", "cudnn"])
+    assert some == {"cudart": every["cudart"], "cudnn": every["cudnn"]}
+    # A CUDA build whose framework library names no loader: the marker broke; refuse, never write {}.
+    facts = json.loads((d / "facts.json").read_text(encoding="utf-8"))
+    with pytest.raises(WheelFactsError):
+        build_row(filename=facts["filename"], build_info_text=(d / "build_info.py").read_text(),
+                  metadata_text=(d / "METADATA").read_text(), cuda_config_text=(d / "cuda_config.h").read_text(),
+                  dso_loaders=[])
 
 
 # --- (2) a real installed TensorFlow ---------------------------------------------------------------
@@ -153,9 +195,12 @@ def test_installed_tensorflow_matches_matrix() -> None:
                           inc / "external/local_config_cuda/cuda/cudnn/include/cudnn_version.h"])
         frameworks = sorted(pkg.glob("libtensorflow_framework.so.*"))
         search: tuple[str, ...] = ()
+        loaders: list[str] | None = None
         if frameworks:
             info = read_dynamic(frameworks[-1])
             search = info.runpath or info.rpath
+            with open(frameworks[-1], "rb") as fh:
+                loaders = dso_loaders_in(iter(lambda: fh.read(4 * 1024 * 1024), b""))
         got = build_row(
             filename=want["wheel"],  # the fields that come from the file name are not checked here
             build_info_text=build_info.read_text(encoding="utf-8"),
@@ -164,6 +209,7 @@ def test_installed_tensorflow_matches_matrix() -> None:
             nccl_config_text=_text(nccl_config) if nccl_config else None,
             cudnn_version_text=_text(cudnn_h) if cudnn_h else None,
             runpath=search,
+            dso_loaders=loaders,
         )
         # Patch releases never changed these (tf_wheels_facts.md); check them for any patch.
         for key in ("series", "package", "cuda", "cudnn", "cudnn_headers", "compute_capabilities", "libraries"):
@@ -252,12 +298,16 @@ def test_row_from_wheel_reads_archive(tmp_path: Path) -> None:
         zf.writestr("tensorflow/include/tensorflow/tsl/cuda/cudnn_version.h", "struct CudnnVersion {};\n")
         zf.writestr("tensorflow/include/third_party/gpus/cudnn/include/cudnn_version.h",
                     (d / "cudnn_version.h").read_text())
+        # The DsoLoader function names the real library has, appended after the ELF structures.
+        markers = b"\0".join(DSO_LOADER_MARKERS[k] for k in facts["dso_loaders"])
         zf.writestr("tensorflow/libtensorflow_framework.so.2",
-                    _make_elf(64, "<", runpath=":".join(facts["runpath"]), soname="libtensorflow_framework.so.2"))
+                    _make_elf(64, "<", runpath=":".join(facts["runpath"]), soname="libtensorflow_framework.so.2")
+                    + b"\0" + markers + b"\0")
     with zipfile.ZipFile(whl) as zf:
         members = read_wheel_members(zf)
         row = row_from_wheel(zf, sha256=facts["sha256"], python_tags=facts["python_tags"], members=members)
     assert members.cudnn_version_path == "tensorflow/include/third_party/gpus/cudnn/include/cudnn_version.h"
+    assert members.dso_loaders == tuple(facts["dso_loaders"]) and "curand" not in row["libraries"]
     assert row == _row_from_fixture("2.21")
 
 

@@ -299,6 +299,9 @@ def write_fixtures(result: Result, root: Path) -> None:
         "framework_library": m.framework_path,
         "runpath": list(m.runpath),
         "rpath": list(m.rpath),
+        # The DsoLoader functions libtensorflow_framework has (wheel_facts.dso_loaders_in): the
+        # fixture rebuilds `libraries` from these without the (large) library itself.
+        "dso_loaders": list(m.dso_loaders) if m.dso_loaders is not None else None,
         "members": {
             "build_info.py": m.build_info_path,
             "METADATA": m.metadata_path,
@@ -337,8 +340,12 @@ def row_notes(row: dict[str, Any]) -> dict[str, str]:
     m = re.match(r"^libcudart\.so\.(\d+\.\d+)$", cudart)
     if cuda and "." not in str(cuda) and m:
         notes["cuda"] = f'build_info.py says "{cuda}"; cuda_config.h (TF_CUDA_VERSION) says {m.group(1)}'
-    if row.get("cuda") and not row.get("libraries"):
+    libraries = row.get("libraries") or {}
+    if row.get("cuda") and not libraries:
         notes["libraries"] = "no cuda_config.h in the wheel"
+    elif libraries and "curand" not in libraries and any(
+            str(req).startswith("nvidia-curand") for req in row.get("and_cuda") or []):
+        notes["libraries"] = "no curand: DsoLoader has no curand loader, although and-cuda pins nvidia-curand"
     return notes
 
 

@@ -6,7 +6,6 @@ import email.parser
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -17,12 +16,14 @@ from tfgpu.elf import read_dynamic
 from tfgpu.probes.tf_build import parse_build_info
 
 __all__ = [
+    "DSO_LOADER_MARKERS",
     "WheelFactsError",
     "WheelMembers",
     "and_cuda_requirements",
     "build_row",
     "cuda_config_defines",
     "cudnn_header_version",
+    "dso_loaders_in",
     "glibc_from_filename",
     "libraries_from_config",
     "normalize_requirement",
@@ -169,9 +170,59 @@ def _major(version: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def libraries_from_config(cuda_defines: dict[str, str], nccl_defines: dict[str, str] | None = None) -> dict[str, str]:
+# --- which loaders DsoLoader has ----------------------------------------------------------------
+
+#: Library key -> the name of its DsoLoader function (`tsl::internal::DsoLoader::GetCurandDsoHandle()`
+#: and its CachedDsoLoader twin), whose mangled symbol names are in libtensorflow_framework.so.*
+#: (every release 1.15 ... 2.21). Checked against the cached wheels: GetCublasLtDsoHandle appears
+#: in 2.4 (the first CUDA 11 build), GetCurandDsoHandle is gone from 2.14 on, GetNcclDsoHandle
+#: appears in 2.15; these agree with tf_wheels_facts.json's `requested_by_dso_loader_at_runtime`
+#: for every release 2.4-2.21. (Literal sonames are no marker: dso_loader.cc builds them at run
+#: time, and the bare "curand" string is gone from the framework library already in 2.9.)
+DSO_LOADER_MARKERS: dict[str, bytes] = {
+    "cudart": b"GetCudaRuntimeDsoHandle",
+    "cublas": b"GetCublasDsoHandle",
+    "cublasLt": b"GetCublasLtDsoHandle",
+    "cufft": b"GetCufftDsoHandle",
+    "curand": b"GetCurandDsoHandle",
+    "cusolver": b"GetCusolverDsoHandle",
+    "cusparse": b"GetCusparseDsoHandle",
+    "cupti": b"GetCuptiDsoHandle",
+    "cudnn": b"GetCudnnDsoHandle",
+    "nccl": b"GetNcclDsoHandle",
+}
+_MARKER_OVERLAP = max(len(m) for m in DSO_LOADER_MARKERS.values()) - 1
+
+
+def dso_loaders_in(chunks: Iterable[bytes] | bytes) -> list[str]:
+    """The library keys whose DsoLoader function name occurs in a binary (the bytes of
+    libtensorflow_framework.so.*, whole or as consecutive chunks), in DSO_LOADER_MARKERS order.
+    Nothing is loaded or run: this is a plain byte search."""
+    if isinstance(chunks, (bytes, bytearray, memoryview)):
+        chunks = [bytes(chunks)]
+    todo = dict(DSO_LOADER_MARKERS)
+    found: set[str] = set()
+    tail = b""
+    for chunk in chunks:
+        if not todo:
+            continue  # keep consuming: callers may be copying the stream as they scan it
+        window = tail + chunk
+        for key, marker in list(todo.items()):
+            if marker in window:
+                found.add(key)
+                del todo[key]
+        tail = window[-_MARKER_OVERLAP:] if _MARKER_OVERLAP else b""
+    return [key for key in DSO_LOADER_MARKERS if key in found]
+
+
+def libraries_from_config(cuda_defines: dict[str, str], nccl_defines: dict[str, str] | None = None,
+                          dso_loaders: Iterable[str] | None = None) -> dict[str, str]:
     """The sonames TensorFlow's DsoLoader dlopen()s, built the way dso_loader.cc builds them
     (`lib<name>.so.<version>`) from the versions baked into cuda_config.h / nccl_config.h.
+
+    `dso_loaders` (see dso_loaders_in) are the keys DsoLoader has a loader for; a key without one is
+    left out even when the header names a version (cuda_config.h keeps TF_CURAND_VERSION in 2.14+,
+    whose DsoLoader no longer has a curand loader). None: every key the headers give (no binary read).
 
     Per library, the version macro DsoLoader uses, newest first, then the older fallback:
       cudart   TF_CUDART_VERSION (2.4+: "11.0" on every CUDA 11 build) | TF_CUDA_VERSION (<= 2.3)
@@ -209,7 +260,8 @@ def libraries_from_config(cuda_defines: dict[str, str], nccl_defines: dict[str, 
         "cudnn": so("cudnn", get("TF_CUDNN_VERSION")),
         "nccl": so("nccl", (nccl_defines or {}).get("TF_NCCL_VERSION") or None),
     }
-    return {k: v for k, v in libs.items() if v}
+    loaders = None if dso_loaders is None else set(dso_loaders)
+    return {k: v for k, v in libs.items() if v and (loaders is None or k in loaders)}
 
 
 def compute_capabilities_from_config(cuda_defines: dict[str, str]) -> list[str] | None:
@@ -312,11 +364,14 @@ def build_row(
     runpath: Sequence[str] = (),
     python_tags: Iterable[str] = (),
     sha256: str | None = None,
+    dso_loaders: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """One compat-matrix row from the texts of a wheel's member files (no archive needed).
 
     `runpath` is libtensorflow_framework's search path (DT_RUNPATH, or DT_RPATH in builds that
-    have that instead); `python_tags` the CPython tags with a Linux x86_64 wheel for this release.
+    have that instead); `python_tags` the CPython tags with a Linux x86_64 wheel for this release;
+    `dso_loaders` the library keys libtensorflow_framework has a DsoLoader function for
+    (dso_loaders_in): `libraries` lists only those. None keeps every library the headers name.
     """
     meta = parse_metadata(metadata_text)
     name = wheel_filename_parts(filename)
@@ -336,6 +391,12 @@ def build_row(
         # numbers (CudaVersion("3.5"), ...), kept as written.
         ccs = compute_capabilities_from_config(cuda_defines) if facts.get("is_cuda_build") else None
     is_cuda = bool(facts.get("is_cuda_build")) or bool(facts.get("cuda_version"))
+    libraries = libraries_from_config(cuda_defines, nccl_defines, dso_loaders) if is_cuda else {}
+    if is_cuda and dso_loaders is not None and not libraries and libraries_from_config(cuda_defines, nccl_defines):
+        # A CUDA build whose framework library names no loader at all: the marker no longer works
+        # (a renamed DsoLoader), not a build without loaders. Refuse rather than write an empty map.
+        raise WheelFactsError("libtensorflow_framework has none of the DsoLoader function names "
+                              f"({', '.join(m.decode() for m in DSO_LOADER_MARKERS.values())})")
     row: dict[str, Any] = {
         "series": _series(release),
         "release": release,
@@ -347,7 +408,7 @@ def build_row(
         "cudnn_headers": cudnn_header_version(cudnn_version_text) if cudnn_version_text else None,
         "compute_capabilities": ccs or [],
         "and_cuda": and_cuda_requirements(meta.requires_dist),
-        "libraries": libraries_from_config(cuda_defines, nccl_defines) if is_cuda else {},
+        "libraries": libraries,
         "nvidia_runpath": nvidia_runpath_packages(runpath),
         "glibc": glibc_from_filename(filename),
         "wheel": os.path.basename(filename),
@@ -362,7 +423,8 @@ def build_row(
 
 @dataclass(frozen=True)
 class WheelMembers:
-    """The small member files a row is built from, as text, plus the framework library's search path."""
+    """The small member files a row is built from, as text, plus the framework library's search path
+    and the DsoLoader functions it has (None: the wheel has no libtensorflow_framework)."""
 
     build_info_path: str
     build_info_text: str
@@ -377,6 +439,7 @@ class WheelMembers:
     framework_path: str | None
     runpath: tuple[str, ...]
     rpath: tuple[str, ...]
+    dso_loaders: tuple[str, ...] | None = None
 
     @property
     def search_path(self) -> tuple[str, ...]:
@@ -400,14 +463,21 @@ def _pick(names: Sequence[str], pattern: str, prefer: Sequence[str] = ()) -> lis
     return sorted(hits, key=lambda n: next((i for i, p in enumerate(prefer) if p in n), len(prefer)))
 
 
-def _extract_search_path(zf: zipfile.ZipFile, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """DT_RUNPATH and DT_RPATH of a (large) member, copied to a temporary file in chunks."""
+def _read_framework(zf: zipfile.ZipFile, name: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """DT_RUNPATH, DT_RPATH and the DsoLoader functions (dso_loaders_in) of a (large) member, copied
+    to a temporary file in chunks and scanned on the way."""
     with tempfile.NamedTemporaryFile(prefix="tfgpu-elf-", suffix=".so") as tmp:
         with zf.open(name) as src:
-            shutil.copyfileobj(src, tmp, 1024 * 1024)
+
+            def chunks() -> Iterable[bytes]:
+                for chunk in iter(lambda: src.read(4 * 1024 * 1024), b""):
+                    tmp.write(chunk)
+                    yield chunk
+
+            loaders = dso_loaders_in(chunks())
         tmp.flush()
         info = read_dynamic(tmp.name)
-    return info.runpath, info.rpath
+    return info.runpath, info.rpath, tuple(loaders)
 
 
 def read_wheel_members(zf: zipfile.ZipFile) -> WheelMembers:
@@ -432,10 +502,11 @@ def read_wheel_members(zf: zipfile.ZipFile) -> WheelMembers:
     frameworks = _pick(names, r"^tensorflow(?:_core)?/libtensorflow_framework\.so(?:\.\d+)*$")
     runpath: tuple[str, ...] = ()
     rpath: tuple[str, ...] = ()
+    loaders: tuple[str, ...] | None = None
     if frameworks:
         # The versioned file (".so.2") is the real library; a bare ".so" may be a copy or absent.
         framework = max(frameworks, key=lambda n: (n.count("."), n))
-        runpath, rpath = _extract_search_path(zf, framework)
+        runpath, rpath, loaders = _read_framework(zf, framework)
     else:
         framework = None
     return WheelMembers(
@@ -452,6 +523,7 @@ def read_wheel_members(zf: zipfile.ZipFile) -> WheelMembers:
         framework_path=framework,
         runpath=runpath,
         rpath=rpath,
+        dso_loaders=loaders,
     )
 
 
@@ -482,4 +554,5 @@ def row_from_wheel(zf: zipfile.ZipFile, *, filename: str | None = None, sha256: 
         runpath=m.search_path,
         python_tags=python_tags,
         sha256=sha256,
+        dso_loaders=m.dso_loaders,
     )

@@ -45,6 +45,9 @@ TF_OBJECTS = (
 
 #: Fallback sonames by CUDA family while the matrix lacks the release (docs/tf_wheels_facts.md,
 #: "dlopen() names": CUDA 12 builds 2.15+; CUDA 11 builds 2.5-2.14). cupti 11 follows the minor.
+#: The matrix rows list only the libraries DsoLoader has a loader for (read from each wheel's
+#: libtensorflow_framework); these tables follow the same facts: no curand loader in any CUDA 12
+#: build, and among the CUDA 11 builds only up to 2.13 (CUDA11_CURAND_UNTIL).
 SONAMES_CUDA12 = {
     "cudart": "libcudart.so.12", "cublas": "libcublas.so.12", "cublasLt": "libcublasLt.so.12",
     "cufft": "libcufft.so.11", "cusolver": "libcusolver.so.11", "cusparse": "libcusparse.so.12",
@@ -56,9 +59,9 @@ SONAMES_CUDA11 = {
     "cusparse": "libcusparse.so.11",
 }
 
-#: From 2.14 DsoLoader has no curand loader (docs/tf_wheels_facts.md, Observations), although
-#: [and-cuda] still pins nvidia-curand and a matrix row may still list its soname.
-CURAND_DROPPED = (2, 14)
+#: The last release whose DsoLoader has a curand loader (GetCurandDsoHandle is gone from 2.14's
+#: libtensorflow_framework, although [and-cuda] still pins nvidia-curand). Fallback table only.
+CUDA11_CURAND_UNTIL = (2, 13)
 
 #: Prefixes of the transitive needs worth resolving (NVIDIA's own libraries; libcuda.so.1 is the
 #: driver, judged by the driver probe, and never needed by these at link time except cuDNN's
@@ -365,8 +368,6 @@ def wanted_sonames(build: TFBuild, matrix: object) -> tuple[dict[str, str], str]
     row = matrix.tf_row(build.version) if matrix is not None and build.version else None  # type: ignore[attr-defined]
     if row is not None and row.libraries:
         names = {k: v for k, v in row.libraries.items() if v and v not in ("-", "—") and k != "cuda"}
-        if _at_least(build.version, CURAND_DROPPED):
-            names.pop("curand", None)
         if names:
             return names, "matrix"
     return _fallback_sonames(build), "build_info"
@@ -381,14 +382,14 @@ def _fallback_sonames(build: TFBuild) -> dict[str, str]:
         names["cupti"] = f"libcupti.so.11.{minor}"
     if cudnn_major is not None:
         names["cudnn"] = f"libcudnn.so.{cudnn_major}"
-    if _at_least(build.version, CURAND_DROPPED):
-        names.pop("curand", None)
+    if "curand" in names and not _at_most(build.version, CUDA11_CURAND_UNTIL):
+        names.pop("curand")
     return names
 
 
-def _at_least(version: str, floor: tuple[int, int]) -> bool:
+def _at_most(version: str, ceiling: tuple[int, int]) -> bool:
     m = re.match(r"^(\d+)\.(\d+)", version or "")
-    return bool(m) and (int(m.group(1)), int(m.group(2))) >= floor
+    return bool(m) and (int(m.group(1)), int(m.group(2))) <= ceiling
 
 
 def _major(version: str | None) -> int | None:
