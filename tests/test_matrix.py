@@ -71,6 +71,16 @@ def test_matrix_tf_216_json():
     assert row["compute_capabilities"] == ["sm_50", "sm_60", "sm_70", "sm_80", "compute_90"]
     assert row["libraries"]["cudnn"] == "libcudnn.so.8"
     assert row["driver"]["linux"] == {"toolkit": "545.23.06", "minor_compat": "525.60.13"}
+    assert row["gpu_platforms"]["linux-x86_64"] == "nvidia-cuda" and row["gpu_platforms"]["windows-native"] == "none"
+    assert row["gpu_platforms"]["macos-arm64"] == "apple-metal" and row["gpu_platforms"]["linux-aarch64"] == "none"
+
+
+def test_platform_rows_decide_windows_support():
+    m = load(str(MATRIX))
+    assert m.nvidia_gpu_on("windows-native", "2.10") is True
+    assert m.nvidia_gpu_on("windows-native", "2.11") is False
+    assert m.nvidia_gpu_on("wsl2", "2.21") is True
+    assert all(p.source in m.sources for p in m.platforms)
 
 
 def test_matrix_cuda_124_json():
@@ -134,8 +144,8 @@ def test_recommend_h100_with_535_skips_ptx_only_builds():
     assert any("PTX JIT" in e.reason and e.tensorflow == "2.21" for e in advice.excluded)
 
 
-@pytest.mark.parametrize("os_name,machine,needle", [("windows", "x86_64", "native Windows"), ("macos", "arm64", "macOS"),
-                                                    ("linux", "aarch64", "aarch64")])
+@pytest.mark.parametrize("os_name,machine,needle", [("windows", "x86_64", "windows-native"), ("macos", "arm64", "macOS"),
+                                                    ("linux", "aarch64", "linux-aarch64")])
 def test_recommend_platforms(os_name, machine, needle):
     m = load(str(MATRIX))
     advice = recommend(m, Machine(driver="560.35.03", ccs=("8.6",), python="3.10", os=os_name, machine=machine))

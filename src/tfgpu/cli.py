@@ -220,6 +220,7 @@ def _row_dict(row, matrix) -> dict:
 
     data = asdict(row)
     data["cudnn_tested"] = row.cudnn_tested
+    data["gpu_platforms"] = matrix.gpu_platforms(row.series)
     if row.cuda:
         lin, win = matrix.driver_need(row.cuda, "linux"), matrix.driver_need(row.cuda, "windows")
         data["driver"] = {"linux": {"toolkit": lin.toolkit_min, "minor_compat": lin.minor_compat_min},

@@ -108,6 +108,28 @@ class GpuRow:
 
 
 @dataclass(frozen=True)
+class PlatformRow:
+    """Where TensorFlow can use a GPU: a platform, the kind of GPU, and the release series span."""
+
+    platform: str  # linux-x86_64, wsl2, windows-native, macos-arm64, macos-x86_64, linux-aarch64
+    gpu: str  # nvidia-cuda, apple-metal, none
+    first: str | None
+    last: str | None
+    package: str
+    note: str
+    source: str
+
+    def covers(self, series: str) -> bool:
+        key = _series_key(series)
+        return (self.first is None or key >= _series_key(self.first)) and (self.last is None or key <= _series_key(self.last))
+
+
+def _series_key(series: str) -> tuple[int, int]:
+    parts = [int(p) for p in re.findall(r"\d+", series)[:2]] + [0, 0]
+    return parts[0], parts[1]
+
+
+@dataclass(frozen=True)
 class DriverNeed:
     """What a CUDA version asks of the driver: its own toolkit driver, and the floor of
     minor-version compatibility for its major (None where the major has none)."""
@@ -128,6 +150,7 @@ class Matrix:
     cudnn: tuple[CudnnRow, ...]
     gpus: tuple[GpuRow, ...]
     forward_compat: dict[str, Any] = field(default_factory=dict)
+    platforms: tuple[PlatformRow, ...] = ()
 
     def describe(self) -> str:
         return f"schema {self.schema_version}, data {self.data_date}"
@@ -143,6 +166,21 @@ class Matrix:
 
     def tf_rows_newest_first(self) -> list[TFRow]:
         return sorted(self.tensorflow, key=lambda r: Version(r.release), reverse=True)
+
+    # --- platforms ----------------------------------------------------------------------------
+    def platform_row(self, platform: str) -> PlatformRow | None:
+        return next((p for p in self.platforms if p.platform == platform), None)
+
+    def nvidia_gpu_on(self, platform: str, series: str) -> bool | None:
+        """Whether TensorFlow `series` can use an NVIDIA GPU on `platform` (None: no row)."""
+        row = self.platform_row(platform)
+        if row is None:
+            return None
+        return row.gpu == "nvidia-cuda" and row.covers(series)
+
+    def gpu_platforms(self, series: str) -> dict[str, str]:
+        """{platform: GPU kind} for one release series ("none" where no GPU is used)."""
+        return {p.platform: (p.gpu if p.covers(series) else "none") for p in self.platforms}
 
     # --- CUDA / driver ------------------------------------------------------------------------
     def cuda_row(self, version: str) -> CudaRow | None:
@@ -542,6 +580,20 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
                 segment=v.str("segment") or "",
             )
         )
+    platform_rows = []
+    for i, raw in enumerate(top.list("tensorflow_platforms")):
+        label = raw.get("platform", f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        v = _V(path, f"tensorflow_platforms[{label}]", raw)
+        need_source(v, raw.get("source"))
+        gpu = v.str("gpu") or ""
+        if gpu not in ("nvidia-cuda", "apple-metal", "none"):
+            raise v.fail(f"gpu {gpu!r} is not one of nvidia-cuda, apple-metal, none")
+        platform_rows.append(PlatformRow(
+            platform=v.str("platform") or "", gpu=gpu,
+            first=v.str("from", required=False, version=True), last=v.str("to", required=False, version=True),
+            package=v.str("package", required=False) or "", note=v.str("note", required=False) or "",
+            source=str(raw.get("source")),
+        ))
     return Matrix(
         path=path,
         schema_version=sv,
@@ -552,4 +604,5 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
         cudnn=tuple(cudnn_rows),
         gpus=tuple(gpu_rows),
         forward_compat=top.mapping("cuda_forward_compat"),
+        platforms=tuple(platform_rows),
     )

@@ -10,10 +10,6 @@ from dataclasses import dataclass, field
 
 from tfgpu.matrix import Matrix, TFRow, cc_support, driver_at_least, parse_cc
 
-#: The last TensorFlow with GPU support on native Windows (TensorFlow pip page).
-LAST_WINDOWS_GPU_SERIES = (2, 10)
-
-
 @dataclass(frozen=True)
 class Machine:
     """What a recommendation needs to know; any field may be unknown (None / empty)."""
@@ -73,21 +69,19 @@ def _py_mm(version: str | None) -> str | None:
     return f"{m.group(1)}.{m.group(2)}" if m else None
 
 
-def _series_tuple(series: str) -> tuple[int, int]:
-    major, minor = series.split(".")[:2]
-    return int(major), int(minor)
-
-
 def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, list[str]]:
     """(reason to exclude, or None; caveats) for one release on one machine."""
     notes: list[str] = []
     label = row.series
     if machine.os == "macos":
         return "macOS has no CUDA: no TensorFlow release can use an NVIDIA GPU there (tensorflow-metal uses the Apple GPU)", notes
-    if machine.os == "windows" and _series_tuple(label) > LAST_WINDOWS_GPU_SERIES:
-        return "native Windows GPU support ended with 2.10; use WSL2 for this release", notes
-    if machine.machine.lower() in ("aarch64", "arm64"):
-        return "the PyPI wheels for Linux aarch64 are not CUDA builds (use NVIDIA's JetPack wheel or NGC container)", notes
+    platform = {"windows": "windows-native", "wsl2": "wsl2"}.get(machine.os, "linux-x86_64")
+    if machine.os == "linux" and machine.machine.lower() in ("aarch64", "arm64"):
+        platform = "linux-aarch64"
+    if matrix.nvidia_gpu_on(platform, label) is False:
+        prow = matrix.platform_row(platform)
+        span = f" (GPU support there: {prow.first or 'all'} to {prow.last or 'now'})" if prow and prow.gpu == "nvidia-cuda" else ""
+        return f"no NVIDIA GPU support on {platform} for this release{span}" + (f": {prow.note}" if prow and prow.note else ""), notes
     if not row.cuda:
         return "this build has no CUDA version recorded", notes
     py = _py_mm(machine.python)

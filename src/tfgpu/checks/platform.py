@@ -12,8 +12,13 @@ from tfgpu.probes.environment import EnvVars
 from tfgpu.probes.host import HostInfo
 from tfgpu.probes.python_env import PythonEnv
 
-#: TensorFlow 2.10 was the last release with GPU support on native Windows (TF pip page).
-LAST_NATIVE_WINDOWS_GPU = Version("2.10.999")
+
+
+def windows_gpu_last(matrix) -> str:
+    """The last release series with GPU support on native Windows, from the matrix's
+    tensorflow_platforms row (TensorFlow's Windows build table: 2.10)."""
+    row = matrix.platform_row("windows-native") if matrix is not None else None
+    return row.last if row is not None and row.last else "2.10"
 
 
 def _tf_version(ctx: CheckContext) -> Version | None:
@@ -40,16 +45,17 @@ def platform_gpu_support(ctx: CheckContext):
         ev.update({"wsl": host.wsl, "container": host.container})
 
     if platform == "win32":
-        if tfv is not None and tfv <= LAST_NATIVE_WINDOWS_GPU:
+        last = windows_gpu_last(ctx.matrix)
+        if tfv is not None and ctx.matrix is not None and ctx.matrix.nvidia_gpu_on("windows-native", str(tfv)):
             yield ctx.finding("windows-native-gpu", Severity.WARNING,
-                              f"Native Windows with TensorFlow {tfv}: GPU support ended after 2.10",
+                              f"Native Windows with TensorFlow {tfv}: GPU support ended after {last}",
                               "This release can still use the GPU with CUDA 11.2 and cuDNN 8.1, but it gets no more "
                               "fixes. WSL2 runs current releases.", ev,
                               (install_tf(python, "win32"),))
         else:
             yield ctx.finding("windows-native-gpu-unsupported", Severity.ERROR,
-                              f"Native Windows: TensorFlow {tfv or '2.11+'} has no GPU support here (it ended with 2.10)",
-                              "From 2.11 on, the Windows wheels are CPU-only. Use WSL2, where the Linux wheel and "
+                              f"Native Windows: TensorFlow {tfv or 'after ' + last} has no GPU support here (it ended with {last})",
+                              f"After {last} the Windows wheels are CPU-only. Use WSL2, where the Linux wheel and "
                               "the Windows NVIDIA driver work together.", ev,
                               (install_tf(python, "win32"),))
         return

@@ -14,8 +14,6 @@ from tfgpu.fixes import install_tf, tf_requirement
 from tfgpu.model import Finding, Fix, Report, Severity, Verdict, VerdictStatus
 
 CHECK = "explain"
-#: The last TensorFlow release with GPU support on native Windows.
-LAST_NATIVE_WINDOWS_GPU = Version("2.10")
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 _ROLE_ORDER = {"cause": 0, "consequence": 1, "unrecognized": 2, "noise": 3}
 
@@ -337,7 +335,7 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
     return out
 
 
-def _windows_finding(scan: ScanResult, ctx: _Context) -> Finding | None:
+def _windows_finding(scan: ScanResult, ctx: _Context, matrix: Any | None) -> Finding | None:
     """Native Windows with a TensorFlow after 2.10 (or a CPU-only build there) cannot use the GPU.
 
     A rule over facts rather than a line signature: the platform and the version come from
@@ -347,14 +345,17 @@ def _windows_finding(scan: ScanResult, ctx: _Context) -> Finding | None:
         return None
     tfv = _version(ctx.tf_version) or _version(ctx.tf_min)
     cpu_only = "tf-cpu-only-build" in scan.hits
-    if not (cpu_only or (tfv is not None and tfv > LAST_NATIVE_WINDOWS_GPU)):
+    from tfgpu.checks.platform import windows_gpu_last
+
+    last = windows_gpu_last(matrix)
+    if not (cpu_only or (tfv is not None and tfv > Version(last))):
         return None
     line = scan.fact_lines.get("platform")
-    shown = ctx.tf_version or (f"{ctx.tf_min}+" if ctx.tf_min else "2.11+")
+    shown = ctx.tf_version or (f"{ctx.tf_min}+" if ctx.tf_min else f"after {last}")
     return Finding(
         "windows-native-gpu-unsupported", CHECK, Severity.ERROR,
-        f"Native Windows: TensorFlow {shown} has no GPU support here (it ended with 2.10)",
-        "From 2.11 on, the Windows wheels are CPU-only. Use WSL2, where the Linux wheel and the Windows "
+        f"Native Windows: TensorFlow {shown} has no GPU support here (it ended with {last})",
+        f"After {last} the Windows wheels are CPU-only. Use WSL2, where the Linux wheel and the Windows "
         "NVIDIA driver work together.",
         {"role": "cause", "matches": 1, "lines": [{"line": line.line, "text": line.text}] if line else [],
          "values": {"platform": "windows", "tensorflow": ctx.tf_version or ctx.tf_min},
@@ -442,7 +443,7 @@ def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, sou
         else:
             by_id[extra.id] = len(findings)
             findings.append(extra)
-    win = _windows_finding(scan, ctx)
+    win = _windows_finding(scan, ctx, matrix)
     if win is not None and win.id not in by_id:
         findings.append(win)
     unrec = _unrecognized_finding(scan)
