@@ -113,7 +113,8 @@ def doctor(
     from tfgpu import checks as checks_mod
     from tfgpu import probes as probes_mod
 
-    registry = checks_mod.load_all()
+    if list_checks or ids:
+        registry = checks_mod.load_all()
     if list_checks:
         for chk in sorted(registry.values(), key=lambda c: (c.area, c.id)):
             origin = "" if chk.origin.startswith("tfgpu.") else f"  (plugin: {chk.origin})"
@@ -147,7 +148,9 @@ def doctor(
         ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout or 30.0, matrix=matrix,
                            options=options)
         selected = [p for p in probes_mod.load_all().values() if not (fast and p.slow)]
-        results, timings = _run_with_spinner(selected, ctx, quiet=as_json)
+        # The checks (and what they import) load while the probes run: probes mostly wait on
+        # child processes, so this overlaps instead of adding to the wall time.
+        results, timings = _run_with_spinner(selected, ctx, quiet=as_json, meanwhile=checks_mod.load_all)
         if python:
             _reject_non_python(python, results.get("python_env"))
     report = build_report(results, timings, matrix, list(ids) if ids else None, options)
@@ -164,21 +167,38 @@ def doctor(
     raise typer.Exit(_exit_code(report, strict))
 
 
-def _run_with_spinner(selected, ctx, quiet: bool):
+def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
+    """Run the probes in a background thread (with a spinner on a terminal), calling
+    `meanwhile()` on this thread while they run."""
+    import threading
+
     from tfgpu.runner import run_probes
 
+    box: dict = {}
+    spinner = None
+    pending = {p.name for p in selected}
+
+    def done(name: str) -> None:
+        pending.discard(name)
+        if spinner is not None:
+            spinner.update("Probing: " + (", ".join(sorted(pending)) or "done"))
+
+    def work() -> None:
+        box["out"] = run_probes(selected, ctx, on_done=done)
+
+    worker = threading.Thread(target=work, daemon=True, name="probes")
+    worker.start()
+    if meanwhile is not None:
+        meanwhile()
     if quiet or not sys.stderr.isatty():
-        return run_probes(selected, ctx)
+        worker.join()
+        return box["out"]
     from rich.console import Console
 
-    console = Console(stderr=True)
-    pending = {p.name for p in selected}
-    with console.status("Probing: " + ", ".join(sorted(pending))) as status:
-        def done(name: str) -> None:
-            pending.discard(name)
-            status.update("Probing: " + (", ".join(sorted(pending)) or "done"))
-
-        return run_probes(selected, ctx, on_done=done)
+    with Console(stderr=True).status("Probing: " + ", ".join(sorted(pending))) as status:
+        spinner = status
+        worker.join()
+    return box["out"]
 
 
 def _reject_non_python(python: str, env_fact) -> None:

@@ -130,6 +130,14 @@ def _series_key(series: str) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class DriverBranch:
+    branch: int
+    type: str
+    end_of_life: str  # "YYYY-MM"
+    max_cuda: str
+
+
+@dataclass(frozen=True)
 class DriverNeed:
     """What a CUDA version asks of the driver: its own toolkit driver, and the floor of
     minor-version compatibility for its major (None where the major has none)."""
@@ -151,6 +159,7 @@ class Matrix:
     gpus: tuple[GpuRow, ...]
     forward_compat: dict[str, Any] = field(default_factory=dict)
     platforms: tuple[PlatformRow, ...] = ()
+    driver_branches: tuple[DriverBranch, ...] = ()
 
     def describe(self) -> str:
         return f"schema {self.schema_version}, data {self.data_date}"
@@ -183,6 +192,21 @@ class Matrix:
         return {p.platform: (p.gpu if p.covers(series) else "none") for p in self.platforms}
 
     # --- CUDA / driver ------------------------------------------------------------------------
+    def supported_branches(self) -> tuple[int, ...]:
+        """Driver branches still supported on the matrix's data date, oldest first."""
+        today = self.data_date[:7]
+        return tuple(sorted(b.branch for b in self.driver_branches if b.end_of_life >= today))
+
+    def branch_for(self, need: str | None) -> int | None:
+        """The oldest still-supported branch whose drivers are at least `need` (None: the newest)."""
+        branches = self.supported_branches()
+        if not branches:
+            return None
+        if not need:
+            return branches[-1]
+        major = int(re.findall(r"\d+", need)[0])
+        return next((b for b in branches if b >= major), None)
+
     def cuda_row(self, version: str) -> CudaRow | None:
         mm = ".".join(version.split(".")[:2])
         for row in self.cuda:
@@ -207,27 +231,6 @@ class Matrix:
             toolkit = getattr(chosen, key)
         minor = row.minor_compat_windows if key == "windows" else row.minor_compat_linux
         return DriverNeed(cuda_version, toolkit, minor)
-
-    def max_cuda_for_driver(self, driver: str, os_name: str = "linux") -> str | None:
-        """The newest CUDA (major.minor) whose own toolkit driver is at or below `driver`."""
-        best: tuple[Version, str] | None = None
-        for row in self.cuda:
-            for rel in row.releases:
-                need = rel.windows if os_name == "windows" else rel.linux
-                if need and driver_at_least(driver, need):
-                    v = Version(row.version)
-                    if best is None or v > best[0]:
-                        best = (v, row.version)
-        return best[1] if best else None
-
-    def last_tf_for_cc(self, cc: tuple[int, int]) -> tuple[TFRow, str, str] | None:
-        """The newest TensorFlow row whose build runs on compute capability `cc`:
-        (row, 'sass' or 'ptx', the build entry used). None where no row does."""
-        for row in self.tf_rows_newest_first():
-            how = cc_support(cc, row.compute_capabilities)
-            if how is not None:
-                return (row, how[0], how[1])
-        return None
 
     # --- GPUs ---------------------------------------------------------------------------------
     def gpu_by_name(self, name: str) -> GpuRow | None:
@@ -255,7 +258,7 @@ def cc_support(cc: tuple[int, int], build_ccs: tuple[str, ...] | list[str]) -> t
     minor (CUDA C++ Programming Guide, "Binary Compatibility"; TensorFlow's .bazelrc says the same);
     arch-specific 'a' targets run only on exactly that CC. ('ptx', 'compute_90'): only through the
     driver's JIT of PTX for an equal or lower CC ("Application Compatibility"). None: cannot run.
-    Bare numbers ('3.5', as old builds list them) count as SASS.
+    Bare numbers ('3.5', as old builds list them) count as both SASS and PTX.
     """
     best_ptx: tuple[tuple[int, int], str] | None = None
     sass: tuple[tuple[int, int], str] | None = None
@@ -266,10 +269,12 @@ def cc_support(cc: tuple[int, int], build_ccs: tuple[str, ...] | list[str]) -> t
         kind, major, minor, suffix = arch
         if suffix == "a" and (major, minor) != cc:
             continue
-        if kind == "sm":
-            if major == cc[0] and minor <= cc[1] and (sass is None or (major, minor) > sass[0]):
-                sass = ((major, minor), entry)
-        elif (major, minor) <= cc and (best_ptx is None or (major, minor) > best_ptx[0]):
+        # Bare numbers ("3.5", as builds before 2.3 list them) were compiled to SASS and PTX
+        # (TF 2.3 release notes: earlier releases shipped PTX for several architectures).
+        bare = not entry.strip().startswith(("sm_", "compute_"))
+        if kind == "sm" and major == cc[0] and minor <= cc[1] and (sass is None or (major, minor) > sass[0]):
+            sass = ((major, minor), entry)
+        if (kind == "compute" or bare) and (major, minor) <= cc and (best_ptx is None or (major, minor) > best_ptx[0]):
             best_ptx = ((major, minor), entry)
     if sass is not None:
         return ("sass", sass[1])
@@ -594,6 +599,16 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
             package=v.str("package", required=False) or "", note=v.str("note", required=False) or "",
             source=str(raw.get("source")),
         ))
+    branch_rows = []
+    for i, raw in enumerate(top.list("driver_branches")):
+        label = raw.get("branch", f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        v = _V(path, f"driver_branches[{label}]", raw)
+        need_source(v, raw.get("source"))
+        eol = v.str("end_of_life") or ""
+        if not re.match(r"^\d{4}-\d{2}$", eol):
+            raise v.fail(f"end_of_life {eol!r} is not YYYY-MM")
+        branch_rows.append(DriverBranch(int(v.str("branch", version=True) or 0), v.str("type") or "", eol,
+                                        v.str("max_cuda", version=True) or ""))
     return Matrix(
         path=path,
         schema_version=sv,
@@ -605,4 +620,5 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
         gpus=tuple(gpu_rows),
         forward_compat=top.mapping("cuda_forward_compat"),
         platforms=tuple(platform_rows),
+        driver_branches=tuple(branch_rows),
     )
