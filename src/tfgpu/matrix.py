@@ -232,6 +232,15 @@ class Matrix:
         minor = row.minor_compat_windows if key == "windows" else row.minor_compat_linux
         return DriverNeed(cuda_version, toolkit, minor)
 
+    def last_tf_for_cc(self, cc: tuple[int, int]) -> tuple[TFRow, str, str] | None:
+        """The newest TensorFlow row whose build runs on compute capability `cc`:
+        (row, 'sass' or 'ptx', the build entry used). None where no row does."""
+        for row in self.tf_rows_newest_first():
+            how = cc_support(cc, row.compute_capabilities)
+            if how is not None:
+                return (row, how[0], how[1])
+        return None
+
     # --- GPUs ---------------------------------------------------------------------------------
     def gpu_by_name(self, name: str) -> GpuRow | None:
         want = _norm_gpu(name)
