@@ -238,3 +238,20 @@ def test_json_stdout_is_only_json(tmp_path):
 def test_python_module_entry_point_and_version():
     proc = subprocess.run([sys.executable, "-m", "tfgpu", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("tfgpu ")
+
+
+def test_broken_active_virtualenv_is_reported_not_replaced(tmp_path):
+    venv = tmp_path / "old-venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(tmp_path / "python3.9-that-was-removed")
+    data, proc = json_report("doctor", "--json", "--fast", env={"VIRTUAL_ENV": str(venv)}, expect_codes=(1,))
+    f = findings_by_id(data)["active-env-broken"][0]
+    assert str(venv) in f["summary"] and f["severity"] == "error"
+    assert any("venv --clear" in c for fix in f["fixes"] for c in fix["commands"])
+    assert "tf-not-installed" not in findings_by_id(data)  # tfgpu's own env was not inspected instead
+
+
+def test_list_json():
+    proc = run_tfgpu("doctor", "--list", "--json")
+    ids = [c["id"] for c in json.loads(proc.stdout)["checks"]]
+    assert "tf-cuda-build" in ids and "target-python" in ids

@@ -135,7 +135,7 @@ def test_standin_that_raises(tmp_path):
 def test_standin_that_hangs_is_bounded(tmp_path):
     python = standin_env(tmp_path, "import time\ntime.sleep(600)\n")
     t0 = time.monotonic()
-    data, _ = json_report("doctor", "--json", "--python", python, "--timeout", "3", "tf-live", expect_codes=(1,))
+    data, _ = json_report("doctor", "--json", "--python", python, "--live-timeout", "3", "tf-live", expect_codes=(1,))
     assert time.monotonic() - t0 < 30
     f = findings_by_id(data)["tf-import-hung"][0]
     assert data["facts"]["tf_live"]["data"]["stage"] == "start" and f["severity"] == "error"

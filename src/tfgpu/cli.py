@@ -104,7 +104,8 @@ def doctor(
     fast: bool = typer.Option(False, "--fast", help="Never import TensorFlow: a static, predicted verdict."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Import TensorFlow but run no work on the GPU."),
     python: Optional[str] = typer.Option(None, "--python", help="Target interpreter (default: the active venv/conda env, else this Python)."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help="Time limit per probe, in seconds (default: 30; 120 for the live TensorFlow import)."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Time limit per probe, in seconds."),
+    live_timeout: float = typer.Option(120.0, "--live-timeout", min=1.0, help="Time limit for the live TensorFlow import and GPU smoke test, in seconds."),
     from_facts: Optional[Path] = typer.Option(None, "--from-facts", help="Re-run the checks on the facts of a saved JSON report."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
@@ -115,6 +116,12 @@ def doctor(
 
     if list_checks or ids:
         registry = checks_mod.load_all()
+    if list_checks and as_json:
+        typer.echo(json.dumps({"checks": [{"id": c.id, "title": c.title, "area": c.area, "origin": c.origin}
+                                          for c in sorted(registry.values(), key=lambda c: (c.area, c.id))],
+                               "plugin_errors": [{"name": n, "error": e} for n, e, _d in checks_mod.PLUGIN_ERRORS]},
+                              indent=2))
+        raise typer.Exit(EXIT_OK)
     if list_checks:
         for chk in sorted(registry.values(), key=lambda c: (c.area, c.id)):
             origin = "" if chk.origin.startswith("tfgpu.") else f"  (plugin: {chk.origin})"
@@ -129,9 +136,9 @@ def doctor(
             raise typer.Exit(EXIT_USAGE)
 
     matrix = _load_matrix(matrix_file)
-    options = {"fast": fast, "smoke": not no_smoke, "strict": strict, "live_timeout": timeout or 120.0}
+    options = {"fast": fast, "smoke": not no_smoke, "strict": strict, "live_timeout": live_timeout}
     t0 = time.monotonic()
-    from tfgpu.runner import build_report, run_probes
+    from tfgpu.runner import build_report
 
     if from_facts is not None:
         results, timings = _read_facts(from_facts, probes_mod.load_all())
@@ -145,7 +152,7 @@ def doctor(
             # Absolute (not resolved: a venv's python is a symlink whose location matters).
             python = os.path.abspath(python)
         target = python or default_python(os.environ)
-        ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout or 30.0, matrix=matrix,
+        ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout, matrix=matrix,
                            options=options)
         selected = [p for p in probes_mod.load_all().values() if not (fast and p.slow)]
         # The checks (and what they import) load while the probes run: probes mostly wait on

@@ -1,5 +1,8 @@
 """The one seam between TensorFlow logs and findings: the live probe's log and the smoke tests'
-errors are classified with the same signature knowledge that `tfgpu explain` uses."""
+errors are classified with the same signature knowledge that `tfgpu explain` uses.
+
+The knowledge is loaded once by the runner (I/O) and handed in, so that checks stay pure.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,22 @@ from typing import Any, Iterable
 from tfgpu.model import Finding
 
 
-def classify(lines: Iterable[str], matrix: Any = None, source: str = "tf_live") -> list[Finding]:
+def load_knowledge() -> Any | None:
+    """The signature knowledge, or None when it cannot be read (then logs go unclassified)."""
+    from tfgpu.explain import KnowledgeError
+    from tfgpu.explain import load_knowledge as load
+
+    try:
+        return load()
+    except (KnowledgeError, OSError):
+        return None
+
+
+def classify(lines: Iterable[str], matrix: Any, knowledge: Any | None, source: str = "tf_live") -> list[Finding]:
     """Findings for log lines: root causes (errors/warnings), noise ("Harmless: ...") and
-    unrecognised error lines, with the same ids as the doctor's checks."""
+    unrecognised error lines, with the same ids as the doctor's checks. No knowledge, no findings."""
+    if knowledge is None:
+        return []
     from tfgpu.explain import explain_lines
 
-    return list(explain_lines(list(lines), matrix, source).findings)
+    return list(explain_lines(list(lines), matrix, source, knowledge).findings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from tfgpu.checks.driver import DriverFit, driver_fit
 from tfgpu.matrix import Matrix, TFRow, cc_support, driver_at_least, parse_cc
 
 @dataclass(frozen=True)
@@ -96,26 +97,28 @@ def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, lis
             return (f"compute capability {cc} is not in its build ({', '.join(row.compute_capabilities)})", notes)
         if kind == "ptx":
             ptx_only.append((cc, entry))
-    os_key = "windows" if machine.os == "windows" else "linux"
+    # Under WSL2 the driver is the Windows one and reports its Windows version (as the driver
+    # check does): the Windows column applies there too.
+    os_key = "windows" if machine.os in ("windows", "wsl2") else "linux"
     need = matrix.driver_need(row.cuda, os_key)
-    if machine.driver and (need.toolkit_min or need.minor_compat_min):
+    fit = driver_fit(machine.driver, need) if machine.driver else None
+    if fit is DriverFit.TOO_OLD:
         floor = need.minor_compat_min or need.toolkit_min
-        cuda_major = row.cuda.split(".")[0]
-        if floor and not driver_at_least(machine.driver, floor):
-            kind = "minor-version compatibility floor" if need.minor_compat_min else "driver"
-            return (f"CUDA {cuda_major} needs a driver of at least {floor} ({kind} for CUDA {row.cuda}); "
+        kind = "minor-version compatibility floor" if need.minor_compat_min else "driver"
+        return (f"CUDA {row.cuda.split('.')[0]} needs a driver of at least {floor} ({kind} for CUDA {row.cuda}); "
+                f"this driver is {machine.driver}", notes)
+    if fit is DriverFit.MINOR_COMPAT:
+        if ptx_only:
+            ccs = ", ".join(f"{cc} (only {entry})" for cc, entry in ptx_only)
+            return (f"GPU {ccs} needs PTX JIT, which needs the CUDA {row.cuda} driver {need.toolkit_min} or newer; "
                     f"this driver is {machine.driver}", notes)
-        if need.toolkit_min and not driver_at_least(machine.driver, need.toolkit_min):
-            if ptx_only:
-                ccs = ", ".join(f"{cc} (only {entry})" for cc, entry in ptx_only)
-                return (f"GPU {ccs} needs PTX JIT, which needs the CUDA {row.cuda} driver {need.toolkit_min} or newer; "
-                        f"this driver is {machine.driver}", notes)
-            notes.append(f"runs under CUDA minor-version compatibility (driver {machine.driver} < {need.toolkit_min}, "
-                         f"the CUDA {row.cuda} toolkit driver): SASS kernels run, PTX JIT does not")
-    elif not machine.driver:
-        if need.toolkit_min:
-            notes.append(f"needs an NVIDIA driver of at least {need.minor_compat_min or need.toolkit_min} "
-                         f"({need.toolkit_min} for full CUDA {row.cuda} support)")
+        notes.append(f"runs under CUDA minor-version compatibility (driver {machine.driver} < {need.toolkit_min}, "
+                     f"the CUDA {row.cuda} toolkit driver): SASS kernels run, PTX JIT does not")
+    if fit is DriverFit.UNKNOWN:
+        notes.append(f"the matrix has no driver data for CUDA {row.cuda}: the driver was not checked")
+    if not machine.driver and need.toolkit_min:
+        notes.append(f"needs an NVIDIA driver of at least {need.minor_compat_min or need.toolkit_min} "
+                     f"({need.toolkit_min} for full CUDA {row.cuda} support)")
     for cc, entry in ptx_only:
         notes.append(f"no SASS for compute capability {cc}: kernels are JIT-compiled from {entry} PTX on first start "
                      "(minutes; keep the cache with CUDA_CACHE_MAXSIZE=4294967296)")

@@ -113,6 +113,10 @@ def build_report(
     from tfgpu.verdict import decide
 
     t0 = time.monotonic()
+    if "tf_live" in results and "knowledge" not in options:
+        from tfgpu.logclass import load_knowledge
+
+        options = {**options, "knowledge": load_knowledge()}  # checks stay pure: data is handed in
     findings, failed = run_checks(results, matrix, check_ids, options)
     if not check_ids:  # a contradiction needs every static check's say
         from tfgpu.checks.live import contradiction

@@ -27,7 +27,8 @@ def _area_rank(finding: Finding) -> int:
 
 def decide(facts: dict[str, Any], findings: Sequence[Finding], options: dict[str, Any]) -> Verdict:
     live_fact = facts.get("tf_live")
-    predicted = live_fact is None or isinstance(live_fact, ProbeFailure)
+    # Proven only by a live import that completed; a crash or a hang proves nothing either way.
+    predicted = getattr(live_fact, "outcome", None) != "ok"
     errors = sorted((f for f in findings if f.severity is Severity.ERROR), key=_area_rank)
     label = _tf_label(facts)
     if errors:

@@ -31,7 +31,7 @@ def _tail(live: TFLive, n: int = LOG_TAIL) -> list[str]:
 def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[Finding]]:
     """(root causes and unrecognised lines, noise) from TensorFlow's own log, re-homed to this check."""
     causes, noise = [], []
-    for f in classify(live.log, ctx.matrix):
+    for f in classify(live.log, ctx.matrix, ctx.options.get("knowledge")):
         rehomed = Finding(f.id, ctx.check_id, f.severity, f.summary, f.detail, f.evidence, f.fixes)
         if f.id.startswith("noise-"):
             noise.append(rehomed)
@@ -92,7 +92,8 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
                     yield ctx.finding("gpu-smoke-on-cpu", Severity.WARNING,
                                       f"{r.op} asked for {device} but ran on {r.device or 'an unknown device'}", "", rev)
                 else:
-                    sub = [f for f in classify((r.error or "").splitlines(), ctx.matrix) if f.severity is Severity.ERROR]
+                    sub = [f for f in classify((r.error or "").splitlines(), ctx.matrix, ctx.options.get("knowledge"))
+                           if f.severity is Severity.ERROR]
                     cause = sub[0] if sub else None
                     yield ctx.finding(cause.id if cause else "gpu-smoke-failed", Severity.ERROR,
                                       f"{r.op} failed on {device} ({gpu.name}): "
@@ -133,7 +134,8 @@ def _mapped_vs_static(ctx: CheckContext, live: TFLive) -> Iterable[Finding]:
         got = mapped.get(lib.soname) or next((p for b, p in mapped.items() if b.startswith(lib.soname)), None)
         if got is None or winner is None:
             continue
-        if os.path.realpath(got) != winner.realpath and got != winner.path:
+        # /proc/self/maps shows resolved paths, and the probe recorded the winner's realpath.
+        if got not in (winner.realpath, winner.path):
             yield ctx.finding("library-resolution-differs", Severity.WARNING,
                               f"TensorFlow loaded {lib.soname} from {got}, but the static resolution chose {winner.path}",
                               "tfgpu's model of the loader's search missed something here (LD_PRELOAD, a library "

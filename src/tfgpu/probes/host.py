@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tfgpu.probes import ProbeContext, probe
 
@@ -79,9 +79,12 @@ def detect_container(
         if marker in cgroup:
             evidence.append(f"/proc/1/cgroup mentions {marker}")
             kind = kind or name
-    if environ.get("container"):
-        evidence.append(f"container={environ.get('container')}")
-        kind = kind or environ.get("container") or "container"
+    # systemd-nspawn, podman and others set `container`; keep only values we know, never the raw value.
+    value = environ.get("container")
+    if value:
+        known = value if value in ("docker", "podman", "lxc", "systemd-nspawn", "oci", "wsl") else "other"
+        evidence.append(f"container={known}")
+        kind = kind or known
     return kind, tuple(evidence)
 
 

@@ -173,16 +173,22 @@ class PythonEnv:
 
 def default_python(environ: dict[str, str] | os._Environ) -> str:
     """The target interpreter when --python is not given: the active virtualenv or conda env
-    where it differs from tfgpu's own, else tfgpu's own interpreter."""
+    where it differs from tfgpu's own, else tfgpu's own interpreter.
+
+    An active env whose interpreter is gone (a dangling link after a system Python upgrade) is
+    returned as it is, so that the probe reports it broken rather than silently inspecting
+    tfgpu's own environment instead.
+    """
     own_prefix = os.path.realpath(sys.prefix)
     for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
         prefix = environ.get(var)
         if not prefix or os.path.realpath(prefix) == own_prefix:
             continue
-        for rel in ("bin/python", "bin/python3", "python.exe", "Scripts/python.exe"):
-            candidate = os.path.join(prefix, rel)
+        candidates = [os.path.join(prefix, rel) for rel in ("bin/python", "bin/python3", "python.exe", "Scripts/python.exe")]
+        for candidate in candidates:
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 return candidate
+        return next((c for c in candidates if os.path.lexists(c)), candidates[0])
     return sys.executable
 
 
