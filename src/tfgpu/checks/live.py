@@ -46,6 +46,11 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
     python = live.python
     ev = {"outcome": live.outcome, "stage": live.stage, "version": live.version, "seconds": live.seconds,
           "log_lines": live.log_lines_total, "log_tail": _tail(live)}
+    env = ctx.fact("python_env")
+    if (live.outcome == "import_error" and env is not None and not env.tensorflow_distributions
+            and not env.tensorflow_dirs):
+        # Nothing to import: tf-installed already says so, with the install command.
+        return
     causes, noise = _log_findings(ctx, live)
     if live.outcome == "crashed":
         name = _signame(live.signal)

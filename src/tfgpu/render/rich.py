@@ -69,9 +69,13 @@ def _facts_lines(facts: dict[str, Any]) -> list[str]:
             lines.append(f"Build    {build.distribution} {build.version}: CPU only")
     live = facts.get("tf_live")
     if live is not None and not isinstance(live, ProbeFailure):
-        gpus = ", ".join(g.name for g in live.gpus) or "no GPU"
-        lines.append(f"Live     {live.outcome}: TensorFlow {live.version or '?'} imported in "
-                     f"{live.import_seconds or 0:.1f} s, lists {gpus}; its log has {live.log_lines_total} lines")
+        if live.outcome == "ok":
+            gpus = ", ".join(g.name for g in live.gpus) or "no GPU"
+            lines.append(f"Live     TensorFlow {live.version or '?'} imported in {live.import_seconds or 0:.1f} s, "
+                         f"lists {gpus}; its log has {live.log_lines_total} lines")
+        else:
+            what = (live.error or "").splitlines()[0] if live.error else f"stage '{live.stage}'"
+            lines.append(f"Live     {live.outcome.replace('_', ' ')}: {what}")
     driver = facts.get("driver")
     if driver is not None and not isinstance(driver, ProbeFailure):
         summary = getattr(driver, "summary", None)
@@ -113,6 +117,8 @@ def render(report: Report, width: int = 100, color: bool = False, show_ok: bool 
         console.print()
         console.print(Text(AREA_TITLES.get(area, area.title()), style="bold underline"))
         items = sorted(groups[area], key=lambda f: -f.severity.rank)
+        skipped = [f for f in items if f.severity is Severity.SKIPPED and f.id != "check-crashed"]
+        items = [f for f in items if f not in skipped]
         for f in items:
             icon, istyle = ICONS[f.severity]
             line = Text()
@@ -138,6 +144,11 @@ def render(report: Report, width: int = 100, color: bool = False, show_ok: bool 
                     console.print(Text(f"     $ {cmd}", style="bold"), soft_wrap=True)
                 for link in fix.links:
                     console.print(Text(f"     {link}", style="dim"), soft_wrap=True)
+        if skipped:
+            # Skipped checks are one line: they repeat a cause reported elsewhere.
+            why = skipped[0].detail.split(";")[0] if skipped[0].detail else ""
+            console.print(Text(f" – {len(skipped)} check(s) skipped ({', '.join(f.check for f in skipped)})"
+                               + (f": {why}" if why else ""), style="dim"))
     console.print()
     counts = {s: 0 for s in Severity}
     for f in report.findings:
