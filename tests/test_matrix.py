@@ -167,3 +167,54 @@ def test_recommend_reads_this_machines_driver_and_gpus(cc, tmp_path_factory):
     assert data["machine"]["driver"] == "535.104.05" and data["machine"]["ccs"] == ["9.0"]
     assert data["recommendations"][0]["tensorflow"] == "2.15"
     assert "PTX JIT" in {e["tensorflow"]: e["reason"] for e in data["excluded"]}["2.21"]
+
+
+def _small_matrix(tf_cuda: str, cuda_versions: tuple[str, ...] = ("10.0", "10.1", "12.5")) -> dict:
+    return {
+        "schema_version": 1, "data_date": "2026-01-01", "sources": {"s": {"title": "t"}},
+        "tensorflow": [{"series": "2.2", "release": "2.2.3", "package": "tensorflow", "cuda": tf_cuda, "source": "s"}],
+        "cuda": [{"version": v, "releases": [{"name": f"{v} GA", "full": f"{v}.0", "linux": "410.48"}], "sources": ["s"]}
+                 for v in cuda_versions],
+    }
+
+
+def test_tf_row_cuda_needs_a_cuda_row():
+    """A TensorFlow row whose `cuda` matches no `cuda:` row (by major.minor) gets no driver check: refuse it."""
+    with pytest.raises(MatrixError) as err:
+        validate(_small_matrix("10"), "m.yaml")
+    assert str(err.value) == "m.yaml: tensorflow[2.2.3]: cuda '10' has no row under 'cuda'"
+    with pytest.raises(MatrixError, match=r"tensorflow\[2.2.3\]: cuda '11.2' has no row under 'cuda'"):
+        validate(_small_matrix("11.2"), "m.yaml")
+    assert validate(_small_matrix("10.1"), "m.yaml").tensorflow[0].cuda == "10.1"
+    assert validate(_small_matrix("12.5.1"), "m.yaml").cuda_row("12.5.1") is not None  # a patch level matches its minor
+
+
+def test_shipped_cuda_10_rows_are_major_minor():
+    """build_info.py of 1.15, 2.0 and 2.2 says only "10"; the rows carry cuda_config.h's TF_CUDA_VERSION."""
+    m = load(str(MATRIX))
+    want = {"1.15": "10.0", "2.0": "10.0", "2.1": "10.1", "2.2": "10.1", "2.3": "10.1"}
+    for series, cuda in want.items():
+        row = m.tf_row(series)
+        assert row is not None and row.cuda == cuda, (series, row and row.cuda)
+        assert m.cuda_row(row.cuda) is not None
+    assert [r.series for r in m.tensorflow if r.cuda_build_info] == ["1.15", "2.0", "2.2"]
+    assert all(r.cuda_build_info == "10" for r in m.tensorflow if r.cuda_build_info)
+
+
+def test_recommend_for_a_driver_older_than_cuda_10():
+    """390.46 (CUDA 9.1's driver) runs no CUDA 10.x build: 10.0 needs 410.48, 10.1 needs 418.39."""
+    proc = run_tfgpu("recommend", "--driver", "390.46", "--cc", "7.0", "--python-version", "3.7", "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    data = json.loads(proc.stdout)
+    m = load(str(MATRIX))
+    for rec in data["recommendations"]:
+        row = m.tf_row(rec["tensorflow"])
+        assert row is not None and not (row.cuda or "").startswith("10"), rec
+    excluded = {e["tensorflow"]: e["reason"] for e in data["excluded"]}
+    for series in ("1.15", "2.0"):
+        assert "410.48" in excluded[series], excluded.get(series)
+    for series in ("2.1", "2.2", "2.3"):
+        assert "418.39" in excluded[series], excluded.get(series)
+    for row in m.tensorflow:
+        if (row.cuda or "").startswith("10"):
+            assert "410.48" in excluded[row.series] or "418.39" in excluded[row.series]

@@ -24,6 +24,7 @@ from tfgpu.wheel_facts import (
     cuda_config_defines,
     cudnn_header_version,
     dso_loaders_in,
+    full_cuda_version,
     glibc_from_filename,
     libraries_from_config,
     nvidia_runpath_packages,
@@ -272,6 +273,53 @@ def test_libraries_old_and_cpu_builds() -> None:
     # tensorflow-cpu: every macro empty, so nothing is derived (not "libnccl.so.").
     cpu = cuda_config_defines('#define TF_CUDA_VERSION ""\n#define TF_CUDNN_VERSION ""\n')
     assert libraries_from_config(cpu, cuda_config_defines('#define TF_NCCL_VERSION ""')) == {}
+
+
+@pytest.mark.parametrize(
+    ("build_info", "config", "want"),
+    [
+        ("10", "10.0", "10.0"),  # TF 1.15 / 2.0
+        ("10", "10.1", "10.1"),  # TF 2.2
+        ("10.1", "10.1", "10.1"),
+        ("12.5.1", "12.5.1", "12.5.1"),
+        ("11.2", "11", "11.2"),  # the header no more precise: build_info kept
+        ("10", "11.0", "10"),  # disagreeing majors: build_info kept as written
+        ("10.1", "10.2.89", "10.1"),  # not an extension of build_info's numbers
+        ("10", None, "10"),
+        (None, "10.0", None),
+    ],
+)
+def test_full_cuda_version(build_info: str | None, config: str | None, want: str | None) -> None:
+    assert full_cuda_version(build_info, config) == want
+
+
+def test_bare_major_cuda_takes_cuda_config_version() -> None:
+    """TF 2.2.3's build_info.py says `cuda_version_number = '10'`; its cuda_config.h says 10.1. The row
+    records 10.1 (a `cuda:` row exists for it) and keeps what build_info.py said in cuda_build_info."""
+    build_info = "is_rocm_build = False\nis_cuda_build = True\n\ncuda_version_number = '10'\ncudnn_version_number = '7'\n"
+    config = ('#define TF_CUDA_CAPABILITIES CudaVersion("3.5"), CudaVersion("7.0")\n'
+              '#define TF_CUDA_VERSION "10.1"\n#define TF_CUDA_LIB_VERSION "10"\n#define TF_CUDNN_VERSION "7"\n')
+    kw: dict[str, Any] = {"filename": "tensorflow-2.2.3-cp38-cp38-manylinux2010_x86_64.whl",
+                          "metadata_text": "Metadata-Version: 2.1\nName: tensorflow\nVersion: 2.2.3\n"}
+    row = build_row(build_info_text=build_info, cuda_config_text=config, **kw)
+    assert row["cuda"] == "10.1" and row["cuda_build_info"] == "10"
+    assert list(row).index("cuda_build_info") == list(row).index("cuda") + 1
+    assert row["libraries"]["cudart"] == "libcudart.so.10.1"
+    # Without cuda_config.h nothing better is known: build_info's value, and no cuda_build_info key.
+    bare = build_row(build_info_text=build_info, **kw)
+    assert bare["cuda"] == "10" and "cuda_build_info" not in bare
+    # Rows where build_info.py is already precise have no cuda_build_info key (the fixtures' rows).
+    assert all("cuda_build_info" not in _row_from_fixture(s) for s in FIXTURE_SERIES)
+
+
+def test_committed_cuda_10_rows_keep_build_info_value() -> None:
+    rows = _matrix_rows()
+    assert {s: (r["cuda"], r.get("cuda_build_info")) for s, r in rows.items() if s in ("1.15", "2.0", "2.1", "2.2", "2.3")} == {
+        "1.15": ("10.0", "10"), "2.0": ("10.0", "10"), "2.1": ("10.1", None), "2.2": ("10.1", "10"), "2.3": ("10.1", None)}
+    for r in rows.values():
+        assert r["cuda"] is None or "." in r["cuda"], r["series"]
+        assert r["libraries"].get("cudart", "libcudart.so.").startswith(("libcudart.so.11", "libcudart.so.12",
+                                                                         f"libcudart.so.{r['cuda']}"))
 
 
 def test_cudnn_header_version_ignores_tsl_header() -> None:

@@ -45,6 +45,7 @@ from packaging.version import InvalidVersion, Version
 
 from tfgpu import proc
 from tfgpu.wheel_facts import (
+    OPTIONAL_ROW_KEYS,
     ROW_KEYS,
     WheelMembers,
     python_versions_from_tags,
@@ -335,11 +336,9 @@ def row_notes(row: dict[str, Any]) -> dict[str, str]:
     if ccs and not any(str(c).startswith(("sm_", "compute_")) for c in ccs):
         notes["compute_capabilities"] = ("bare numbers as written: build_info.py has no list, these are "
                                          "cuda_config.h's TF_CUDA_CAPABILITIES")
-    cuda = row.get("cuda")
-    cudart = (row.get("libraries") or {}).get("cudart", "")
-    m = re.match(r"^libcudart\.so\.(\d+\.\d+)$", cudart)
-    if cuda and "." not in str(cuda) and m:
-        notes["cuda"] = f'build_info.py says "{cuda}"; cuda_config.h (TF_CUDA_VERSION) says {m.group(1)}'
+    if row.get("cuda_build_info"):
+        notes["cuda"] = (f'cuda_config.h (TF_CUDA_VERSION); build_info.py says only "{row["cuda_build_info"]}" '
+                         "(cuda_build_info)")
     libraries = row.get("libraries") or {}
     if row.get("cuda") and not libraries:
         notes["libraries"] = "no cuda_config.h in the wheel"
@@ -358,6 +357,8 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
         first = True
         for key in ROW_KEYS:
             value = row.get(key)
+            if key in OPTIONAL_ROW_KEYS and value is None:
+                continue
             if key in ("package", "source") and isinstance(value, str) and re.match(r"^[a-z][a-z0-9-]*$", value):
                 text = value
             elif key in ("python", "compute_capabilities", "nvidia_runpath"):

@@ -46,6 +46,7 @@ class TFRow:
     glibc: str | None
     wheel: str | None
     source: str
+    cuda_build_info: str | None = None  # build_info.py's less precise cuda_version, where `cuda` is cuda_config.h's
 
     @property
     def version(self) -> Version:
@@ -526,6 +527,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
                 glibc=v.str("glibc", required=False, version=True),
                 wheel=v.str("wheel", required=False),
                 source=str(raw.get("source")),
+                cuda_build_info=v.str("cuda_build_info", required=False, version=True),
             )
         )
 
@@ -618,6 +620,11 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
             raise v.fail(f"end_of_life {eol!r} is not YYYY-MM")
         branch_rows.append(DriverBranch(int(v.str("branch", version=True) or 0), v.str("type") or "", eol,
                                         v.str("max_cuda", version=True) or ""))
+    # Every TensorFlow row's CUDA must have a `cuda:` row (major.minor): without one no driver check is made.
+    cuda_versions = {r.version for r in cuda_rows}
+    for row in tf_rows:
+        if row.cuda and ".".join(row.cuda.split(".")[:2]) not in cuda_versions:
+            raise MatrixError(path, f"tensorflow[{row.release}]", f"cuda {row.cuda!r} has no row under 'cuda'")
     return Matrix(
         path=path,
         schema_version=sv,

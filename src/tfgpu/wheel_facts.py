@@ -17,6 +17,8 @@ from tfgpu.probes.tf_build import parse_build_info
 
 __all__ = [
     "DSO_LOADER_MARKERS",
+    "OPTIONAL_ROW_KEYS",
+    "ROW_KEYS",
     "WheelFactsError",
     "WheelMembers",
     "and_cuda_requirements",
@@ -24,6 +26,7 @@ __all__ = [
     "cuda_config_defines",
     "cudnn_header_version",
     "dso_loaders_in",
+    "full_cuda_version",
     "glibc_from_filename",
     "libraries_from_config",
     "normalize_requirement",
@@ -38,9 +41,11 @@ __all__ = [
 
 SOURCE_ID = "tf-wheels"
 # The order rows are emitted in (compat_matrix.yaml's schema).
-ROW_KEYS = ("series", "release", "package", "requires_python", "python", "cuda", "cudnn", "cudnn_headers",
-            "compute_capabilities", "and_cuda", "libraries", "nvidia_runpath", "glibc", "wheel", "sha256",
-            "source")
+ROW_KEYS = ("series", "release", "package", "requires_python", "python", "cuda", "cuda_build_info", "cudnn",
+            "cudnn_headers", "compute_capabilities", "and_cuda", "libraries", "nvidia_runpath", "glibc", "wheel",
+            "sha256", "source")
+# Keys a row has only where they say something (left out of the row, and of the YAML, otherwise).
+OPTIONAL_ROW_KEYS = frozenset({"cuda_build_info"})
 
 
 class WheelFactsError(ValueError):
@@ -163,6 +168,22 @@ def cudnn_header_version(text: str) -> str | None:
     if not all(p is not None and p.isdigit() for p in parts):
         return None
     return ".".join(str(int(p)) for p in parts if p is not None)
+
+
+def full_cuda_version(build_info_cuda: str | None, config_cuda: str | None) -> str | None:
+    """The CUDA version a row records: build_info.py's `cuda_version`, unless cuda_config.h's
+    TF_CUDA_VERSION says the same version more precisely. TF 1.15, 2.0 and 2.2 build_info.py say only
+    "10" while their cuda_config.h says "10.0" / "10.1"; a bare major matches no `cuda:` row, so
+    no driver check could be made. A TF_CUDA_VERSION that disagrees (not an extension of
+    build_info's numbers) or is no more precise changes nothing."""
+    if not build_info_cuda or not config_cuda:
+        return build_info_cuda
+    ours, theirs = build_info_cuda.split("."), config_cuda.split(".")
+    if not all(p.isdigit() for p in ours + theirs):
+        return build_info_cuda
+    if len(theirs) > len(ours) and [int(p) for p in theirs[:len(ours)]] == [int(p) for p in ours]:
+        return config_cuda
+    return build_info_cuda
 
 
 def _major(version: str | None) -> int | None:
@@ -397,13 +418,17 @@ def build_row(
         # (a renamed DsoLoader), not a build without loaders. Refuse rather than write an empty map.
         raise WheelFactsError("libtensorflow_framework has none of the DsoLoader function names "
                               f"({', '.join(m.decode() for m in DSO_LOADER_MARKERS.values())})")
+    build_info_cuda = _as_str(facts.get("cuda_version")) if is_cuda else None
+    cuda = full_cuda_version(build_info_cuda, cuda_defines.get("TF_CUDA_VERSION"))
     row: dict[str, Any] = {
         "series": _series(release),
         "release": release,
         "package": package,
         "requires_python": meta.requires_python,
         "python": python_versions_from_tags(python_tags),
-        "cuda": _as_str(facts.get("cuda_version")) if is_cuda else None,
+        "cuda": cuda,
+        # What build_info.py said, kept where `cuda` took cuda_config.h's more precise TF_CUDA_VERSION.
+        "cuda_build_info": build_info_cuda if cuda != build_info_cuda else None,
         "cudnn": _as_str(facts.get("cudnn_version")) if is_cuda else None,
         "cudnn_headers": cudnn_header_version(cudnn_version_text) if cudnn_version_text else None,
         "compute_capabilities": ccs or [],
@@ -415,7 +440,7 @@ def build_row(
         "sha256": sha256,
         "source": SOURCE_ID,
     }
-    return {key: row[key] for key in ROW_KEYS}
+    return {key: row[key] for key in ROW_KEYS if key not in OPTIONAL_ROW_KEYS or row[key] is not None}
 
 
 # --- reading the archive ---------------------------------------------------------------------------
