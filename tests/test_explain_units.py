@@ -7,15 +7,15 @@ import re
 from dataclasses import replace
 
 import pytest
+from conftest import validate_report
 
 from tfgpu.explain import explain_lines, load_knowledge, report_to_dict
 from tfgpu.explain.knowledge import NESTED_QUANTIFIER_RE, KnowledgeError, parse_knowledge
 from tfgpu.explain.reader import MAX_LINE_CHARS, iter_binary_lines
 from tfgpu.explain.report import cudnn_from_number
 from tfgpu.explain.scan import MAX_EVIDENCE_LINES, scan
-from tfgpu.matrix import TFRow, load as load_matrix
-
-from conftest import validate_report
+from tfgpu.matrix import TFRow
+from tfgpu.matrix import load as load_matrix
 
 PREFIX = "2024-01-01 00:00:00.000001: "
 DOCTOR_IDS = {
@@ -186,9 +186,69 @@ def test_cudnn_major_and_compute_capability_checks(matrix_with_tf) -> None:
              "with 1 MB memory:  -> device: 1, name: Y, pci bus id: 1, compute capability: 5.2"]
     report = explain_lines(lines, matrix_with_tf)
     ids = {f.id: f for f in report.findings}
-    assert "cudnn-version-mismatch" in ids and "9.3.0" in ids["cudnn-version-mismatch"].summary
+    # cuDNN 9 for a build compiled with cuDNN 8.9.6: another major.
+    f = ids["cudnn-version-mismatch"]
+    assert "9.3.0" in f.summary and "8.9.6" in f.summary and f.severity.value == "error" and f.fixes
     assert "gpu-ptx-jit" in ids and "12.0" in ids["gpu-ptx-jit"].summary
     assert "gpu-cc-unsupported" in ids and "5.2" in ids["gpu-cc-unsupported"].summary
+
+
+def test_cudnn_minor_older_than_the_build_is_a_mismatch(matrix_with_tf) -> None:
+    """The doctor's rule: same major and at least the minor the build was compiled with (8.9.6 here)."""
+    def ids(number: str) -> set[str]:
+        lines = ["TensorFlow version: 2.17.1", f"I0000 00:00:1.0 1 cuda_dnn.cc:529] Loaded cuDNN version {number}"]
+        return {f.id for f in explain_lines(lines, matrix_with_tf).findings}
+
+    assert "cudnn-version-mismatch" in ids("8600")
+    assert "cudnn-version-mismatch" not in ids("8907")
+
+
+H100_LINE = ("I0000 00:00:1.0 1 gpu_device.cc:2019] Created device /job:localhost/replica:0/task:0/device:GPU:0 "
+             "with 79091 MB memory:  -> device: 0, name: NVIDIA H100 80GB HBM3, pci bus id: 0000:00:05.0, "
+             "compute capability: 9.0")
+
+
+def test_ptx_only_gpu_on_a_minor_compat_driver_is_driver_too_old() -> None:
+    """TF 2.21 (CUDA 12.5.1) has only compute_90 PTX for an H100; driver 530 runs CUDA 12 SASS through
+    minor-version compatibility but cannot JIT PTX from 12.5, which needs 555.42.06."""
+    lines = ["TensorFlow version: 2.21.0",
+             "I0000 00:00:1.0 1 cuda_diagnostics.cc:1] kernel reported version is: 530.30.2", H100_LINE]
+    report = explain_lines(lines, load_matrix())
+    ids = {f.id: f for f in report.findings}
+    assert ids["driver-too-old"].severity.value == "error"
+    assert "555.42.06" in ids["driver-too-old"].summary and "compute_90" in ids["driver-too-old"].summary
+    assert ids["gpu-ptx-jit"].severity.value == "warning"
+    assert report.verdict.status.value == "not_ready"
+
+
+def test_sass_gpu_on_a_minor_compat_driver_is_a_warning() -> None:
+    lines = ["TensorFlow version: 2.21.0", "I0000 00:00:1.0 1 cuda_diagnostics.cc:1] kernel reported version is: 530.30.2",
+             H100_LINE.replace("H100 80GB HBM3", "A100-SXM4-80GB").replace("capability: 9.0", "capability: 8.0")]
+    ids = {f.id: f for f in explain_lines(lines, load_matrix()).findings}
+    assert set(ids) == {"driver-minor-compat"}
+    assert ids["driver-minor-compat"].severity.value == "warning" and ids["driver-minor-compat"].fixes
+
+
+def test_arch_specific_targets_run_only_on_their_own_cc(matrix_with_tf) -> None:
+    """sm_90a runs on CC 9.0 only (matrix.cc_support); a 10.0 GPU falls back to the compute_90 PTX."""
+    m = replace(matrix_with_tf, tensorflow=(replace(matrix_with_tf.tensorflow[0],
+                                                    compute_capabilities=("sm_80", "sm_90a", "compute_90")),))
+    for cc, want in (("9.0", set()), ("10.0", {"gpu-ptx-jit"})):
+        lines = ["TensorFlow version: 2.17.1", H100_LINE.replace("capability: 9.0", f"capability: {cc}")]
+        assert {f.id for f in explain_lines(lines, m).findings} == want, cc
+
+
+def test_wsl2_log_uses_the_windows_driver_column() -> None:
+    """Under WSL2 the driver is the Windows one: 537.13 is below the Linux minor-compat floor's numbering
+    only by column; by the Windows column (minimum 528.33) it runs TF 2.21 through minor compatibility."""
+    base = ["TensorFlow version: 2.21.0", "| NVIDIA-SMI 535.00   Driver Version: 537.13   CUDA Version: 12.2 |",
+            H100_LINE.replace("H100 80GB HBM3", "GeForce RTX 4090").replace("capability: 9.0", "capability: 8.9")]
+    linux = explain_lines(base, load_matrix())
+    wsl = explain_lines(base + ["Linux box 5.15.153.1-microsoft-standard-WSL2 #1 SMP x86_64 GNU/Linux"], load_matrix())
+    assert {f.id for f in wsl.findings} == {"driver-minor-compat"}
+    f = next(f for f in wsl.findings if f.id == "driver-minor-compat")
+    assert f.evidence["values"]["driver_column"] == "windows"
+    assert next(f for f in linux.findings if f.id == "driver-minor-compat").evidence["values"]["driver_column"] == "linux"
 
 
 def test_windows_path_with_keras3_means_no_native_gpu() -> None:
@@ -218,3 +278,33 @@ def test_no_fix_command_keeps_an_unfilled_placeholder() -> None:
             for fix in f.fixes:
                 for cmd in fix.commands:
                     assert not re.search(r"\{\w+\}", cmd), (f.id, cmd)
+
+
+def test_given_knowledge_means_no_file_is_read(monkeypatch) -> None:
+    """The doctor loads the signature knowledge once and passes it in: explain_lines then reads nothing."""
+    import builtins
+
+    from test_explain_corpus import LOG_FILES, read_corpus_log
+
+    import tfgpu.explain as explain_pkg
+    import tfgpu.explain.knowledge as knowledge_mod
+    import tfgpu.matrix as matrix_mod
+
+    know, m = load_knowledge(), load_matrix()
+    bodies = [read_corpus_log(p)[1] for p in LOG_FILES]
+    wsl_h100 = ["TensorFlow version: 2.21.0", "Linux b 5.15.1-microsoft-standard-WSL2", "Driver Version: 530.30.02",
+                H100_LINE, "I0000 00:00:1.0 1 cuda_dnn.cc:529] Loaded cuDNN version 90100"]
+    expected = [explain_lines(b, m, "x", know).findings for b in [*bodies, wsl_h100]]
+
+    def refuse(*_a, **_k):
+        raise AssertionError("explain read a file although knowledge and matrix were given")
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(io, "open", refuse)
+    monkeypatch.setattr(explain_pkg, "load_knowledge", refuse)
+    monkeypatch.setattr(knowledge_mod, "load_knowledge", refuse)
+    monkeypatch.setattr(knowledge_mod, "_load_cached", refuse)
+    monkeypatch.setattr(matrix_mod, "load", refuse)
+    got = [explain_lines(b, m, "x", know).findings for b in [*bodies, wsl_h100]]
+    assert got == expected
+    assert {f.id for f in got[-1]} >= {"driver-too-old", "gpu-ptx-jit", "cudnn-version-mismatch"}

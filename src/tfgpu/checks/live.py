@@ -32,6 +32,8 @@ def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[
     """(root causes and unrecognised lines, noise) from TensorFlow's own log, re-homed to this check."""
     causes, noise = [], []
     for f in classify(live.log, ctx.matrix, ctx.options.get("knowledge")):
+        if f.evidence.get("source") == "matrix":
+            continue  # explain's matrix cross-checks repeat the doctor's own static checks
         rehomed = Finding(f.id, ctx.check_id, f.severity, f.summary, f.detail, f.evidence, f.fixes)
         if f.id.startswith("noise-"):
             noise.append(rehomed)

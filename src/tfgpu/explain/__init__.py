@@ -22,10 +22,14 @@ __all__ = ["run", "explain_lines", "report_to_dict", "load_knowledge", "Knowledg
 
 def explain_lines(lines: Iterable[str], matrix: Any | None = None, source: str = "<lines>",
                   knowledge: Knowledge | None = None) -> Report:
-    """The explain report for an iterable of log lines (pure apart from loading the knowledge file)."""
+    """The explain report for an iterable of log lines.
+
+    Pure when `knowledge` is given (the doctor loads it once and passes it in); without it, the
+    shipped signature file is loaded (cached). Scanning and report building read no files.
+    """
     from tfgpu import __version__
 
-    know = knowledge or load_knowledge()
+    know = knowledge if knowledge is not None else load_knowledge()
     t0 = time.monotonic()
     result = scan(lines, know)
     t1 = time.monotonic()
@@ -44,7 +48,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 def run(path: str | None, as_json: bool, matrix: Any | None, width: int = 100, color: bool = False) -> int:
     """Explain the log at `path` (None: standard input); print the report; return the exit code.
 
-    0: nothing wrong found; 1: an error finding; 3: the signature file itself is broken.
+    0: nothing wrong found; 1: an error finding; 2: the log cannot be read (permission denied,
+    an I/O error part-way); 3: the signature file itself is broken.
     """
     from tfgpu.explain.reader import iter_log_lines
 
@@ -54,7 +59,13 @@ def run(path: str | None, as_json: bool, matrix: Any | None, width: int = 100, c
         sys.stderr.write(f"tfgpu: broken signature file: {exc}\n")
         return 3
     t0 = time.monotonic()
-    report = explain_lines(iter_log_lines(path), matrix, path or "<stdin>", know)
+    source = path or "<stdin>"
+    try:
+        # The reader is lazy: open and read errors surface while the lines are scanned.
+        report = explain_lines(iter_log_lines(path), matrix, source, know)
+    except OSError as exc:
+        sys.stderr.write(f"tfgpu: {source}: {exc.strerror or exc}\n")
+        return 2
     report.timings["total"] = round(time.monotonic() - t0, 4)
     if as_json:
         sys.stdout.write(json.dumps(report_to_dict(report), indent=2) + "\n")

@@ -243,6 +243,10 @@ def _finding_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledg
 
 
 # --- cross-checks against the compatibility matrix -----------------------------------------------
+#
+# The rules are the doctor's own functions (tfgpu.checks.driver, tfgpu.checks.libraries,
+# tfgpu.matrix.cc_support), applied to fact records built from what the log showed, so that the
+# doctor and explain reach the same verdict on the same facts.
 
 
 def _cc_tuple(text: str) -> tuple[int, int] | None:
@@ -250,88 +254,145 @@ def _cc_tuple(text: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def _classify_cc(cc: tuple[int, int], build: Iterable[str]) -> str:
-    """'native' (machine code runs), 'ptx' (the driver must JIT), or 'none' for a build's targets."""
-    from tfgpu.matrix import parse_cc
+def _doctor_context(scan: ScanResult, ctx: _Context, matrix: Any | None) -> Any:
+    """A CheckContext holding the host, interpreter and TensorFlow build the log stands for."""
+    from tfgpu.checks import CheckContext
+    from tfgpu.probes.host import HostInfo
+    from tfgpu.probes.python_env import PythonEnv
+    from tfgpu.probes.tf_build import TFBuild
 
-    ptx = False
-    for target in build:
-        parsed = parse_cc(target)
-        if parsed is None:
-            continue
-        kind, major, minor = parsed
-        if kind == "sm" and major == cc[0] and minor <= cc[1]:
-            return "native"
-        if kind == "compute" and (major, minor) <= cc:
-            ptx = True
-    return "ptx" if ptx else "none"
+    windows = ctx.platform == "windows"
+    wsl = _first(scan.facts, "wsl") if not windows else None
+    facts: dict[str, Any] = {
+        "host": HostInfo("Windows" if windows else "Linux", "", "", wsl=wsl),
+        "python_env": PythonEnv("", "", "", "win32" if windows else "linux", "", "", False, False, (), ()),
+    }
+    row = ctx.tf_row
+    if row is not None and ctx.tf_version:
+        facts["tf_build"] = TFBuild(
+            getattr(row, "package", None) or "tensorflow", ctx.tf_version, "", "", True, False,
+            str(row.cuda) if getattr(row, "cuda", None) else None,
+            str(row.cudnn) if getattr(row, "cudnn", None) else None,
+            tuple(getattr(row, "compute_capabilities", None) or ()), None, None,
+            tuple(getattr(row, "and_cuda", None) or ()), {})
+    return CheckContext(CHECK, facts, matrix)
 
 
 def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matrix: Any | None) -> list[Finding]:
-    """Versions in the log checked against the matrix: driver vs CUDA, cuDNN major, compute capability."""
+    """Versions in the log checked against the matrix with the doctor's rules: driver vs TensorFlow's
+    CUDA (PTX JIT included), cuDNN version, compute capability."""
+    from tfgpu.checks.driver import (
+        DriverFit,
+        _os_name,
+        driver_fit,
+        driver_minor_compat_text,
+        driver_too_old_text,
+        ptx_jit_needs_driver_text,
+    )
+    from tfgpu.checks.libraries import built_cudnn, cudnn_problem
+    from tfgpu.matrix import cc_support
+
     out: list[Finding] = []
     facts = scan.facts
     row = ctx.tf_row
     tf_label = f"TensorFlow {ctx.tf_version}" if ctx.tf_version else "this TensorFlow"
     cuda = (str(row.cuda) if row is not None and getattr(row, "cuda", None) else None) or _first(facts, "cuda_version")
-    os_name = "windows" if ctx.platform == "windows" else "linux"
+    doctor = _doctor_context(scan, ctx, matrix)
+    build = doctor.fact("tf_build")
 
-    def sig_finding(sig_id: str, summary: str, evidence: dict[str, Any], fact: str) -> Finding:
+    def sig_finding(sig_id: str, summary: str, evidence: dict[str, Any], fact: str,
+                    severity: Severity | None = None, fixes_of: str | None = None, detail: str | None = None) -> Finding:
         sig = knowledge.signature(sig_id)
+        fix_sig = knowledge.signature(fixes_of) if fixes_of else sig
         line = scan.fact_lines.get(fact)
         ev = {"role": "cause", "matches": 1 if line else 0,
               "lines": [{"line": line.line, "text": line.text}] if line else [], "values": evidence,
-              "source": "matrix", "threads": list(sig.threads) if sig else []}
+              "source": "matrix", "threads": list((sig or fix_sig).threads) if (sig or fix_sig) else []}
         values = {k: [str(v)] for k, v in evidence.items() if v is not None}
-        fixes = _fixes(sig.fixes, values, ctx) if sig else ()
-        detail = sig.detail if sig else ""
-        severity = sig.severity if sig else Severity.ERROR
+        fixes = _fixes(fix_sig.fixes, values, ctx) if fix_sig else ()
+        if detail is None:
+            detail = sig.detail if sig else ""
+        if severity is None:
+            severity = sig.severity if sig else Severity.ERROR
         return Finding(sig_id, CHECK, severity, summary, detail, ev, fixes)
 
+    # Compute capability: the doctor's gpu-compute-capability rule (matrix.cc_support).
+    supports: list[tuple[str, tuple[str, str] | None]] = []
+    built_ccs = tuple(getattr(row, "compute_capabilities", None) or ()) if row is not None else ()
+    if built_ccs:
+        for text in facts.get("compute_capability", []):
+            cc = _cc_tuple(text)
+            if cc is None:
+                continue
+            how = cc_support(cc, built_ccs)
+            supports.append((text, how))
+            ev = {"cc": text, "build": ", ".join(built_ccs), "tensorflow": ctx.tf_version}
+            if how is not None and how[0] == "ptx":
+                out.append(sig_finding(
+                    "gpu-ptx-jit",
+                    f"{tf_label} has no machine code for compute capability {text}: the driver compiles its "
+                    f"{how[1]} PTX at start-up (build targets: {ev['build']})", {**ev, "uses": how[1]},
+                    "compute_capability"))
+            elif how is None:
+                out.append(sig_finding(
+                    "gpu-cc-unsupported",
+                    f"{tf_label} has no code for compute capability {text} (build targets: {ev['build']})",
+                    ev, "compute_capability"))
+
+    # Driver: the doctor's driver-supports-tf-cuda rule (driver_fit, and PTX JIT needing the toolkit driver).
     driver = _first(facts, "driver_version")
     if matrix is not None and driver and cuda:
-        from tfgpu.matrix import driver_at_least
-
-        need = matrix.driver_need(cuda, os_name)
-        floor = need.minor_compat_min or need.toolkit_min
-        if floor and not driver_at_least(driver, floor):
+        column = _os_name(doctor)
+        need = matrix.driver_need(cuda, column)
+        fit = driver_fit(driver, need)
+        ev = {"driver": driver, "cuda": cuda, "tensorflow": ctx.tf_version, "driver_column": column,
+              "toolkit_driver": need.toolkit_min, "minor_compat_driver": need.minor_compat_min, "fit": fit.value}
+        ptx = [(text, how[1]) for text, how in supports if how is not None and how[0] == "ptx"]
+        if fit is DriverFit.TOO_OLD:
+            out.append(sig_finding(
+                "driver-too-old", driver_too_old_text(driver, need.minor_compat_min, cuda, need.toolkit_min),
+                {**ev, "needed": need.minor_compat_min or need.toolkit_min}, "driver_version"))
+        elif fit is DriverFit.MINOR_COMPAT and ptx and need.toolkit_min:
+            gpus = (f"the GPU{'s' if len(ptx) != 1 else ''} of compute capability "
+                    f"{', '.join(text for text, _ in ptx)}")
             out.append(sig_finding(
                 "driver-too-old",
-                f"The NVIDIA driver {driver} is older than {tf_label}'s CUDA {cuda} needs (at least {floor})",
-                {"driver": driver, "cuda": cuda, "needed": floor, "tensorflow": ctx.tf_version}, "driver_version"))
+                ptx_jit_needs_driver_text(driver, ptx[0][1], gpus, len(ptx), need.toolkit_min, cuda),
+                {**ev, "needed": need.toolkit_min, "ptx": ptx[0][1]}, "driver_version",
+                detail=(f"{tf_label} has no native kernels for this GPU, only {ptx[0][1]} PTX, which the driver must "
+                        "JIT-compile. An older driver can run native code of a newer CUDA minor release, but it "
+                        "cannot compile PTX from a newer toolkit: kernels fail with "
+                        "CUDA_ERROR_UNSUPPORTED_PTX_VERSION.")))
+        elif fit is DriverFit.MINOR_COMPAT:
+            out.append(sig_finding(
+                "driver-minor-compat",
+                driver_minor_compat_text(driver, need.minor_compat_min or "?", cuda, need.toolkit_min or "?"),
+                {**ev, "needed": need.toolkit_min}, "driver_version", severity=Severity.WARNING,
+                fixes_of="driver-too-old",
+                detail=("Native kernels run on this driver through CUDA minor-version compatibility, but code "
+                        "JIT-compiled from the newer toolkit's PTX (XLA's kernels, libraries' PTX) can fail with "
+                        "CUDA_ERROR_UNSUPPORTED_PTX_VERSION, and some features need the newer driver.")))
     driver_cuda = _first(facts, "driver_cuda")
-    if driver_cuda and cuda and not out:
+    if driver_cuda and cuda and not driver:
         dv, cv = _version(driver_cuda), _version(cuda)
         if dv is not None and cv is not None and dv.major < cv.major:
             out.append(sig_finding(
                 "driver-too-old",
                 f"The NVIDIA driver supports CUDA up to {driver_cuda}, but {tf_label} needs CUDA {cuda}",
                 {"driver_cuda": driver_cuda, "cuda": cuda, "tensorflow": ctx.tf_version}, "driver_cuda"))
+
+    # cuDNN: the doctor's cudnn-version rule (same major, at least the minor the build was compiled with).
     loaded = _first(facts, "cudnn_loaded")
-    if row is not None and loaded and getattr(row, "cudnn", None):
-        version = cudnn_from_number(loaded)
-        if version and version.split(".")[0] != str(row.cudnn).split(".")[0]:
+    version = cudnn_from_number(loaded) if loaded else None
+    if build is not None and version:
+        built, _source = built_cudnn(doctor, build)
+        problem = cudnn_problem(version, built)
+        if problem and built:
+            # One id for both cases (another major, an older minor), as the doctor names it.
             out.append(sig_finding(
                 "cudnn-version-mismatch",
-                f"cuDNN {version} was loaded but {tf_label} is built for cuDNN {row.cudnn}",
-                {"loaded": version, "compiled": str(row.cudnn), "tensorflow": ctx.tf_version}, "cudnn_loaded"))
-    if row is not None and getattr(row, "compute_capabilities", None):
-        for text in facts.get("compute_capability", []):
-            cc = _cc_tuple(text)
-            if cc is None:
-                continue
-            kind = _classify_cc(cc, row.compute_capabilities)
-            ev = {"cc": text, "build": ", ".join(row.compute_capabilities), "tensorflow": ctx.tf_version}
-            if kind == "ptx":
-                out.append(sig_finding(
-                    "gpu-ptx-jit",
-                    f"{tf_label} has no machine code for compute capability {text}: the driver compiles its kernels "
-                    f"from PTX at start-up (build targets: {ev['build']})", ev, "compute_capability"))
-            elif kind == "none":
-                out.append(sig_finding(
-                    "gpu-cc-unsupported",
-                    f"{tf_label} has no code for compute capability {text} (build targets: {ev['build']})",
-                    ev, "compute_capability"))
+                f"cuDNN {version} was loaded but {tf_label} was built with cuDNN {built}: {problem}",
+                {"loaded": version, "compiled": built, "tensorflow": ctx.tf_version}, "cudnn_loaded"))
     return out
 
 

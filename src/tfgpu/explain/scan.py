@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from tfgpu.explain.knowledge import Knowledge, Pattern
+from tfgpu.matrix import driver_at_least
 
 #: Matching lines kept as evidence per finding (the count covers all of them).
 MAX_EVIDENCE_LINES = 5
@@ -102,16 +103,9 @@ def _match(pattern: Pattern, line: str, prev: str) -> dict[str, str] | None:
     values = {k: v for k, v in m.groupdict().items() if v is not None}
     if pattern.guard_older is not None:
         older, newer = (values.get(n) for n in pattern.guard_older)
-        if older is None or newer is None or not _version_lt(older, newer):
+        if older is None or newer is None or driver_at_least(older, newer):
             return None
     return values
-
-
-def _version_lt(a: str, b: str) -> bool:
-    def key(v: str) -> tuple[int, ...]:
-        return tuple(int(p) for p in re.findall(r"\d+", v)[:4])
-
-    return key(a) < key(b)
 
 
 #: Lines matched per batch: the batch is joined and each literal is found with str.find, so
