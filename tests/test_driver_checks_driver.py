@@ -3,19 +3,37 @@ machines in, findings out; no probing."""
 
 from __future__ import annotations
 
-import pytest
-from test_driver_machines import all_commands, by_id, findings_for, load_driver_matrix
+import re
+from dataclasses import replace
 
+import pytest
+from test_driver_machines import (
+    LINUX,
+    MACHINES,
+    all_commands,
+    by_id,
+    driver_failure,
+    findings_for,
+    load_driver_matrix,
+    machine,
+    tf_build,
+)
+
+from tfgpu.checks import run_checks
 from tfgpu.checks.driver import (
     DriverFit,
+    branch_for,
     driver_fit,
     driver_minor_compat_text,
     driver_too_old_text,
+    driver_unjudged_reason,
+    kepler_no_branch_text,
     newest_tf_for_driver,
     ptx_jit_needs_driver_text,
 )
 from tfgpu.matrix import DriverNeed
 from tfgpu.model import Severity
+from tfgpu.probes.driver import DeviceNode, DriverFailure
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +105,9 @@ def test_h100_on_535_needs_the_toolkit_driver_for_ptx_jit(driver_matrix_obj):
     assert f.summary == ptx_jit_needs_driver_text("535.104.05", "compute_90", "GPU 0 (NVIDIA H100 80GB HBM3)", 1,
                                                   "555.42.06", "12.5.1")
     cmds = all_commands(f)
-    assert "sudo apt-get install -y nvidia-driver-570" in cmds
+    # 555.42.06 needs R555+; R570 (end of life 2026-02) is not offered on the matrix's 2026-11-26 data.
+    assert "sudo apt-get install -y nvidia-driver-580" in cmds
+    assert not any("nvidia-driver-570" in c or "nvidia-driver-535" in c for c in cmds)
     assert any("cuda-compat-12-5" in c for c in cmds)  # a data-center GPU: forward compatibility
     # TF 2.15 (CUDA 12.2, compute_80 PTX) is the newest that driver 535.104.05 JIT-compiles for an H100.
     assert "/srv/venv/bin/python -m pip install 'tensorflow[and-cuda]==2.15.*'" in cmds
@@ -116,6 +136,74 @@ def test_kepler_gets_no_driver_upgrade(driver_matrix_obj):
     assert not any("nvidia-driver-" in c for c in cmds)
     assert not any("cuda-compat" in c for c in cmds)  # CUDA 12 has no Kepler
     assert any("tensorflow[and-cuda]==2.14.*" in c for c in cmds)
+    # ... and it says why no branch is offered, from the branches the matrix still supports.
+    assert kepler_no_branch_text("GPU 0 (Tesla K80)", 1, (580,)) in f.detail
+    assert "R470" in f.detail and "R580" in f.detail
+    assert f.evidence["supported_branches"] == [580]
+
+
+def test_kepler_text_while_r470_is_still_supported():
+    text = kepler_no_branch_text("GPU 0 (Tesla K80)", 1, (470, 535))
+    assert "no driver newer than the R470 branch" in text and "end of life" not in text
+
+
+def test_branches_come_from_the_matrix_and_skip_end_of_life(driver_matrix_obj):
+    assert driver_matrix_obj.supported_branches() == (580,)  # R535 and R570 ended before 2026-11-26
+    assert branch_for(driver_matrix_obj, "555.42.06") == 580
+    assert branch_for(driver_matrix_obj, "470.82.01") == 580  # the oldest supported branch that is new enough
+    earlier = replace(driver_matrix_obj, data_date="2025-12-01")
+    assert branch_for(earlier, "555.42.06") == 570
+    assert branch_for(earlier, "525.60.13") == 535
+    assert branch_for(None, "555.42.06") is None
+
+
+def test_no_supported_branch_falls_back_to_the_newest_driver_packages(driver_matrix_obj):
+    bare = replace(driver_matrix_obj, driver_branches=())
+    for distro, needle in (("ubuntu", "sudo ubuntu-drivers install"), ("debian", "sudo apt-get install -y cuda-drivers"),
+                           ("rocky", "sudo dnf module install -y nvidia-driver:latest-dkms")):
+        facts = machine(driver_failure(DriverFailure.LIBRARY_NOT_FOUND, "libnvidia-ml.so.1 could not be loaded"),
+                        distro=distro)
+        found = by_id(run_checks(facts, bare, ["driver-present"], {})[0])
+        f = found["driver-missing"][0]
+        assert needle in all_commands(f), (distro, all_commands(f))
+        assert not any(re.search(r"nvidia-driver-\d|cuda-drivers-\d|nvidia-driver:\d", c) for c in all_commands(f))
+        assert "a current NVIDIA driver" in f.fixes[0].summary and "None" not in f.fixes[0].summary
+
+
+def test_permission_denied_names_only_the_inaccessible_nodes(driver_matrix_obj):
+    system = replace(LINUX, device_nodes=(DeviceNode("/dev/nvidia0", True, True), DeviceNode("/dev/nvidiactl", True, False),
+                                          DeviceNode("/dev/nvidia-uvm", False, False)))
+    facts = machine(driver_failure(DriverFailure.PERMISSION_DENIED, "nvmlInit failed: Insufficient Permissions", system,
+                                   nvml_error_code=4))
+    f = by_id(run_checks(facts, driver_matrix_obj, ["driver-present"], {})[0])["driver-permission-denied"][0]
+    assert system.inaccessible_nodes == ("/dev/nvidiactl", "/dev/nvidia-uvm")
+    assert f.summary.endswith(": /dev/nvidiactl, /dev/nvidia-uvm not readable and writable by this user")
+
+
+def test_a_build_without_a_cuda_version_is_a_skipped_driver_check(driver_matrix_obj):
+    """TF 2.22.0rc0's build_info.py names no CUDA version: say so rather than stay silent (a READY
+    verdict needs a driver check)."""
+    tf222 = replace(tf_build(), version="2.22.0rc0", cuda_version=None, cudnn_version=None, compute_capabilities=())
+    facts = {**MACHINES["driver_555_h100_tf221"], "tf_build": tf222}
+    found = by_id(run_checks(facts, driver_matrix_obj, ["driver-supports-tf-cuda"], {})[0])
+    assert set(found) == {"driver-supports-tf-cuda-skipped"}
+    f = found["driver-supports-tf-cuda-skipped"][0]
+    assert f.severity is Severity.SKIPPED
+    assert f.summary == driver_unjudged_reason("2.22.0rc0", None, "555.42.06", True)
+    assert "names no CUDA version" in f.summary and "2.22.0rc0" in f.summary
+
+
+def test_a_build_without_a_cuda_version_uses_the_matrix_row_where_there_is_one(driver_matrix_obj):
+    no_cuda = replace(tf_build(), cuda_version=None)  # 2.21.0: the matrix row says CUDA 12.5.1
+    facts = {**MACHINES["driver_535_h100_tf221"], "tf_build": no_cuda}
+    found = by_id(run_checks(facts, driver_matrix_obj, ["driver-supports-tf-cuda"], {})[0])
+    assert found["driver-too-old"][0].evidence["tf_cuda"] == "12.5.1"
+
+
+def test_driver_unjudged_reasons():
+    assert driver_unjudged_reason("2.21.0", "12.5.1", "555.42.06", True) is None
+    assert "could not be read" in (driver_unjudged_reason("2.21.0", "12.5.1", None, True) or "")
+    assert "No compatibility matrix" in (driver_unjudged_reason("2.21.0", "12.5.1", "555.42.06", False) or "")
 
 
 def test_418_with_cuda_11_names_the_cuda11_floor(driver_matrix_obj):
@@ -131,8 +219,8 @@ def test_wsl2_uses_the_windows_driver_column(driver_matrix_obj):
 
 
 @pytest.mark.parametrize("name, needles", [
-    ("no_driver", ["sudo apt-get install -y nvidia-driver-570"]),
-    ("no_driver_debian_container", ["sudo apt-get install -y cuda-drivers-570", "docker run --gpus all <image> ..."]),
+    ("no_driver", ["sudo apt-get install -y nvidia-driver-580"]),
+    ("no_driver_debian_container", ["sudo apt-get install -y cuda-drivers-580", "docker run --gpus all <image> ..."]),
     ("container_without_gpus", ["docker run --gpus all <image> ...", "sudo nvidia-ctk runtime configure --runtime=docker"]),
     ("wsl2_lib_not_on_path", ["sudo ldconfig", "echo /usr/lib/wsl/lib | sudo tee /etc/ld.so.conf.d/ld.wsl.conf"]),
     ("wsl2_no_windows_driver", ["wsl --shutdown"]),

@@ -17,6 +17,7 @@ import standins  # noqa: E402
 from conftest import tf_python  # noqa: E402
 
 from tfgpu import proc, serde  # noqa: E402
+from tfgpu.model import ProbeFailure, ProbeStatus  # noqa: E402
 from tfgpu.probes import ProbeContext  # noqa: E402
 from tfgpu.probes.libraries import (  # noqa: E402
     Libraries,
@@ -27,10 +28,14 @@ from tfgpu.probes.libraries import (  # noqa: E402
     parse_child_lines,
     parse_ld_so_cache,
     parse_ldconfig_p,
+    probe_libraries,
     resolve_library,
+    sonames_unknown_text,
     wanted_sonames,
 )
-from tfgpu.probes.tf_build import TFBuild  # noqa: E402
+from tfgpu.probes.tf_build import TFBuild, build_from_facts, parse_build_info  # noqa: E402
+
+BUILD_INFO = Path(__file__).resolve().parent / "data" / "build_info"
 
 
 def ctx_for(environ: dict[str, str] | None = None, matrix: object = None) -> ProbeContext:
@@ -106,12 +111,53 @@ def test_dangling_symlink_is_not_a_copy(tmp_path: Path):
 
 
 def test_sonames_fall_back_to_the_cuda_family_without_a_matrix_row(tmp_path: Path):
-    names, source = wanted_sonames(fake_build(tmp_path), None)
+    wanted = wanted_sonames(fake_build(tmp_path), None)
+    assert wanted is not None
+    names, source = wanted
     assert source == "build_info"
     assert names["cudart"] == "libcudart.so.12" and names["cudnn"] == "libcudnn.so.9" and "curand" not in names
-    names, _ = wanted_sonames(fake_build(tmp_path, "2.11.0", "11.2", "8"), None)
+    names, _ = wanted_sonames(fake_build(tmp_path, "2.11.0", "11.2", "8"), None) or ({}, "")
     assert names["cudart"] == "libcudart.so.11.0" and names["cupti"] == "libcupti.so.11.2"
     assert names["cudnn"] == "libcudnn.so.8" and names["curand"] == "libcurand.so.10"
+
+
+def build_222rc0(package_dir: Path) -> TFBuild:
+    """TF 2.22.0rc0 as the tf_build probe reads it: its real build_info.py has only is_cuda_build."""
+    facts = parse_build_info((BUILD_INFO / "build_info_2.22.0rc0.py").read_text(encoding="utf-8"))
+    return build_from_facts("tensorflow", "2.22.0rc0", str(package_dir), str(package_dir / "python/platform/build_info.py"),
+                            facts, ">=3.10", ())
+
+
+def test_no_sonames_without_a_cuda_major(tmp_path: Path):
+    """No matrix row and no CUDA version: no names at all, rather than CUDA 11's."""
+    build = build_222rc0(tmp_path)
+    assert build.is_cuda_build is True and build.cuda_version is None
+    assert wanted_sonames(build, None) is None
+    # A CUDA family tfgpu has no table for is unknown too (CUDA 13 renamed the libraries' sonames).
+    assert wanted_sonames(fake_build(tmp_path, "2.30.0", "13.0", "9"), None) is None
+    assert wanted_sonames(fake_build(tmp_path, "2.30.0", "12.8", "9"), None) is not None
+
+
+def test_probe_skips_with_the_reason_when_the_cuda_major_is_unknown(tmp_path: Path):
+    from tfgpu.matrix import load
+
+    matrix = load()
+    if matrix.tf_row("2.22.0rc0") is not None:
+        pytest.skip("the matrix has a 2.22 row now: its library names apply")
+    build = build_222rc0(tmp_path)
+    ctx = ctx_for(matrix=matrix)
+    ctx.results["tf_build"] = build
+    out = probe_libraries(ctx)
+    assert isinstance(out, ProbeFailure) and out.status is ProbeStatus.SKIPPED
+    assert out.message == sonames_unknown_text("tensorflow", "2.22.0rc0", None, build.build_info_path)
+    assert "names no CUDA version" in out.message and "lists no libraries for TensorFlow 2.22" in out.message
+    assert "libcudart.so.11" not in out.message
+
+
+def test_collect_resolves_nothing_when_the_names_are_unknown(tmp_path: Path):
+    libs = collect_libraries(ctx_for(), build_222rc0(tmp_path), None, load=False)
+    assert libs.libraries == () and libs.names_from == "unknown" and libs.cuda_major is None
+    assert any("names no CUDA version" in n for n in libs.notes)
 
 
 def test_sonames_come_from_the_matrix_when_it_has_the_release(tmp_path: Path):
@@ -120,7 +166,7 @@ def test_sonames_come_from_the_matrix_when_it_has_the_release(tmp_path: Path):
     matrix = load()
     if matrix.tf_row("2.21.0") is None or not matrix.tf_row("2.21.0").libraries:
         pytest.skip("matrix has no 2.21 row yet")
-    names, source = wanted_sonames(fake_build(tmp_path), matrix)
+    names, source = wanted_sonames(fake_build(tmp_path), matrix) or ({}, "")
     assert source == "matrix" and names["cudnn"] == "libcudnn.so.9"
     assert "curand" not in names  # DsoLoader has no curand loader since 2.14 (tf_wheels_facts.md)
 

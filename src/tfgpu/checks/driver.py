@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from tfgpu.checks import CheckContext, check
+from tfgpu.checks.libraries import tf_cuda
 from tfgpu.checks.platform import parse_visible_devices
 from tfgpu.fixes import pip, tf_requirement
 from tfgpu.matrix import DriverNeed, Matrix, TFRow, cc_support, driver_at_least, parse_cc
 from tfgpu.model import Finding, Fix, Severity
-from tfgpu.probes.driver import GIB, DriverFailure, DriverInfo, GpuInfo
+from tfgpu.probes.driver import GIB, DriverFailure, DriverInfo, DriverSystem, GpuInfo
+from tfgpu.serde import DecodeError, from_jsonable
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
 DRIVER_DOWNLOAD = "https://www.nvidia.com/Download/index.aspx"
@@ -23,10 +25,9 @@ WSL_GUIDE = "https://docs.nvidia.com/cuda/wsl-user-guide/"
 CONTAINER_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 CUDA_ENV_VARS = "https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#env-vars"
 
-#: Driver branches packaged by Ubuntu as nvidia-driver-NNN that are still supported: R535 and R580
-#: are long-term branches, R570 a production branch (NVIDIA "Supported Drivers and CUDA Toolkit
-#: Versions"; docs/official_facts.md 2.4).
-SUPPORTED_BRANCHES = (535, 570, 580)
+#: The newest driver branch for Kepler GPUs (CC 3.x): NVIDIA ended Kepler support after R470
+#: (NVIDIA support plan for Kepler GPUs); R470 is past its end of life (docs/official_facts.md 2.4).
+KEPLER_LAST_BRANCH = 470
 #: VRAM below this, or below this share of the total, is too little for TensorFlow to start well.
 LOW_VRAM_BYTES = 1 * GIB
 LOW_VRAM_SHARE = 0.10
@@ -59,13 +60,10 @@ def _distro(ctx: CheckContext) -> str:
     return (getattr(host, "distro_id", None) or "").lower()
 
 
-def _branch_for(need: str) -> int:
-    """The oldest supported driver branch at or above the needed version."""
-    major = int(re.findall(r"\d+", need)[0])
-    for branch in SUPPORTED_BRANCHES:
-        if branch >= major:
-            return branch
-    return major
+def branch_for(matrix: Matrix | None, need: str | None) -> int | None:
+    """The oldest driver branch still supported on the matrix's data date whose drivers reach `need`
+    (the newest supported one where `need` is None); None where the matrix lists no such branch."""
+    return matrix.branch_for(need) if matrix is not None else None
 
 
 def gpu_label(gpu: GpuInfo) -> str:
@@ -88,23 +86,25 @@ def install_driver_fix(ctx: CheckContext, need: str | None, wsl2: bool) -> Fix:
         return Fix(f"Install or update the NVIDIA driver on Windows (to{at_least or ' a current one'}); never install a "
                    "Linux NVIDIA driver inside WSL2, the Windows driver provides libcuda there. Then restart WSL",
                    ("wsl --shutdown",), (DRIVER_DOWNLOAD, WSL_GUIDE))
-    branch = _branch_for(need) if need else SUPPORTED_BRANCHES[-1]
+    branch = branch_for(ctx.matrix, need)
     distro = _distro(ctx)
     # Package names from NVIDIA's driver installation guide (Ubuntu also packages each branch itself).
+    # Without a supported branch from the matrix, the packages that follow the newest driver.
     if distro in ("ubuntu", "pop", "linuxmint"):
-        cmds: tuple[str, ...] = (f"sudo apt-get install -y nvidia-driver-{branch}", "sudo reboot")
+        cmds: tuple[str, ...] = ((f"sudo apt-get install -y nvidia-driver-{branch}" if branch
+                                  else "sudo ubuntu-drivers install"), "sudo reboot")
         how = ""
     elif distro == "debian":
-        cmds = (f"sudo apt-get install -y cuda-drivers-{branch}", "sudo reboot")
+        cmds = (f"sudo apt-get install -y cuda-drivers{f'-{branch}' if branch else ''}", "sudo reboot")
         how = " from NVIDIA's CUDA repository (add it with the cuda-keyring package first)"
     elif distro in ("rhel", "rocky", "almalinux", "centos", "fedora"):
-        cmds = (f"sudo dnf module install -y nvidia-driver:{branch}-dkms", "sudo reboot")
+        cmds = (f"sudo dnf module install -y nvidia-driver:{branch or 'latest'}-dkms", "sudo reboot")
         how = " from NVIDIA's CUDA repository"
     else:
         cmds = ()
         how = " with your distribution's packages or NVIDIA's installer"
-    return Fix(f"Install NVIDIA driver branch R{branch}{' (' + need + ' or newer)' if need else ''}{how}",
-               cmds, (DRIVER_GUIDE,))
+    what = f"NVIDIA driver branch R{branch}" if branch else "a current NVIDIA driver"
+    return Fix(f"Install {what}{' (' + need + ' or newer)' if need else ''}{how}", cmds, (DRIVER_GUIDE,))
 
 
 def kepler_gpus(driver: DriverInfo, matrix: Matrix | None) -> list[GpuInfo]:
@@ -124,6 +124,14 @@ def kepler_gpus(driver: DriverInfo, matrix: Matrix | None) -> list[GpuInfo]:
 def _system(evidence: dict[str, Any]) -> dict[str, Any]:
     value = evidence.get("system")
     return value if isinstance(value, dict) else {}
+
+
+def driver_system(evidence: dict[str, Any]) -> DriverSystem | None:
+    """The `DriverSystem` a driver probe failure recorded (None where it holds none that decodes)."""
+    try:
+        return from_jsonable(DriverSystem, _system(evidence))
+    except DecodeError:
+        return None
 
 
 def driver_missing_text(system: dict[str, Any]) -> str:
@@ -318,8 +326,8 @@ def _driver_failure(ctx: CheckContext, evidence: dict[str, Any], message: str) -
             "typically after a driver upgrade without a reboot. CUDA fails the same way.", ev, _mismatch_fixes())
         return
     if cause == DriverFailure.PERMISSION_DENIED.value:
-        nodes = [n.get("path") for n in system.get("device_nodes") or ()
-                 if isinstance(n, dict) and not (n.get("readable") and n.get("writable"))]
+        recorded = driver_system(evidence)
+        nodes = list(recorded.inaccessible_nodes) if recorded is not None else []
         yield ctx.finding(
             "driver-permission-denied", Severity.ERROR,
             "NVML has no permission to talk to the driver"
@@ -362,9 +370,10 @@ def _library_version(path: str) -> str | None:
 
 def _need_for_build(ctx: CheckContext) -> str | None:
     build = ctx.fact("tf_build")
-    if build is None or not getattr(build, "cuda_version", None) or ctx.matrix is None:
+    cuda = tf_cuda(ctx, build) if build is not None else None
+    if not cuda or ctx.matrix is None:
         return None
-    return ctx.matrix.driver_need(build.cuda_version, _os_name(ctx)).toolkit_min
+    return ctx.matrix.driver_need(cuda, _os_name(ctx)).toolkit_min
 
 
 # --- 2. driver new enough for TensorFlow's CUDA -------------------------------------------------------
@@ -387,6 +396,30 @@ def driver_fit(driver: str, need: DriverNeed) -> DriverFit:
     if need.minor_compat_min is not None and driver_at_least(driver, need.minor_compat_min):
         return DriverFit.MINOR_COMPAT
     return DriverFit.TOO_OLD
+
+
+def driver_unjudged_reason(tf_version: str, cuda: str | None, driver: str | None, have_matrix: bool) -> str | None:
+    """Why the driver cannot be judged against TensorFlow's CUDA, or None where it can."""
+    if not cuda:
+        return (f"TensorFlow {tf_version}'s build record names no CUDA version (TensorFlow's build_info.py dropped "
+                "it in 2.22.0rc0) and tfgpu's matrix has no row for this release, so the driver it needs is unknown; "
+                "driver not judged")
+    if not driver:
+        return f"The NVIDIA driver's version could not be read, so it is not judged against CUDA {cuda}"
+    if not have_matrix:
+        return f"No compatibility matrix is loaded, so driver {driver} is not judged against CUDA {cuda}"
+    return None
+
+
+def kepler_no_branch_text(gpus: str, count: int, supported: tuple[int, ...]) -> str:
+    """Why no driver upgrade is offered for Kepler GPUs, from the branches still supported."""
+    verb = "runs" if count == 1 else "run"
+    if KEPLER_LAST_BRANCH in supported:
+        return (f"{gpus} {verb} on no driver newer than the R{KEPLER_LAST_BRANCH} branch (NVIDIA ended Kepler "
+                "support there), so a newer driver is no fix.")
+    now = ", ".join(f"R{b}" for b in supported) or "none in tfgpu's matrix"
+    return (f"No supported NVIDIA driver branch runs {gpus}: Kepler's last branch is R{KEPLER_LAST_BRANCH}, past "
+            f"its end of life (supported now: {now}), so no driver upgrade is offered.")
 
 
 def ptx_jit_needs_driver_text(found: str, ptx: str, gpus: str, count: int, need: str, cuda: str) -> str:
@@ -467,36 +500,48 @@ def _forward_compat_fix(ctx: CheckContext, driver: DriverInfo, cuda: str) -> Fix
 def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
     driver: DriverInfo = ctx.fact("driver")
     build = ctx.fact("tf_build")
-    if build is None or not build.is_cuda_build or not build.cuda_version or not driver.driver_version:
+    if build is None or not build.is_cuda_build:
+        return  # nothing to judge: tf-installed / tf-cuda-build say why
+    cuda = tf_cuda(ctx, build)
+    unjudged = driver_unjudged_reason(build.version, cuda, driver.driver_version, ctx.matrix is not None)
+    if unjudged is not None:
+        # A skipped finding, never silence: no READY verdict without a driver check.
+        yield ctx.finding("driver-supports-tf-cuda-skipped", Severity.SKIPPED, unjudged,
+                          evidence={"driver_version": driver.driver_version, "tf_version": build.version,
+                                    "tf_cuda": cuda, "build_info": getattr(build, "build_info_path", None)})
         return
-    if ctx.matrix is None:
-        return
+    assert cuda is not None and driver.driver_version is not None and ctx.matrix is not None
     os_name = _os_name(ctx, driver)
-    need = ctx.matrix.driver_need(build.cuda_version, os_name)
+    need = ctx.matrix.driver_need(cuda, os_name)
     fit = driver_fit(driver.driver_version, need)
     ccs = [cc for cc in (gpu_cc(g, ctx.matrix)[0] for g in driver.gpus) if cc is not None]
     ev: dict[str, Any] = {"driver_version": driver.driver_version, "driver_cuda": driver.cuda_driver_version,
-                          "tf_version": build.version, "tf_cuda": build.cuda_version, "os": os_name,
+                          "tf_version": build.version, "tf_cuda": cuda, "os": os_name,
                           "toolkit_driver": need.toolkit_min, "minor_compat_driver": need.minor_compat_min,
                           "fit": fit.value}
     if fit is DriverFit.UNKNOWN:
         yield ctx.finding("driver-supports-tf-cuda-skipped", Severity.SKIPPED,
-                          f"The matrix has no driver data for CUDA {build.cuda_version}; driver {driver.driver_version} "
+                          f"The matrix has no driver data for CUDA {cuda}; driver {driver.driver_version} "
                           "not judged", evidence=ev)
         return
     if fit is DriverFit.OK:
         yield ctx.finding("driver-ok", Severity.OK,
                           f"NVIDIA driver {driver.driver_version} is at or above {need.toolkit_min}, the driver of "
-                          f"CUDA {build.cuda_version} that TensorFlow {build.version} was built with", evidence=ev)
+                          f"CUDA {cuda} that TensorFlow {build.version} was built with", evidence=ev)
         return
     upgrade_to = need.toolkit_min or need.minor_compat_min
     upgrade: Fix | None = install_driver_fix(ctx, upgrade_to, os_name == "windows" and driver.system.wsl2)
     kepler = kepler_gpus(driver, ctx.matrix)
+    note = ""
     if kepler:
+        # No driver branch to offer: the newest that runs these GPUs is R470 (see gpu-cc-unsupported).
+        supported = ctx.matrix.supported_branches()
         ev["kepler_gpus"] = [g.index for g in kepler]
-        upgrade = None  # R470 is the newest driver these GPUs have: see gpu-cc-unsupported
+        ev["supported_branches"] = list(supported)
+        upgrade = None
+        note = " " + kepler_no_branch_text(", ".join(gpu_label(g) for g in kepler), len(kepler), supported)
     alternative = _tf_alternative(ctx, driver, build.version, ccs)
-    forward = _forward_compat_fix(ctx, driver, build.cuda_version)
+    forward = _forward_compat_fix(ctx, driver, cuda)
     fixes = [f for f in (upgrade, alternative, forward) if f is not None]
     if fit is DriverFit.MINOR_COMPAT:
         ptx_gpus = []
@@ -513,28 +558,28 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.finding(
                 "driver-too-old", Severity.ERROR,
                 ptx_jit_needs_driver_text(driver.driver_version, ptx, names, len(ptx_gpus), need.toolkit_min,
-                                          build.cuda_version),
+                                          cuda),
                 f"TensorFlow {build.version} has no native (SASS) kernels for these GPUs, only {ptx} PTX, which the "
                 f"driver must JIT-compile. Minor-version compatibility lets an older driver run SASS, but PTX from a "
                 f"newer toolkit cannot be compiled by an older driver (CUDA Compatibility guide): every kernel fails "
-                f"with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.", ev,
+                f"with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.{note}", ev,
                 [f for f in (upgrade, forward, alternative) if f is not None])
             return
         yield ctx.finding(
             "driver-minor-compat", Severity.WARNING,
-            driver_minor_compat_text(driver.driver_version, need.minor_compat_min or "?", build.cuda_version,
+            driver_minor_compat_text(driver.driver_version, need.minor_compat_min or "?", cuda,
                                      need.toolkit_min or "?"),
             "Every GPU here has native (SASS) kernels in the build, so they run; but anything JIT-compiled from the "
             "newer toolkit's PTX (XLA-generated kernels, libraries' PTX) can fail with "
             "CUDA_ERROR_UNSUPPORTED_PTX_VERSION, and features that need a newer driver report "
-            "cudaErrorCallRequiresNewerDriver.", ev, fixes)
+            "cudaErrorCallRequiresNewerDriver." + note, ev, fixes)
         return
     yield ctx.finding(
         "driver-too-old", Severity.ERROR,
-        driver_too_old_text(driver.driver_version, need.minor_compat_min, build.cuda_version, need.toolkit_min),
+        driver_too_old_text(driver.driver_version, need.minor_compat_min, cuda, need.toolkit_min),
         f"The driver supports CUDA {driver.cuda_driver_version or 'older than this'}; TensorFlow fails at cuInit with "
         "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH or 'CUDA driver version is insufficient for CUDA runtime version' and "
-        "falls back to the CPU.", ev, fixes)
+        "falls back to the CPU." + note, ev, fixes)
 
 
 # --- 3. compute capability against the build ----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -19,13 +19,6 @@ from tfgpu.probes.python_env import PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import Toolkit, Toolkits
 
-#: The cuDNN each release was compiled with, from the cudnn_version.h shipped in its wheel
-#: (docs/tf_wheels_facts.md, "hdr"); used only where the matrix row has no cudnn_headers.
-CUDNN_HEADERS_FALLBACK = {
-    "2.16": "8.9.6", "2.17": "8.9.6", "2.18": "9.3.0", "2.19": "9.3.0", "2.20": "9.3.0", "2.21": "9.3.0",
-    "2.22": "9.10.0",
-}
-
 #: Library key -> pip wheel stem (append -cu11 / -cu12); the NVIDIA wheels TensorFlow's [and-cuda] pins.
 WHEEL_OF = {
     "cudart": "nvidia-cuda-runtime", "cublas": "nvidia-cublas", "cublasLt": "nvidia-cublas",
@@ -33,6 +26,9 @@ WHEEL_OF = {
     "cusparse": "nvidia-cusparse", "cupti": "nvidia-cuda-cupti", "cudnn": "nvidia-cudnn",
     "nccl": "nvidia-nccl", "nvJitLink": "nvidia-nvjitlink", "nvrtc": "nvidia-cuda-nvrtc",
 }
+
+#: The pip wheel stem with XLA's ptxas and libdevice (nvidia/cuda_nvcc).
+NVCC_WHEEL = "nvidia-cuda-nvcc"
 
 #: The first release whose wheel has [and-cuda] and an nvidia RUNPATH (docs/tf_wheels_facts.md).
 AND_CUDA_SINCE = (2, 14)
@@ -43,13 +39,8 @@ _FAMILY_RE = re.compile(r"^nvidia-.+-cu(\d+)$")
 # --- small pure helpers ----------------------------------------------------------------------------
 
 
-def _series_tuple(version: str) -> tuple[int, int] | None:
-    m = re.match(r"^(\d+)\.(\d+)", version or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
 def _has_and_cuda(build: TFBuild) -> bool:
-    st = _series_tuple(build.version)
+    st = _mm(build.version)
     return bool(build.and_cuda) or (st is not None and st >= AND_CUDA_SINCE)
 
 
@@ -59,6 +50,7 @@ def _major_of(version: str | None) -> int | None:
 
 
 def _mm(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a dotted version ("9.3.0" -> (9, 3)); None where it has no minor."""
     m = re.match(r"^(\d+)\.(\d+)", version or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
 
@@ -77,23 +69,54 @@ def _where(copy: LibraryCopy | None) -> str:
     return f"{copy.path} ({how})"
 
 
+#: Where `built_cudnn` found the cuDNN a build was compiled with (the evidence's built_with_source).
+CUDNN_FROM_HEADERS = "matrix: cudnn_version.h shipped in the wheel"
+CUDNN_FROM_PIN = "matrix: the [and-cuda] nvidia-cudnn pin (major.minor)"
+CUDNN_FROM_BUILD_INFO = "build_info.py: major only, so only the major is compared"
+
+
 def built_cudnn(ctx: CheckContext, build: TFBuild) -> tuple[str | None, str]:
-    """(the exact cuDNN the build was compiled with, where that came from)."""
+    """(the cuDNN the build was compiled with, where that came from): the matrix row's shipped
+    header, else its major.minor (TFRow.cudnn_tested), else build_info's major alone."""
     row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
     if row is not None and row.cudnn_headers:
-        return row.cudnn_headers, "matrix (cudnn_version.h shipped in the wheel)"
-    series = ".".join(build.version.split(".")[:2])
-    if series in CUDNN_HEADERS_FALLBACK:
-        return CUDNN_HEADERS_FALLBACK[series], "cudnn_version.h shipped in the wheel"
-    return build.cudnn_version, "build_info.py (major only)"
+        return row.cudnn_headers, CUDNN_FROM_HEADERS
+    if row is not None and row.cudnn_tested:
+        return row.cudnn_tested, CUDNN_FROM_PIN
+    major = _major_of(build.cudnn_version)
+    return (str(major) if major is not None else None), CUDNN_FROM_BUILD_INFO
 
 
-def and_cuda_requirements(ctx: CheckContext, build: TFBuild) -> list[str]:
-    """Requires-Dist lines of the [and-cuda] extra: from the installed METADATA, else the matrix row."""
+def tf_cuda(ctx: CheckContext, build: TFBuild) -> str | None:
+    """The CUDA the build was made with: build_info's, else the matrix row's (TF 2.22.0rc0's
+    build_info.py names none; docs/tf_wheels_facts.md)."""
+    if build.cuda_version:
+        return build.cuda_version
+    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
+    return row.cuda if row is not None else None
+
+
+def and_cuda_lines(ctx: CheckContext, build: TFBuild) -> list[str]:
+    """The [and-cuda] requirement lines: the installed METADATA's (already picked out of Requires-Dist
+    by `tfgpu.probes.tf_build.and_cuda_requirements`), else the matrix row's."""
     if build.and_cuda:
         return list(build.and_cuda)
     row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
     return list(row.and_cuda) if row is not None else []
+
+
+def wheel_requirement_named(ctx: CheckContext, build: TFBuild, stem: str) -> str | None:
+    """TensorFlow's [and-cuda] requirement for the wheel `stem`-cuNN ('nvidia-cuda-nvcc-cu12<13.0,>=12.5.82'),
+    else the bare wheel name for the build's CUDA major, else None."""
+    for line in and_cuda_lines(ctx, build):
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if re.match(rf"^{re.escape(stem)}-cu\d+$", normalize(req.name)):
+            return requirement_text(req)
+    major = _major_of(tf_cuda(ctx, build))
+    return f"{stem}-cu{major}" if major else None
 
 
 def marker_environment(env: PythonEnv) -> dict[str, str]:
@@ -144,18 +167,9 @@ def requirement_text(req: Requirement) -> str:
 
 
 def wheel_requirement(ctx: CheckContext, build: TFBuild, key: str) -> str | None:
+    """The [and-cuda] requirement of the wheel that provides library `key` ("cudnn")."""
     stem = WHEEL_OF.get(key)
-    if stem is None:
-        return None
-    for line in and_cuda_requirements(ctx, build):
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if re.match(rf"^{re.escape(stem)}-cu\d+$", normalize(req.name)):
-            return requirement_text(req)
-    major = _major_of(build.cuda_version)
-    return f"{stem}-cu{major}" if major else None
+    return wheel_requirement_named(ctx, build, stem) if stem is not None else None
 
 
 def ld_library_path_without(value: str | None, drop: Iterable[str]) -> str:
@@ -334,7 +348,7 @@ def cudart_version(ctx: CheckContext) -> Iterator[Finding]:
     yield ctx.finding(
         "cudart-major-mismatch", Severity.ERROR,
         f"{lib.soname} at {lib.winner.path} is CUDA runtime {lib.load.version}, but TensorFlow {build.version} "
-        f"was built for CUDA {build.cuda_version}",
+        f"was built for CUDA {tf_cuda(ctx, build) or libs.cuda_major}",
         "The file carries the soname TensorFlow asks for but holds another major (a renamed or symlinked copy); "
         "TensorFlow's kernels will fail to launch or the import will fail on missing symbols.",
         _lib_evidence(lib), fixes)
@@ -350,10 +364,10 @@ def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
         return
     built, source = built_cudnn(ctx, build)
     problem = cudnn_problem(lib.load.version, built)
-    ev = {**_lib_evidence(lib), "built_with": built, "built_with_source": source,
-          "cudnn_cudart": lib.load.cudart_version}
-    if problem is None:
+    if problem is None or built is None:
         return
+    ev = {**_lib_evidence(lib), "built_with": built, "built_with_source": source,
+          "compared": "major.minor" if _mm(built) else "major", "cudnn_cudart": lib.load.cudart_version}
     fixes: list[Fix] = []
     if lib.winner.origin in (ORIGIN_LD, ORIGIN_RPATH) and lib.expected is not None:
         fixes.append(_unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
@@ -365,15 +379,31 @@ def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
         fixes.append(_system_cuda_fix(build))
     where = _where(lib.winner)
     shadow = (f", shadowing the pip copy at {lib.expected.path}" if lib.shadowed and lib.expected is not None else "")
-    same_major = _major_of(lib.load.version) == _major_of(built)
+    # One id for one root cause, as explain names TensorFlow's log line; the summary says which case.
     yield ctx.finding(
-        "cudnn-version-mismatch" if same_major else "cudnn-major-mismatch", Severity.ERROR,
-        f"cuDNN {lib.load.version} at {where}{shadow} is {'older than' if same_major else 'another major than'} "
-        f"the cuDNN {built} TensorFlow {build.version} was built with",
-        f"TensorFlow will log 'Loaded runtime CuDNN library: {lib.load.version} but source was compiled with: {built}. "
-        "CuDNN library needs to have matching major version and equal or higher minor version' and every "
-        "convolution will fail (DNN library initialization failed).",
+        "cudnn-version-mismatch", Severity.ERROR,
+        cudnn_mismatch_text(lib.load.version, f"{where}{shadow}", built, build.version),
+        cudnn_mismatch_detail(lib.load.version, built),
         ev, fixes)
+
+
+def cudnn_mismatch_text(loaded: str, where: str, built: str, tf_version: str) -> str:
+    """Summary for a cuDNN TensorFlow rejects: another major, or an older minor of the same major."""
+    if _major_of(loaded) != _major_of(built):
+        shown = built if _mm(built) else f"{built}.x"
+        return (f"cuDNN {loaded} at {where} is another major than the cuDNN {shown} TensorFlow {tf_version} "
+                "was built with")
+    return f"cuDNN {loaded} at {where} is older than the cuDNN {built} TensorFlow {tf_version} was built with"
+
+
+def cudnn_mismatch_detail(loaded: str, built: str) -> str:
+    rule = "CuDNN library needs to have matching major version and equal or higher minor version"
+    if _mm(built) is None:
+        return (f"TensorFlow will log 'Loaded runtime CuDNN library: {loaded} but source was compiled with: "
+                f"{built}.x.y. {rule}' and every convolution will fail (DNN library initialization failed). The build "
+                f"record names only cuDNN's major ({built}), so only the major was compared.")
+    return (f"TensorFlow will log 'Loaded runtime CuDNN library: {loaded} but source was compiled with: {built}. "
+            f"{rule}' and every convolution will fail (DNN library initialization failed).")
 
 
 @check("library-shadowing", "No other copy shadows the CUDA libraries TensorFlow expects", "libraries",
@@ -408,7 +438,7 @@ def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
     env: PythonEnv | None = ctx.fact("python_env")
     if env is None or not build.is_cuda_build or env.platform != "linux":
         return
-    lines = and_cuda_requirements(ctx, build)
+    lines = and_cuda_lines(ctx, build)
     if not lines:
         return
     results = evaluate_requirements(lines, env)
@@ -460,7 +490,8 @@ def cuda_wheel_families(ctx: CheckContext) -> Iterator[Finding]:
         m = _FAMILY_RE.match(normalize(dist.name))
         if m:
             families.setdefault(m.group(1), []).append(f"{dist.name} {dist.version}")
-    want = str(_major_of(build.cuda_version)) if build is not None and build.cuda_version else None
+    cuda = tf_cuda(ctx, build) if build is not None else None
+    want = str(_major_of(cuda)) if cuda else None
     foreign = {fam: names for fam, names in families.items() if want is not None and fam != want}
     if len(families) <= 1 and not foreign:
         return
@@ -492,23 +523,13 @@ def _xla_data_dir_fix(ctx: CheckContext, tks: Toolkits, build: TFBuild, want: in
     """Point XLA at the pip nvidia-cuda-nvcc wheel next to TensorFlow (installing it first where absent)."""
     root = tks.pip_nvcc_root or os.path.normpath(os.path.join(build.package_dir, "..", "nvidia", "cuda_nvcc"))
     flag = f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={shlex.quote(root)}"
+    cuda = f"CUDA {want} " if want else ""
     if tks.pip_nvcc_root:
-        return Fix(f"Point XLA at the CUDA {want} ptxas and libdevice of the pip nvidia-cuda-nvcc wheel "
+        return Fix(f"Point XLA at the {cuda}ptxas and libdevice of the pip nvidia-cuda-nvcc wheel "
                    "(XLA prefers PATH and /usr/local/cuda over it otherwise)", (flag,))
-    req = next((requirement_text(r) for r in _parsed(and_cuda_requirements(ctx, build))
-                if normalize(r.name).startswith("nvidia-cuda-nvcc")), f"nvidia-cuda-nvcc-cu{want}")
-    return Fix(f"Install the CUDA {want} ptxas and libdevice as a pip wheel and point XLA at it",
+    req = wheel_requirement_named(ctx, build, NVCC_WHEEL) or NVCC_WHEEL
+    return Fix(f"Install the {cuda}ptxas and libdevice as a pip wheel and point XLA at it",
                (pip(_python_of(ctx), "install", req), flag))
-
-
-def _parsed(lines: Iterable[str]) -> list[Requirement]:
-    out = []
-    for line in lines:
-        try:
-            out.append(Requirement(line))
-        except InvalidRequirement:
-            continue
-    return out
 
 
 @check("system-toolkit", "A system CUDA toolkit does not get in TensorFlow's way", "toolkit", needs=("toolkit",))
@@ -516,9 +537,10 @@ def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
     tks: Toolkits = ctx.fact("toolkit")
     build: TFBuild | None = ctx.fact("tf_build")
     libs: Libraries | None = ctx.fact("libraries")
-    if build is None or not build.is_cuda_build or not build.cuda_version:
+    cuda = tf_cuda(ctx, build) if build is not None else None
+    if build is None or not build.is_cuda_build or not cuda:
         return
-    want = _major_of(build.cuda_version)
+    want = _major_of(cuda)
     ld = libs.ld_library_path if libs is not None else None
     pip_libs = _has_and_cuda(build)
     for tk in tks.toolkits:
@@ -539,11 +561,11 @@ def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
             xla_conflict = True
             conflicts.append(f"XLA will link its libdevice ({libdevice.path}, via {libdevice.origin})")
         ev = {"toolkit": tk.root, "realpath": tk.realpath, "version": tk.version, "found_via": list(tk.found_via),
-              "tensorflow_cuda": build.cuda_version, "xla_ptxas": ptxas.path, "xla_libdevice": libdevice.path}
+              "tensorflow_cuda": cuda, "xla_ptxas": ptxas.path, "xla_libdevice": libdevice.path}
         if not conflicts:
             yield ctx.finding(
                 "system-toolkit-differs", Severity.INFO,
-                f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {build.cuda_version}; "
+                f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda}; "
                 + ("this does not matter: TensorFlow uses its pip CUDA wheels" if pip_libs else
                    "TensorFlow needs CUDA " + str(want) + " libraries, which this toolkit does not provide"),
                 "TensorFlow never uses nvcc; a toolkit matters only through its libraries on the loader's path or the "
@@ -558,7 +580,7 @@ def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
             fixes.append(_xla_data_dir_fix(ctx, tks, build, want))
         yield ctx.finding(
             "system-toolkit-differs", Severity.WARNING,
-            f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {build.cuda_version} "
+            f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda} "
             f"and is in its way: {'; '.join(conflicts)}",
             "nvcc itself is irrelevant to TensorFlow, but a ptxas or libdevice of another CUDA major can produce code "
             "the driver or the GPU rejects (CUDA 13's ptxas no longer targets Maxwell, Pascal or Volta, and its "
@@ -572,24 +594,18 @@ def xla_tools(ctx: CheckContext) -> Iterator[Finding]:
     build: TFBuild | None = ctx.fact("tf_build")
     if build is None or not build.is_cuda_build:
         return
-    want = _major_of(build.cuda_version)
-    req = None
-    if _has_and_cuda(build):
-        for line in and_cuda_requirements(ctx, build):
-            try:
-                r = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if normalize(r.name).startswith("nvidia-cuda-nvcc"):
-                req = requirement_text(r)
-        req = req or (f"nvidia-cuda-nvcc-cu{want}" if want else None)
+    cuda = tf_cuda(ctx, build)
+    want = _major_of(cuda)
+    req = wheel_requirement_named(ctx, build, NVCC_WHEEL) if _has_and_cuda(build) else None
 
     def fixes_for() -> tuple[Fix, ...]:
         out = []
         if tks.pip_nvcc_root or req:
             out.append(_xla_data_dir_fix(ctx, tks, build, want))
-        out.append(Fix(f"Or point XLA at a CUDA {want} toolkit that has bin/ptxas and nvvm/libdevice",
-                       (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/local/cuda-{build.cuda_version and '.'.join(build.cuda_version.split('.')[:2])}",)))
+        toolkit = f"/usr/local/cuda-{'.'.join(cuda.split('.')[:2])}" if cuda else "/usr/local/cuda"
+        out.append(Fix(f"Or point XLA at a {f'CUDA {want} ' if want else ''}toolkit that has bin/ptxas and nvvm/libdevice"
+                       + ("" if want else " (of the CUDA major TensorFlow was built for)"),
+                       (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={toolkit}",)))
         return tuple(out)
 
     if tks.xla_ptxas.path is None:

@@ -3,18 +3,23 @@ with a readable build record, and run by a Python it supports."""
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+from collections.abc import Iterator
+
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import install_tf, pip, tf_requirement
-from tfgpu.model import Fix, ProbeStatus, Severity
-from tfgpu.probes.python_env import PythonEnv
+from tfgpu.model import Finding, Fix, ProbeStatus, Severity
+from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
 
 
 @check("tf-installed", "TensorFlow is installed in the target environment", "tensorflow", needs=("python_env",))
-def tf_installed(ctx: CheckContext):
+def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
     env: PythonEnv = ctx.fact("python_env")
     dists = env.tensorflow_distributions
     if not dists and not env.tensorflow_dirs:
@@ -44,18 +49,83 @@ def tf_installed(ctx: CheckContext):
                       {"distribution": d.name, "version": d.version, "location": d.location})
 
 
+#: The per-user site-packages (`pip install --user`) on Linux, macOS framework builds and Windows
+#: (Python docs, site.USER_SITE); it comes before the environment's own site-packages on sys.path.
+_USER_SITE_RE = re.compile(
+    r"([/\\]\.local[/\\]lib[/\\]python\d+\.\d+[/\\]site-packages"
+    r"|[/\\]Library[/\\]Python[/\\]\d+\.\d+[/\\]lib[/\\]python[/\\]site-packages"
+    r"|[/\\]AppData[/\\]Roaming[/\\]Python[/\\]Python\d+[/\\]site-packages)[/\\]?$"
+)
+
+
+def is_user_site(location: str) -> bool:
+    """Whether `location` is a per-user site-packages folder (where `pip install --user` puts things)."""
+    return bool(_USER_SITE_RE.search(location))
+
+
+def copies_by_name(env: PythonEnv) -> dict[str, list[Distribution]]:
+    """TensorFlow distributions by normalised name, each name's copies in import order (the folder
+    first on sys.path first; one copy per folder)."""
+    rank = {os.path.normpath(p): i for i, p in reversed(list(enumerate(env.sys_path)))}
+    out: dict[str, list[Distribution]] = {}
+    for d in env.tensorflow_distributions:
+        copies = out.setdefault(normalize(d.name), [])
+        if all(os.path.normpath(c.location) != os.path.normpath(d.location) for c in copies):
+            copies.append(d)
+    for copies in out.values():
+        copies.sort(key=lambda d: rank.get(os.path.normpath(d.location), len(rank)))
+    return out
+
+
+def tf_shadowed_copy_text(first: Distribution, hidden: list[Distribution]) -> str:
+    """'tensorflow 2.21.0 in <user site> shadows tensorflow 2.20.0 in <site-packages>'."""
+    others = " and ".join(f"{d.name} {d.version} in {d.location}" for d in hidden)
+    return f"{first.name} {first.version} in {first.location} shadows {others}"
+
+
+def _remove_shadowing_fix(env: PythonEnv, first: Distribution) -> Fix:
+    if is_user_site(first.location):
+        # pip has no 'uninstall --user': it removes the first copy on sys.path, which is the user
+        # site's (pip/_internal/metadata: get_distribution takes the first match in sys.path order).
+        return Fix(f"Remove the --user copy in {first.location}; pip uninstalls the copy first on sys.path, which "
+                   "is this one (run it once)", (pip(env.executable, "uninstall", "-y", first.name),))
+    paths = [os.path.join(first.location, "tensorflow")] + ([first.metadata_dir] if first.metadata_dir else [])
+    return Fix(f"Remove the copy in {first.location} (a folder on PYTHONPATH or a --target install, which pip "
+               "will not uninstall from inside this environment): delete its package and metadata folders, and "
+               "take the folder off PYTHONPATH if it holds nothing else you need",
+               ("rm -rf " + " ".join(shlex.quote(p) for p in paths),))
+
+
 @check("tf-single-distribution", "Only one TensorFlow distribution is installed", "tensorflow", needs=("python_env",))
-def tf_single_distribution(ctx: CheckContext):
+def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
     env: PythonEnv = ctx.fact("python_env")
-    dists = env.tensorflow_distributions
-    if len(dists) <= 1:
+    by_name = copies_by_name(env)
+    for copies in by_name.values():
+        if len(copies) < 2:
+            continue
+        first, hidden = copies[0], copies[1:]
+        yield ctx.finding(
+            "tf-shadowed-copy",
+            Severity.WARNING,
+            tf_shadowed_copy_text(first, hidden),
+            f"Python imports the copy in the folder that comes first on sys.path ({first.location}); the other is "
+            "never imported. An install that lands in the other folder (sudo pip, the system's package manager, pip "
+            "without --user) changes nothing that runs, and removing the first copy brings the other back"
+            + (", at another version." if any(d.version != first.version for d in hidden) else "."),
+            {"imported": {"version": first.version, "location": first.location},
+             "shadowed": [{"version": d.version, "location": d.location} for d in hidden],
+             "user_site": is_user_site(first.location)},
+            (_remove_shadowing_fix(env, first),),
+        )
+    if len(by_name) <= 1:
         return
-    names = [f"{d.name} {d.version}" for d in dists]
-    keep = next((d for d in dists if d.name == "tensorflow"), dists[0])
+    imported = [copies[0] for copies in by_name.values()]
+    names = [f"{d.name} {d.version}" for d in imported]
+    keep = next((d for d in imported if normalize(d.name) == "tensorflow"), imported[0])
     yield ctx.finding(
         "tf-multiple-distributions",
         Severity.ERROR,
-        f"{len(dists)} TensorFlow distributions are installed together: {', '.join(names)}",
+        f"{len(imported)} TensorFlow distributions are installed together: {', '.join(names)}",
         "They all install into the same 'tensorflow' package folder, so whichever was installed last "
         "overwrote the others' files; uninstalling one then breaks the rest. Remove them all and "
         "install the one you want.",
@@ -64,7 +134,7 @@ def tf_single_distribution(ctx: CheckContext):
             Fix(
                 "Uninstall every TensorFlow distribution, then install one GPU build",
                 (
-                    pip(env.executable, "uninstall", "-y", *[d.name for d in dists]),
+                    pip(env.executable, "uninstall", "-y", *[d.name for d in imported]),
                     pip(env.executable, "install", tf_requirement(keep.version)),
                 ),
             ),
@@ -73,7 +143,7 @@ def tf_single_distribution(ctx: CheckContext):
 
 
 @check("tf-cuda-build", "The installed TensorFlow is a CUDA build", "tensorflow", needs=("python_env",))
-def tf_cuda_build(ctx: CheckContext):
+def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
     env: PythonEnv = ctx.fact("python_env")
     fail = ctx.failure("tf_build")
     build: TFBuild | None = ctx.fact("tf_build")
@@ -96,11 +166,14 @@ def tf_cuda_build(ctx: CheckContext):
           "cuda_version": build.cuda_version, "cudnn_version": build.cudnn_version,
           "compute_capabilities": list(build.compute_capabilities)}
     if build.is_cuda_build:
+        row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
+        if row is not None and not (build.cuda_version and build.cudnn_version):
+            ev["matrix_cuda"], ev["matrix_cudnn"] = row.cuda, row.cudnn
         yield ctx.finding(
             "tf-cuda-build",
             Severity.OK,
-            f"TensorFlow {build.version} is built for CUDA {build.cuda_version} and cuDNN {build.cudnn_version} "
-            f"({', '.join(build.compute_capabilities)})",
+            tf_cuda_build_text(build.version, build.cuda_version, build.cudnn_version, build.compute_capabilities,
+                               row.cuda if row is not None else None, row.cudnn if row is not None else None),
             evidence=ev,
         )
         return
@@ -127,6 +200,28 @@ def tf_cuda_build(ctx: CheckContext):
                       detail, ev, fixes)
 
 
+def tf_cuda_build_text(version: str, cuda: str | None, cudnn: str | None, ccs: tuple[str, ...],
+                       matrix_cuda: str | None = None, matrix_cudnn: str | None = None) -> str:
+    """Summary for a CUDA build, from what its build record (and, where that is silent, tfgpu's
+    matrix) says. TensorFlow's build_info.py dropped the CUDA and cuDNN versions and the compute
+    capabilities in 2.22.0rc0, keeping only is_cuda_build (docs/tf_wheels_facts.md)."""
+    archs = f" ({', '.join(ccs)})" if ccs else ""
+    if cuda and cudnn:
+        return f"TensorFlow {version} is built for CUDA {cuda} and cuDNN {cudnn}{archs}"
+    named = [f"CUDA {cuda}" if cuda else None, f"cuDNN {cudnn}" if cudnn else None]
+    missing = " or ".join(n for n, v in (("CUDA", cuda), ("cuDNN", cudnn)) if not v)
+    text = f"TensorFlow {version} is a CUDA build"
+    if any(named):
+        text += f" for {' and '.join(n for n in named if n)}{archs}"
+    text += (f"; its build record names no {missing} version (TensorFlow's build_info.py dropped them in "
+             "2.22.0rc0)")
+    from_matrix = [f"CUDA {matrix_cuda}" if matrix_cuda and not cuda else None,
+                   f"cuDNN {matrix_cudnn}" if matrix_cudnn and not cudnn else None]
+    if any(from_matrix):
+        text += f"; tfgpu's matrix says {' and '.join(x for x in from_matrix if x)}"
+    return text
+
+
 def _fresh_venv_fix(tested: list[str], version: str) -> Fix:
     py = f"python{tested[-1]}" if tested else "python3"
     return Fix(f"Use a Python that TensorFlow {version} supports ({', '.join(tested) or 'see its Requires-Python'}), "
@@ -143,7 +238,7 @@ def _target_python_version(env: PythonEnv) -> Version | None:
 
 @check("python-supported", "The target Python is one the installed TensorFlow supports", "tensorflow",
        needs=("tf_build",))
-def python_supported(ctx: CheckContext):
+def python_supported(ctx: CheckContext) -> Iterator[Finding]:
     env: PythonEnv | None = ctx.fact("python_env")
     build: TFBuild = ctx.fact("tf_build")
     if env is None:

@@ -24,13 +24,17 @@ import re
 import struct
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tfgpu import elf
-from tfgpu.model import ProbeStatus
+from tfgpu.model import ProbeFailure, ProbeStatus
 from tfgpu.probes import ProbeContext, failure, probe
 from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import decode_cudnn
+
+if TYPE_CHECKING:
+    from tfgpu.matrix import Matrix
 
 LD_SO_CACHE = "/etc/ld.so.cache"
 CHILD_TIMEOUT = 20.0
@@ -363,20 +367,37 @@ def other_versions(soname: str, search: list[SearchDir], cache: dict[str, list[s
     return out[:10]
 
 
-def wanted_sonames(build: TFBuild, matrix: object) -> tuple[dict[str, str], str]:
-    """key -> soname that this TensorFlow dlopen()s: the matrix row's, else by CUDA family."""
-    row = matrix.tf_row(build.version) if matrix is not None and build.version else None  # type: ignore[attr-defined]
+def wanted_sonames(build: TFBuild, matrix: Matrix | None) -> tuple[dict[str, str], str] | None:
+    """key -> soname that this TensorFlow dlopen()s, and where the names came from: the matrix row's,
+    else the CUDA family's table for build_info's CUDA major. None where neither says: no matrix row
+    and no CUDA 11 or 12 version in the build record (TF 2.22.0rc0's build_info.py has only
+    is_cuda_build), so guessing a family would name libraries TensorFlow never asks for."""
+    row = matrix.tf_row(build.version) if matrix is not None and build.version else None
     if row is not None and row.libraries:
         names = {k: v for k, v in row.libraries.items() if v and v not in ("-", "—") and k != "cuda"}
         if names:
             return names, "matrix"
-    return _fallback_sonames(build), "build_info"
+    names = _fallback_sonames(build)
+    return (names, "build_info") if names is not None else None
 
 
-def _fallback_sonames(build: TFBuild) -> dict[str, str]:
+def sonames_unknown_text(distribution: str, version: str, cuda_version: str | None, build_info_path: str) -> str:
+    """Why no library names could be resolved, from what the build record holds."""
+    series = ".".join(version.split(".")[:2]) or "?"
+    found = (f"names CUDA {cuda_version}, for which tfgpu knows no library names" if cuda_version
+             else "names no CUDA version")
+    return (f"{distribution} {version} is a CUDA build, but its build record ({build_info_path}) {found} and "
+            f"tfgpu's matrix lists no libraries for TensorFlow {series}, so the CUDA libraries it loads are unknown and "
+            "were not resolved")
+
+
+def _fallback_sonames(build: TFBuild) -> dict[str, str] | None:
+    """The CUDA family's table for build_info's CUDA major (11 or 12); None for any other or none."""
     major = _major(build.cuda_version)
+    if major not in (11, 12):
+        return None
     cudnn_major = _major(build.cudnn_version)
-    names = dict(SONAMES_CUDA12 if major is not None and major >= 12 else SONAMES_CUDA11)
+    names = dict(SONAMES_CUDA12 if major == 12 else SONAMES_CUDA11)
     if major == 11 and build.cuda_version:
         minor = build.cuda_version.split(".")[1] if "." in build.cuda_version else "0"
         names["cupti"] = f"libcupti.so.11.{minor}"
@@ -525,10 +546,17 @@ def _extra_dirs(environ: dict[str, str], env: PythonEnv | None) -> list[tuple[st
 
 
 def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, load: bool = True) -> Libraries:
+    """Resolve (and, with `load`, dlopen in a child) the libraries this TensorFlow loads. Where their
+    names are unknown (see `wanted_sonames`) none are resolved and `notes` says why; the probe
+    itself reports that case as skipped before getting here."""
     environ = dict(ctx.environ)
     machine = (env.machine if env is not None and env.machine else platform.machine()) or "x86_64"
     notes: list[str] = []
-    names, names_from = wanted_sonames(build, ctx.matrix)
+    wanted = wanted_sonames(build, ctx.matrix)
+    if wanted is None:
+        notes.append(sonames_unknown_text(build.distribution, build.version, build.cuda_version, build.build_info_path))
+    names, names_from = wanted if wanted is not None else ({}, "unknown")
+    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
     rpath, runpath, objects = read_tf_runpaths(build.package_dir, notes)
     if not objects:
         notes.append(f"no TensorFlow shared object with a dynamic section under {build.package_dir}")
@@ -545,7 +573,7 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
     # with the needing object's own RPATH/RUNPATH, as ld.so does for DT_NEEDED.
     known = {s["soname"] for s in statuses}
     transitive: dict[str, dict] = {}
-    for s in list(statuses):
+    for s in statuses:
         win: LibraryCopy | None = s["winner"]
         if win is None:
             continue
@@ -584,8 +612,9 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
     )
     return Libraries(
         tf_version=build.version,
-        cuda_major=_major(build.cuda_version),
-        cudnn_major=_major(build.cudnn_version),
+        # build_info first; the matrix row where the build record has none (2.22.0rc0 on).
+        cuda_major=_major(build.cuda_version) or (row.cuda_major if row is not None else None),
+        cudnn_major=_major(build.cudnn_version) or (_major(row.cudnn) if row is not None else None),
         names_from=names_from,
         search_path=tuple(search),
         libraries=libraries,
@@ -599,7 +628,7 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
 
 
 @probe("libraries", "CUDA libraries TensorFlow will load", Libraries, needs=("python_env", "tf_build"), timeout=30.0)
-def probe_libraries(ctx: ProbeContext):
+def probe_libraries(ctx: ProbeContext) -> Libraries | ProbeFailure:
     build: TFBuild | None = ctx.fact("tf_build")
     if build is None:
         return failure("libraries", ProbeStatus.SKIPPED, "TensorFlow's build could not be read, so its libraries are unknown")
@@ -610,4 +639,8 @@ def probe_libraries(ctx: ProbeContext):
     env: PythonEnv | None = ctx.fact("python_env")
     if env is not None and env.platform and env.platform != "linux":
         return failure("libraries", ProbeStatus.SKIPPED, f"library resolution is modelled for Linux only (target: {env.platform})")
+    if wanted_sonames(build, ctx.matrix) is None:
+        return failure("libraries", ProbeStatus.SKIPPED,
+                       sonames_unknown_text(build.distribution, build.version, build.cuda_version, build.build_info_path),
+                       tf_version=build.version, cuda_version=build.cuda_version, build_info=build.build_info_path)
     return collect_libraries(ctx, build, env)
