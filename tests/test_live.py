@@ -191,3 +191,17 @@ def test_real_tensorflow_221_without_gpu():
     assert data["verdict"]["status"] == "not_ready" and data["verdict"]["predicted"] is False
     text = run_tfgpu("doctor", "--python", python, timeout=300).stdout
     assert "Live     TensorFlow 2.21.0 imported in" in text and "lists no GPU" in text
+
+
+def test_secrets_never_reach_the_report_with_the_live_probe(tmp_path):
+    python = standin_env(tmp_path, fake_tf("return _T(_placed())"))
+    proc = run_tfgpu("doctor", "--json", "--python", python, env={"TF_VAR_password": "s3cr3t-value", "AWS_SECRET_ACCESS_KEY": "s3cr3t-2"})
+    assert proc.returncode in (0, 1)
+    assert "s3cr3t" not in proc.stdout and "s3cr3t" not in proc.stderr
+
+
+def test_prerelease_install_commands_pin_exactly():
+    from tfgpu.fixes import tf_requirement
+
+    assert tf_requirement("2.22.0rc0") == "tensorflow[and-cuda]==2.22.0rc0"
+    assert tf_requirement("2.21.0") == "tensorflow[and-cuda]==2.21.*"

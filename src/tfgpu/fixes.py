@@ -18,6 +18,13 @@ def tf_requirement(version: str | None = None, and_cuda: bool = True) -> str:
     name = "tensorflow[and-cuda]" if and_cuda else "tensorflow"
     if not version:
         return name
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        if Version(version).is_prerelease:
+            return f"{name}=={version}"  # a wildcard never matches a pre-release
+    except InvalidVersion:
+        pass
     parts = version.split(".")
     return f"{name}=={'.'.join(parts[:2])}.*"
 

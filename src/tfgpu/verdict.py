@@ -40,12 +40,19 @@ def decide(facts: dict[str, Any], findings: Sequence[Finding], options: dict[str
     driver = facts.get("driver")
     gpus = getattr(driver, "gpus", None) if driver is not None and not isinstance(driver, ProbeFailure) else None
     build_ok = any(f.id == "tf-cuda-build" and f.severity is Severity.OK for f in findings)
+    # No READY without a judgement of the driver against TensorFlow's CUDA.
+    driver_judged = any(f.check == "driver-supports-tf-cuda" and f.severity is not Severity.SKIPPED for f in findings)
     warnings = [f for f in findings if f.severity is Severity.WARNING]
-    if gpus and build_ok:
+    if gpus and build_ok and driver_judged:
         tail = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
         names = ", ".join(sorted({g.name for g in gpus}))
         return Verdict(VerdictStatus.READY, f"{label} should use {names}{tail} (predicted, not yet proven by a live import)"
                        if predicted else f"{label} uses {names}{tail}", predicted)
     missing = [name for name in ("driver", "tf_build") if name not in facts]
-    why = f"not probed: {', '.join(missing)}" if missing else "not every fact needed could be gathered"
+    if missing:
+        why = f"not probed: {', '.join(missing)}"
+    elif gpus and build_ok and not driver_judged:
+        why = "the driver could not be judged against TensorFlow's CUDA"
+    else:
+        why = "not every fact needed could be gathered"
     return Verdict(VerdictStatus.UNKNOWN, f"Could not decide whether {label} will use a GPU ({why})", predicted)

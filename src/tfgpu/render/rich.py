@@ -62,9 +62,11 @@ def _facts_lines(facts: dict[str, Any]) -> list[str]:
         lines.append(f"Python   could not be probed: {env.message}")
     build = facts.get("tf_build")
     if build is not None and not isinstance(build, ProbeFailure):
-        if build.is_cuda_build:
+        if build.is_cuda_build and build.cuda_version:
             lines.append(f"Build    {build.distribution} {build.version}: CUDA {build.cuda_version}, cuDNN {build.cudnn_version}, "
                          f"{', '.join(build.compute_capabilities)}")
+        elif build.is_cuda_build:
+            lines.append(f"Build    {build.distribution} {build.version}: a CUDA build (its build record names no versions)")
         else:
             lines.append(f"Build    {build.distribution} {build.version}: CPU only")
     live = facts.get("tf_live")
