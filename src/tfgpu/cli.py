@@ -183,12 +183,16 @@ def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
 
     box: dict = {}
     spinner = None
-    pending = {p.name for p in selected}
+    titles = {p.name: p.title for p in selected}
+    pending = set(titles)
+
+    def label() -> str:
+        return "Waiting for: " + (", ".join(sorted(titles[n] for n in pending)) or "nothing")
 
     def done(name: str) -> None:
         pending.discard(name)
         if spinner is not None:
-            spinner.update("Probing: " + (", ".join(sorted(pending)) or "done"))
+            spinner.update(label())
 
     def work() -> None:
         box["out"] = run_probes(selected, ctx, on_done=done)
@@ -202,7 +206,7 @@ def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
         return box["out"]
     from rich.console import Console
 
-    with Console(stderr=True).status("Probing: " + ", ".join(sorted(pending))) as status:
+    with Console(stderr=True).status(label()) as status:
         spinner = status
         worker.join()
     return box["out"]
