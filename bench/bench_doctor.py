@@ -9,14 +9,11 @@ static doctor under 10% of TensorFlow's own import time.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+from _common import REPO, alternate, clean_env, median
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -36,17 +33,12 @@ def main() -> None:
     parser.add_argument("--python", default=str(REPO / ".venvs" / "tf-2.21.0" / "bin" / "python"))
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
+    env = clean_env()
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--fast", "--python", args.python]
     baseline = [args.python, "-c", "import tensorflow"]
-    timed(baseline, env)  # warm the page cache for both
-    timed(doctor, env)
-    d_times, b_times = [], []
-    for _ in range(args.runs):
-        b_times.append(timed(baseline, env))
-        d_times.append(timed(doctor, env))
-    d, b = statistics.median(d_times), statistics.median(b_times)
+    b_times, d_times = alternate(lambda: timed(baseline, env), lambda: timed(doctor, env), args.runs)
+    d, b = median(d_times), median(b_times)
     print(f"target: {args.python}")
     print(f"python -c 'import tensorflow'   median {b:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in b_times)})")
     print(f"tfgpu doctor --json --fast      median {d:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in d_times)})")

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
+from _common import REPO, alternate, clean_env, median
 
-REPO = Path(__file__).resolve().parent.parent
 
 # Runs one command in a fresh process and reports its time and the peak RSS of its largest child.
 MEASURE = r"""
@@ -43,17 +39,12 @@ def main() -> None:
     parser.add_argument("--python", default=str(REPO / ".venvs" / "tf-2.21.0" / "bin" / "python"))
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
+    env = clean_env()
     doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--python", args.python]
     baseline = [args.python, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"]
-    measure(baseline, env)  # warm the page cache
-    measure(doctor, env)
-    d, b = [], []
-    for _ in range(args.runs):
-        b.append(measure(baseline, env))
-        d.append(measure(doctor, env))
-    dm = statistics.median(r["seconds"] for r in d)
-    bm = statistics.median(r["seconds"] for r in b)
+    b, d = alternate(lambda: measure(baseline, env), lambda: measure(doctor, env), args.runs)
+    dm = median(r["seconds"] for r in d)
+    bm = median(r["seconds"] for r in b)
     print(f"target: {args.python}")
     print(f"bare import + list_physical_devices  median {bm:.3f} s  peak RSS {max(r['maxrss_kib'] for r in b) / 1024:.0f} MiB")
     print(f"tfgpu doctor --json (live)           median {dm:.3f} s  peak RSS {max(r['maxrss_kib'] for r in d) / 1024:.0f} MiB")
