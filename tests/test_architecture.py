@@ -42,3 +42,14 @@ def test_only_the_command_seam_runs_commands():
     proc = subprocess.run([ruff, "check", "--select", "TID251", "--no-cache", str(SRC)], capture_output=True, text=True,
                           cwd=SRC.parent.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_undefined_or_unused_names():
+    """pyflakes-level errors (ruff F): undefined names, unused imports and variables."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff not installed")
+    root = SRC.parent.parent
+    proc = subprocess.run([ruff, "check", "--select", "F", "--no-cache", "src", "tests", "tools", "bench"],
+                          capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
