@@ -255,3 +255,53 @@ def test_list_json():
     proc = run_tfgpu("doctor", "--list", "--json")
     ids = [c["id"] for c in json.loads(proc.stdout)["checks"]]
     assert "tf-cuda-build" in ids and "target-python" in ids
+
+
+def test_c_locale_degrades_symbols_instead_of_crashing(tmp_path):
+    python, _ = make_target_env(tmp_path)
+    proc = run_tfgpu("doctor", "--fast", "--python", python, env={"LC_ALL": "C", "LANG": "C", "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and proc.stdout.startswith(("READY", "NOT READY", "UNKNOWN"))
+    assert "✔" not in proc.stdout and " + " in proc.stdout
+
+
+def test_output_that_cannot_be_written_is_exit_3(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tfgpu", "doctor", "--fast"], stdout=open("/dev/full", "w"),
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 3 and "cannot write the report" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_strict_fails_when_nothing_could_be_judged(tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"facts": {}}')
+    assert run_tfgpu("doctor", "--from-facts", str(empty)).returncode == 0
+    assert run_tfgpu("doctor", "--from-facts", str(empty), "--strict").returncode == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0.5"])
+def test_timeouts_must_be_sane(value):
+    proc = run_tfgpu("doctor", "--fast", "--timeout", value)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_a_python_script_is_not_an_interpreter(tmp_path):
+    script = tmp_path / "tool.py"
+    marker = tmp_path / "ran"
+    script.write_text(f"#!/usr/bin/env python3\nopen({str(marker)!r}, 'w').write('x')\n")
+    script.chmod(0o755)
+    proc = run_tfgpu("doctor", "--fast", "--python", str(script))
+    assert proc.returncode == 2 and "is a Python script" in proc.stderr and not marker.exists()
+
+
+def test_a_damaged_matrix_cache_is_rebuilt(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    assert run_tfgpu("matrix", "--tf", "2.21", "--json", env=env).returncode == 0
+    for cached in (tmp_path / "tfgpu").glob("matrix-*.json"):
+        cached.write_text("{}")
+    proc = run_tfgpu("matrix", "--tf", "2.21", "--json", env=env)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["tensorflow"]["cuda"] == "12.5.1"
+
+
+def test_explain_on_a_directory():
+    proc = run_tfgpu("explain", "/")
+    assert proc.returncode == 2 and "is a directory" in proc.stderr

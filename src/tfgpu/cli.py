@@ -31,7 +31,7 @@ def _print_version(value: bool) -> None:
     if value:
         from tfgpu import __version__
 
-        typer.echo(f"tfgpu {__version__}")
+        _emit(f"tfgpu {__version__}" + "\n")
         raise typer.Exit(0)
 
 
@@ -44,11 +44,46 @@ def _root(
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(f"tfgpu: {message}\n")
+    try:
+        sys.stderr.write(f"tfgpu: {message}\n")
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class _OutputFailed(Exception):
+    """stdout could not take the report (closed, disk full): the doctor failed, exit 3."""
+
+
+def _emit(text: str) -> None:
+    """Write to stdout; a reader that went away (| head) is not an error, a broken stdout is."""
+    stream = sys.stdout
+    if stream is None:
+        raise _OutputFailed("standard output is closed")
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        # Silence the interpreter's own flush at exit, too.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    except (OSError, ValueError) as exc:
+        raise _OutputFailed(f"cannot write the report to standard output: {exc}") from None
+
+
+def _unicode_ok(stream) -> bool:
+    """Whether the output can carry the report's symbols (not under LC_ALL=C, say)."""
+    try:
+        "✔✘→–…│━".encode(getattr(stream, "encoding", None) or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
 
 
 def _use_color(stream) -> bool:
-    if os.environ.get("NO_COLOR"):
+    if stream is None or os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
@@ -58,7 +93,7 @@ def _use_color(stream) -> bool:
 def _width() -> int:
     try:
         return max(60, min(int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(sys.stdout.fileno()).columns, 160))
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return 100
 
 
@@ -83,16 +118,30 @@ def _validate_python(path: str) -> None:
     if not os.access(path, os.X_OK):
         _err(f"--python {path}: not executable")
         raise typer.Exit(EXIT_USAGE)
+    # Read (never run) its first line: a script whose #! names Python is a program, not an
+    # interpreter, and running it with -c would run the script. Shell wrappers (pyenv shims) pass.
+    try:
+        with open(path, "rb") as fh:
+            head = fh.readline(256)
+    except OSError:
+        head = b""
+    if head.startswith(b"#!") and b"python" in head.split(b"/")[-1].lower() and not p.name.startswith("python"):
+        _err(f"--python {path}: is a Python script, not a Python interpreter")
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _exit_code(report, strict: bool) -> int:
     from tfgpu.model import Severity
+
+    from tfgpu.model import VerdictStatus
 
     if report.failed_checks:
         return EXIT_INTERNAL
     worst = report.worst
     if worst is Severity.ERROR or (strict and worst is Severity.WARNING):
         return EXIT_FINDINGS
+    if strict and report.verdict.status is VerdictStatus.UNKNOWN:
+        return EXIT_FINDINGS  # a gate must not pass on a machine it could not judge
     return EXIT_OK
 
 
@@ -117,17 +166,17 @@ def doctor(
     if list_checks or ids:
         registry = checks_mod.load_all()
     if list_checks and as_json:
-        typer.echo(json.dumps({"checks": [{"id": c.id, "title": c.title, "area": c.area, "origin": c.origin}
-                                          for c in sorted(registry.values(), key=lambda c: (c.area, c.id))],
-                               "plugin_errors": [{"name": n, "error": e} for n, e, _d in checks_mod.PLUGIN_ERRORS]},
-                              indent=2))
+        _emit(json.dumps({"checks": [{"id": c.id, "title": c.title, "area": c.area, "origin": c.origin}
+                                     for c in sorted(registry.values(), key=lambda c: (c.area, c.id))],
+                          "plugin_errors": [{"name": n, "error": e} for n, e, _d in checks_mod.PLUGIN_ERRORS]},
+                         indent=2) + "\n")
         raise typer.Exit(EXIT_OK)
     if list_checks:
         for chk in sorted(registry.values(), key=lambda c: (c.area, c.id)):
             origin = "" if chk.origin.startswith("tfgpu.") else f"  (plugin: {chk.origin})"
-            typer.echo(f"{chk.id:<28} {chk.title}{origin}")
+            _emit(f"{chk.id:<28} {chk.title}{origin}" + "\n")
         for name, error, _dist in checks_mod.PLUGIN_ERRORS:
-            typer.echo(f"{name:<28} (plugin failed to load: {error})")
+            _emit(f"{name:<28} (plugin failed to load: {error})" + "\n")
         raise typer.Exit(EXIT_OK)
     if ids:
         unknown = [i for i in ids if i not in registry]
@@ -135,6 +184,12 @@ def doctor(
             _err(f"unknown check id(s): {', '.join(unknown)} (see 'tfgpu doctor --list')")
             raise typer.Exit(EXIT_USAGE)
 
+    import math
+
+    for flag, value in (("--timeout", timeout), ("--live-timeout", live_timeout)):
+        if not math.isfinite(value) or value > 86400:
+            _err(f"{flag} {value}: expected a number of seconds between 1 and 86400")
+            raise typer.Exit(EXIT_USAGE)
     matrix = _load_matrix(matrix_file)
     options = {"fast": fast, "smoke": not no_smoke, "strict": strict, "live_timeout": live_timeout}
     t0 = time.monotonic()
@@ -165,12 +220,11 @@ def doctor(
     if as_json:
         from tfgpu.render.json import render as render_json
 
-        sys.stdout.write(render_json(report) + "\n")
+        _emit(render_json(report) + "\n")
     else:
         from tfgpu.render.rich import render as render_rich
 
-        sys.stdout.write(render_rich(report, width=_width(), color=_use_color(sys.stdout)))
-    sys.stdout.flush()
+        _emit(render_rich(report, width=_width(), color=_use_color(sys.stdout), ascii_only=not _unicode_ok(sys.stdout)))
     raise typer.Exit(_exit_code(report, strict))
 
 
@@ -259,6 +313,26 @@ def _row_dict(row, matrix) -> dict:
     return data
 
 
+def _buffer_console():
+    """A Rich console that renders into memory; `_emit` then writes it out in one piece."""
+    import io
+
+    from rich.console import Console
+
+    color = _use_color(sys.stdout)
+    return Console(file=io.StringIO(), width=_width(), no_color=not color, color_system="standard" if color else None,
+                   force_terminal=color, highlight=False, safe_box=not _unicode_ok(sys.stdout))
+
+
+def _flat(value) -> str:
+    """A matrix value as one line of text: lists joined, mappings as key: value."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_flat(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_flat(v) for v in value)
+    return "-" if value is None else str(value)
+
+
 @app.command("matrix")
 def matrix_cmd(
     tf: Optional[str] = typer.Option(None, "--tf", help="One TensorFlow release series in full, e.g. 2.16."),
@@ -269,11 +343,11 @@ def matrix_cmd(
     """Print the compatibility matrix: TensorFlow builds, or one release, or one CUDA toolkit."""
     from dataclasses import asdict
 
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     matrix = _load_matrix(matrix_file)
-    console = Console(width=_width(), no_color=not _use_color(sys.stdout), highlight=False)
+    console = _buffer_console()
     if tf:
         row = matrix.tf_row(tf)
         if row is None:
@@ -281,13 +355,11 @@ def matrix_cmd(
             raise typer.Exit(EXIT_USAGE)
         data = _row_dict(row, matrix)
         if as_json:
-            typer.echo(json.dumps({"tensorflow": data, "matrix": matrix.describe()}, indent=2))
+            _emit(json.dumps({"tensorflow": data, "matrix": matrix.describe()}, indent=2) + "\n")
         else:
             for key, value in data.items():
-                shown = ", ".join(value) if isinstance(value, (list, tuple)) else value
-                if isinstance(value, dict):
-                    shown = ", ".join(f"{k}: {v}" for k, v in value.items())
-                console.print(f"[bold]{key:<22}[/bold] {shown}")
+                console.print(Text(f"{key:<22} ", style="bold") + Text(_flat(value)))
+        _emit(console.file.getvalue())
         raise typer.Exit(EXIT_OK)
     if cuda:
         crow = matrix.cuda_row(cuda)
@@ -304,7 +376,7 @@ def matrix_cmd(
             "forward_compat": matrix.forward_compat,
         }
         if as_json:
-            typer.echo(json.dumps(data, indent=2))
+            _emit(json.dumps(data, indent=2) + "\n")
         else:
             lin, win = data["driver"]["linux"], data["driver"]["windows"]
             console.print(f"[bold]CUDA {crow.version}[/bold]  PTX ISA {crow.ptx_isa or '?'}, compute capability "
@@ -316,14 +388,15 @@ def matrix_cmd(
                           f"Windows >= {win['minor_compat_min'] or 'n/a'}")
             console.print(f"  TensorFlow built with it: {', '.join(data['tensorflow_built_with']) or 'none'}")
             console.print(f"  cuDNN releases for CUDA {major}: {', '.join(data['cudnn_for_this_major']) or 'none'}")
+        _emit(console.file.getvalue())
         raise typer.Exit(EXIT_OK)
     rows = matrix.tf_rows_newest_first()
     console.width = max(console.width, 140)
     if as_json:
-        typer.echo(json.dumps({"matrix": matrix.describe(), "tensorflow": [_row_dict(r, matrix) for r in rows]}, indent=2))
+        _emit(json.dumps({"matrix": matrix.describe(), "tensorflow": [_row_dict(r, matrix) for r in rows]}, indent=2) + "\n")
         raise typer.Exit(EXIT_OK)
     table = Table(title=f"TensorFlow GPU builds (Linux x86_64 wheels; matrix {matrix.describe()})")
-    for col in ("TF", "Python", "CUDA", "cuDNN", "compute capabilities", "driver (Linux)", "glibc", "[and-cuda]"):
+    for col in ("TF", "Python", "CUDA", "cuDNN", "compute capabilities", "driver (Linux)", "glibc", "\\[and-cuda]"):
         table.add_column(col)
     for r in rows:
         need = matrix.driver_need(r.cuda, "linux") if r.cuda else None
@@ -335,6 +408,7 @@ def matrix_cmd(
                       "yes" if r.and_cuda else "no")
     console.print(table)
     console.print("driver: minor-version-compatibility floor (the toolkit's own driver). Details: tfgpu matrix --tf X.Y")
+    _emit(console.file.getvalue())
     raise typer.Exit(EXIT_OK)
 
 
@@ -378,18 +452,17 @@ def recommend(
     )
     advice = advise(matrix, machine)
     if as_json:
-        typer.echo(json.dumps({
+        _emit(json.dumps({
             "machine": asdict(machine),
             "assumptions": list(advice.assumptions),
             "recommendations": [{"tensorflow": r.tensorflow, "install": r.install, "notes": list(r.notes)}
                                 for r in advice.recommendations],
             "excluded": [{"tensorflow": e.tensorflow, "reason": e.reason} for e in advice.excluded],
-        }, indent=2))
+        }, indent=2) + "\n")
         raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(width=_width(), no_color=not _use_color(sys.stdout), highlight=False)
+    console = _buffer_console()
     desc = ", ".join(f"{k} {v}" for k, v in (("driver", machine.driver), ("GPU cc", ",".join(machine.ccs) or None),
                                              ("Python", machine.python), ("OS", machine.os)) if v)
     console.print(Text(f"Machine: {desc}", style="dim"))
@@ -407,6 +480,7 @@ def recommend(
         console.print(Text("Newer releases excluded:", style="bold"))
         for e in advice.excluded:
             console.print(f"  {e.tensorflow}: {e.reason}")
+    _emit(console.file.getvalue())
     raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
 
 
@@ -460,18 +534,30 @@ def explain(
 
     matrix = _load_matrix(matrix_file)
     path = None if source in (None, "-") else source
-    if path is not None and not Path(path).is_file():
+    if path is not None and not Path(path).exists():
         _err(f"{path}: no such file")
+        raise typer.Exit(EXIT_USAGE)
+    if path is not None and Path(path).is_dir():
+        _err(f"{path}: is a directory, not a log file")
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(run_explain(path, as_json, matrix, width=_width(), color=_use_color(sys.stdout)))
 
 
 def main() -> None:
+    # Never a UnicodeEncodeError under LC_ALL=C: unencodable symbols degrade, the report stays.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
-        app()
+        app(standalone_mode=True)
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
+    except _OutputFailed as exc:
+        _err(str(exc))
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

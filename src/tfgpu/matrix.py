@@ -389,7 +389,10 @@ def _load_cached(path: str) -> Matrix:
     cache = _cache_file(path)
     data = _read_cache(cache)
     if data is not None:
-        return validate(data, path)
+        try:
+            return validate(data, path)
+        except MatrixError:
+            pass  # a damaged cache file: the YAML decides, and the cache is rewritten
     data = _parse_yaml(path)
     matrix = validate(data, path)
     _write_cache(cache, data)

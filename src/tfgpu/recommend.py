@@ -124,8 +124,9 @@ def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, lis
                      "(minutes; keep the cache with CUDA_CACHE_MAXSIZE=4294967296)")
     if not row.and_cuda:
         cudnn = row.cudnn_tested or row.cudnn or "?"
+        where = "PATH" if machine.os == "windows" else "LD_LIBRARY_PATH"
         notes.append(f"no [and-cuda] extra: install CUDA {row.cuda} and cuDNN {cudnn} yourself "
-                     "(e.g. from conda-forge) and put them on LD_LIBRARY_PATH")
+                     f"(e.g. from conda-forge) and put their libraries on {where}")
     if machine.os == "wsl2":
         notes.append("WSL2: install the NVIDIA driver on Windows only, never inside the Linux distribution")
     return None, notes

@@ -100,6 +100,24 @@ def run_probes(
     return results, timings
 
 
+def _fold_live_duplicates(findings: list) -> list:
+    """One finding per root cause: where TensorFlow's own log (the live check) names a cause a
+    static check already reported, the log lines join that finding as evidence."""
+    from dataclasses import replace
+
+    static_ids = {f.id: i for i, f in enumerate(findings) if f.check != "tf-live"}
+    out = list(findings)
+    drop = set()
+    for i, f in enumerate(findings):
+        j = static_ids.get(f.id)
+        if f.check == "tf-live" and j is not None:
+            lines = f.evidence.get("lines") if isinstance(f.evidence, dict) else None
+            if lines:
+                out[j] = replace(out[j], evidence={**out[j].evidence, "live_log_lines": lines})
+            drop.add(i)
+    return [f for i, f in enumerate(out) if i not in drop]
+
+
 def build_report(
     results: dict[str, Any],
     timings: dict[str, float],
@@ -118,6 +136,7 @@ def build_report(
 
         options = {**options, "knowledge": load_knowledge()}  # checks stay pure: data is handed in
     findings, failed = run_checks(results, matrix, check_ids, options)
+    findings = _fold_live_duplicates(findings)
     if not check_ids:  # a contradiction needs every static check's say
         from tfgpu.checks.live import contradiction
 

@@ -68,15 +68,21 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
     elif live.outcome == "timed_out":
         yield ctx.finding("tf-import-hung", Severity.ERROR,
                           f"TensorFlow did not finish within {live.seconds:.0f} s (stuck after stage '{live.stage}')",
-                          "A hung driver, a GPU that needs a reset, or a first-start PTX JIT compile can do this.",
-                          ev, (Fix("See whether the driver answers, and what holds the GPU",
-                                   ("nvidia-smi", "sudo fuser -v /dev/nvidia*")),))
+                          "A hung driver, a GPU that needs a reset, or a first-start PTX JIT compile can do this; "
+                          "so can a limit shorter than TensorFlow's import takes on this machine.",
+                          ev, (Fix("If TensorFlow is only slow here, give it longer",
+                                   (f"tfgpu doctor --live-timeout {max(300, int(live.seconds * 4))}",)),
+                               Fix("See whether the driver answers, and what holds the GPU",
+                                   ("nvidia-smi", "sudo fuser -v /dev/nvidia*"))))
     elif live.outcome == "import_error":
         first = (live.error or "").splitlines()[0] if live.error else "unknown error"
+        build = ctx.fact("tf_build")
+        version = live.version or (build.version if build is not None else None)
         yield ctx.finding("tf-import-failed", Severity.ERROR, f"import tensorflow failed: {first}",
                           live.error or "", ev,
-                          (Fix("Reinstall TensorFlow in the target environment",
-                               (pip(python, "install", "--force-reinstall", tf_requirement(live.version)),)),))
+                          (Fix("Reinstall the same TensorFlow release in the target environment",
+                               (pip(python, "install", "--force-reinstall", "--no-deps",
+                                    tf_requirement(version, and_cuda=False)),)),))
     elif live.outcome == "failed":
         yield ctx.finding("tf-live-failed", Severity.ERROR,
                           f"The live TensorFlow probe failed: {live.error or 'no answer'}", "", ev)

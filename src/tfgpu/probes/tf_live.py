@@ -146,7 +146,8 @@ def build_fact(python: str, result, stages: list[dict], smoke: bool) -> TFLive:
         outcome = "ok"
     else:
         outcome = "failed"
-    error = by.get("import_error", {}).get("error") or by.get("list_error", {}).get("error")
+    error = (by.get("import_error", {}).get("error") or by.get("list_error", {}).get("error")
+             or by.get("unsupported_python", {}).get("error"))
     if outcome in ("failed",) and not error:
         error = f"the child {result.describe()} after stage '{last}'"
     imported = by.get("imported", {})

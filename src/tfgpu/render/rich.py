@@ -94,7 +94,16 @@ def _short_log(text: str) -> str:
     return _LOG_PREFIX.sub(lambda m: f"{m.group(1) or m.group(2)} ", text, count=1)
 
 
-def render(report: Report, width: int = 100, color: bool = False, show_ok: bool = True) -> str:
+#: For terminals that cannot show the symbols (LC_ALL=C): the same report in ASCII.
+_ASCII = str.maketrans({"✔": "+", "✘": "x", "–": "-", "→": ">", "…": "~", "│": "|", "·": "-"})
+
+
+def render(report: Report, width: int = 100, color: bool = False, show_ok: bool = True, ascii_only: bool = False) -> str:
+    text = _render(report, width, color, show_ok)
+    return text.translate(_ASCII) if ascii_only else text
+
+
+def _render(report: Report, width: int, color: bool, show_ok: bool) -> str:
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system="standard" if color else None, no_color=not color,
                       force_terminal=color, highlight=False, emoji=False, soft_wrap=False)
@@ -105,7 +114,12 @@ def render(report: Report, width: int = 100, color: bool = False, show_ok: bool 
     head.append(report.verdict.headline)
     console.print(head)
     if report.verdict.predicted:
-        console.print(Text("(predicted from static facts; TensorFlow was not imported)", style="dim"))
+        live = report.facts.get("tf_live")
+        if live is not None and not isinstance(live, ProbeFailure):
+            note = f"(predicted from static facts: the live import ended with '{live.outcome.replace('_', ' ')}')"
+        else:
+            note = "(predicted from static facts; TensorFlow was not imported)"
+        console.print(Text(note, style="dim"))
     console.print()
     for line in _facts_lines(report.facts):
         console.print(Text(line, style="dim"))
