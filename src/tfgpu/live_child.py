@@ -1,11 +1,18 @@
 """Runs INSIDE the target interpreter (its source is passed with -c): imports TensorFlow, lists
 GPUs and runs a tiny smoke test on each, printing one JSON record per stage on stdout.
 
-Standard library and TensorFlow only; no f-strings beyond Python 3.6. Every stage is printed as
-soon as it ends, so a crash later on still leaves the earlier stages as evidence. TensorFlow's own
-C++ log goes to stderr, which the parent captures and classifies.
+Standard library and TensorFlow only, and Python 3 of any age: no f-strings, no walrus, nothing
+newer than Python 3.6 (TensorFlow 2.4 ran on 3.6-3.8, 1.15 on 3.7; tests/test_target_pythons.py
+runs this under the old interpreters that exist). Python 2 is refused with its own stage. Old
+TensorFlow APIs are allowed for: tf.config.experimental.list_physical_devices (before 2.1),
+build_info.py's module variables (before 2.3's tf.sysconfig.get_build_info), `experimental_compile`
+(before 2.5's `jit_compile`).
+
+Every stage is printed as soon as it ends, so a crash later on still leaves the earlier stages as
+evidence. TensorFlow's own C++ log goes to stderr, which the parent captures and classifies.
 """
 
+import io
 import json
 import os
 import sys
@@ -27,7 +34,7 @@ def mapped_cuda_libraries():
             "libnccl", "libnvjitlink", "libnvrtc", "libnvinfer", "libnvidia-ml", "libcuda.so")
     found = []
     try:
-        with open("/proc/self/maps") as fh:
+        with io.open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 parts = line.split()
                 if len(parts) >= 6:
@@ -35,9 +42,43 @@ def mapped_cuda_libraries():
                     base = os.path.basename(path)
                     if any(base.startswith(k) or k in base for k in keys) and path not in found:
                         found.append(path)
-    except (IOError, OSError):
+    except (IOError, OSError, ValueError):
         pass
     return found
+
+
+def xla_function(tf, body):
+    """`body` compiled with XLA: `jit_compile` since TensorFlow 2.5, `experimental_compile` before."""
+    error = None
+    for keyword in ("jit_compile", "experimental_compile"):
+        try:
+            return tf.function(**{keyword: True})(body)
+        except TypeError as exc:  # this TensorFlow does not know the keyword
+            error = exc
+    raise error
+
+
+def build_info(tf):
+    """tf.sysconfig.get_build_info() (TensorFlow 2.3+), else build_info.py's module variables."""
+    try:
+        return dict(tf.sysconfig.get_build_info())
+    except Exception as exc:
+        first = exc
+    try:
+        from tensorflow.python.platform import build_info as module
+        info = dict((k, v) for k, v in vars(module).items()
+                    if not k.startswith("_") and isinstance(v, (str, bool, int, float, list, tuple, dict)))
+    except Exception:
+        info = {}
+    return info or {"error": str(first)}
+
+
+def list_gpus(tf):
+    """tf.config.list_physical_devices (TensorFlow 2.1+), else its older experimental name."""
+    lister = getattr(tf.config, "list_physical_devices", None)
+    if lister is None:
+        lister = tf.config.experimental.list_physical_devices
+    return lister("GPU")
 
 
 def smoke(tf, device):
@@ -59,16 +100,21 @@ def smoke(tf, device):
     run("matmul", lambda: tf.linalg.matmul(tf.ones((256, 256)), tf.ones((256, 256))))
     run("conv2d", lambda: tf.nn.conv2d(tf.ones((1, 32, 32, 8)), tf.ones((3, 3, 8, 16)), strides=1, padding="SAME"))
 
-    @tf.function(jit_compile=True)
-    def xla_fn(x):
+    def xla_body(x):
         return tf.reduce_sum(tf.nn.relu(x * 2.0 + 1.0))
 
-    run("xla_jit", lambda: xla_fn(tf.ones((128, 128))))
+    # Built inside run(): a TensorFlow that cannot compile with XLA fails this op only.
+    run("xla_jit", lambda: xla_function(tf, xla_body)(tf.ones((128, 128))))
     return results
 
 
 def main():
     emit("start", python=sys.version.split()[0], pid=os.getpid())
+    if sys.version_info[0] < 3:
+        # tfgpu inspects Python 3 targets only (its python_env inquiry refuses Python 2 too).
+        emit("unsupported_python", error="Python %s is not Python 3; tfgpu inspects Python 3 interpreters only"
+             % sys.version.split()[0])
+        return 3
     t0 = time.time()
     try:
         import tensorflow as tf
@@ -77,13 +123,10 @@ def main():
         return 4
     emit("imported", version=getattr(tf, "__version__", "?"), seconds=round(time.time() - t0, 3),
          file=getattr(tf, "__file__", None))
-    try:
-        info = dict(tf.sysconfig.get_build_info())
-    except Exception as exc:
-        info = {"error": str(exc)}
+    info = build_info(tf)
     emit("build_info", build_info=dict((str(k), str(v)) for k, v in info.items()))
     try:
-        gpus = tf.config.list_physical_devices("GPU")
+        gpus = list_gpus(tf)
     except Exception as exc:
         emit("list_error", error="%s: %s" % (type(exc).__name__, exc))
         gpus = []

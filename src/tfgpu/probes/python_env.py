@@ -35,10 +35,16 @@ RELATED = ("tensorflow-metal", "keras", "tf-keras", "keras-nightly", "tensorrt",
 
 MARK = "@@TFGPU-ENV@@"
 
-# Runs inside the target interpreter. Python 3 of any age: no f-strings, no walrus, stdlib only.
+# Runs inside the target interpreter. Python 3 of any age: no f-strings, no walrus, stdlib only
+# (tests/test_target_pythons.py runs it under 3.6 and up where those interpreters exist).
 # It lists dist-info/egg-info folders on sys.path and reads only the METADATA headers it needs.
+# Python 2 would run the rest of it just as well, so it refuses first: it prints no answer, and the
+# probe reports that the interpreter "did not answer as a Python 3 interpreter".
 CHILD_SCRIPT = r"""
 import json, os, sys, platform, re
+if sys.version_info[0] < 3:
+    sys.stderr.write("tfgpu: this is Python %%s; the target must be Python 3\n" %% sys.version.split()[0])
+    sys.exit(3)
 WANT = set(%(want)s)
 RELATED = set(%(related)s)
 FULL = set(%(full)s)
