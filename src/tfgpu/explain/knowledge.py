@@ -120,6 +120,19 @@ def _fail(where: str, problem: str) -> KnowledgeError:
     return KnowledgeError(f"{where}: {problem}")
 
 
+def _check_requirement(text: str, where: str) -> None:
+    """A library's pip entry must be a plain requirement (a name, optionally version specifiers):
+    it is printed into `pip install` commands."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise _fail(where, f"pip {text!r} is not a requirement: {exc}") from None
+    if req.marker is not None or req.url or req.extras or "'" in text:
+        raise _fail(where, f"pip {text!r} must be a name with optional version specifiers only")
+
+
 def _unescaped(regex: str) -> str:
     """The regex with group syntax removed and escapes undone: where a required literal must show."""
     bare = re.sub(r"\(\?P<\w+>|\(\?:|(?<!\\)[()]", "", regex)
@@ -239,9 +252,11 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
     for i, raw in enumerate(data.get("libraries") or []):
         if not isinstance(raw, dict) or not raw.get("prefix") or not raw.get("what"):
             raise _fail(f"{path}: libraries[{i}]", "needs 'prefix' and 'what'")
+        by_cuda = {str(k): str(v) for k, v in (raw.get("pip_by_cuda") or {}).items()}
+        for req in ([raw["pip"]] if raw.get("pip") else []) + list(by_cuda.values()):
+            _check_requirement(str(req), f"{path}: libraries[{raw['prefix']}]")
         libs.append(LibraryInfo(str(raw["prefix"]), str(raw["what"]), raw.get("cuda"), raw.get("pip"),
-                                {str(k): str(v) for k, v in (raw.get("pip_by_cuda") or {}).items()},
-                                bool(raw.get("windows", False))))
+                                by_cuda, bool(raw.get("windows", False))))
     codes = {}
     for name, raw in (data.get("cuinit_codes") or {}).items():
         if not isinstance(raw, dict) or not isinstance(raw.get("number"), int) or not raw.get("meaning"):

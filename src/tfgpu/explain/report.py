@@ -63,6 +63,42 @@ def cudnn_from_number(text: str) -> str | None:
     return None
 
 
+def _shell_requirement(req: str) -> str:
+    """A pip requirement as one shell word: quoted when it carries a version specifier."""
+    return f"'{req}'" if re.search(r"[<>=!~*,;\s]", req) else req
+
+
+def cudnn_wheel(major: int, cuda_major: str) -> str:
+    """The nvidia-cudnn wheel requirement for cuDNN `major`, bounded below the next major.
+
+    nvidia-cudnn-cu11 and -cu12 moved from cuDNN 8 to 9 under the same name (their newest releases
+    ship libcudnn.so.9), so an unbounded requirement installs the wrong major."""
+    return f"nvidia-cudnn-cu{cuda_major}>={major},<{major + 1}"
+
+
+def _cudnn_major(text: str | None) -> tuple[int, str] | None:
+    """'8.1.0' / '8600' / '90300' / '9' → (major, dotted version); None if unreadable."""
+    if not text:
+        return None
+    version = cudnn_from_number(text) if text.isdigit() and len(text) >= 4 else text
+    if not version or not re.match(r"^\d+(?:\.\d+){0,3}$", version):
+        return None
+    return int(version.split(".")[0]), version
+
+
+def cudnn_fix_values(compiled: str | None, cuda_major: str | None) -> dict[str, str]:
+    """{cudnn_cuda}, {cudnn_at_least}, {cudnn_next_major} for a cuDNN the build was compiled with.
+
+    Empty for cuDNN 7 and older (no pip wheels). Without a CUDA major from the log: cuDNN 8 before
+    8.9 was only built into CUDA 11 TensorFlow, 8.9 and 9 into CUDA 12."""
+    got = _cudnn_major(compiled)
+    if got is None or got[0] < 8:
+        return {}
+    major, version = got
+    cuda = cuda_major or ("11" if major == 8 and (_version(version) or Version("8")) < Version("8.9") else "12")
+    return {"cudnn_cuda": cuda, "cudnn_at_least": version, "cudnn_next_major": str(major + 1)}
+
+
 def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Context:
     facts = scan.facts
     platform = "windows" if facts.get("platform") else None
@@ -114,6 +150,7 @@ def _library_values(sonames: list[str], knowledge: Knowledge, ctx: _Context) -> 
             if pkg is None:
                 pkg = lib.pip_by_cuda[max(lib.pip_by_cuda)]
         if pkg:
+            pkg = _shell_requirement(pkg)
             if pkg not in packages:
                 packages.append(pkg)
         elif lib.cuda:
@@ -144,7 +181,13 @@ def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge
         derived.update(_library_values(sonames, knowledge, ctx))
         derived["plural_y_ies"] = "y" if len(sonames) == 1 else "ies"
     elif sig.id == "cudnn-missing" and ctx.cuda_major:
-        derived["packages"] = f"nvidia-cudnn-cu{ctx.cuda_major}"
+        # No soname: the cuDNN major comes from the build (matrix), else CUDA 11 means cuDNN 8.
+        built = _cudnn_major(str(getattr(ctx.tf_row, "cudnn", "") or "")) if ctx.tf_row is not None else None
+        major = built[0] if built else (8 if ctx.cuda_major == "11" else None)
+        if major is not None and major >= 8:
+            derived["packages"] = _shell_requirement(cudnn_wheel(major, ctx.cuda_major))
+    if sig.id == "cudnn-version-mismatch":
+        derived.update(cudnn_fix_values(_first(values, "compiled"), ctx.cuda_major))
     if "code" in values:
         codes = []
         meanings = []
@@ -309,6 +352,8 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
               "lines": [{"line": line.line, "text": line.text}] if line else [], "values": evidence,
               "source": "matrix", "threads": list((sig or fix_sig).threads) if (sig or fix_sig) else []}
         values = {k: [str(v)] for k, v in evidence.items() if v is not None}
+        if sig_id == "cudnn-version-mismatch":
+            values.update({k: [v] for k, v in cudnn_fix_values(evidence.get("compiled"), ctx.cuda_major).items()})
         fixes = _fixes(fix_sig.fixes, values, ctx) if fix_sig else ()
         if detail is None:
             detail = sig.detail if sig else ""
