@@ -269,3 +269,86 @@ def test_check_context_finding_carries_check_id():
     ctx = CheckContext("demo-check", {}, None)
     f = ctx.finding("x-y", Severity.WARNING, "s")
     assert f.check == "demo-check" and f.id == "x-y"
+
+
+# --- a tensorflow package outside every installed distribution ----------------------------------------------
+
+
+def _shadowed_env(pythonpath_first: str = "/tmp/x"):
+    return PythonEnv("/venv/bin/python", "3.11.7", "CPython", "linux", "x86_64", "/venv", True, False, (TF,),
+                     (f"{pythonpath_first}/tensorflow", "/venv/lib/tensorflow"), (pythonpath_first, "/venv/lib"))
+
+
+def test_a_shadowing_tensorflow_package_is_its_own_error_with_the_folder_named():
+    found = _run({"host": HOST, "python_env": _shadowed_env(), "environment": EnvVars({"PYTHONPATH": "/tmp/x:/opt/y"}),
+                  "tf_build": ProbeFailure("tf_build", ProbeStatus.NOT_FOUND,
+                                           "/tmp/x/tensorflow/python/platform/build_info.py is missing (a broken or "
+                                           "partial TensorFlow install)")})
+    f = found["tf-package-shadowed"]
+    assert f.severity is Severity.ERROR
+    assert f.summary == ("The tensorflow package Python imports is /tmp/x/tensorflow, not the installed tensorflow "
+                         "2.21.0 in /venv/lib")
+    assert f.fixes[0].commands == ("export PYTHONPATH=/opt/y",) and "/tmp/x" in f.fixes[0].summary
+    assert "tf-installed" not in found
+    unreadable = found["tf-build-info-unreadable"]
+    assert unreadable.severity is Severity.SKIPPED and not unreadable.fixes  # no reinstall that cannot help
+    assert "broken or partial" not in unreadable.summary and "/tmp/x/tensorflow" in unreadable.summary
+    assert "tf-package-shadowed" in unreadable.summary
+
+
+def test_a_shadowing_package_not_on_pythonpath_says_how_to_find_it():
+    found = _run({"host": HOST, "python_env": _shadowed_env("/home/ann/proj"), "environment": EnvVars({}),
+                  "tf_build": _build()}, ["tf-installed"])
+    f = found["tf-package-shadowed"]
+    text = " ".join(fix.summary for fix in f.fixes)
+    assert "/home/ann/proj" in text and "tensorflow/" in text
+    assert all(fix.commands for fix in f.fixes)
+
+
+def test_the_installed_package_is_not_shadowed():
+    found = _run({"host": HOST, "python_env": _env(dists=[TF]), "tf_build": _build(), "environment": EnvVars({})})
+    assert "tf-package-shadowed" not in found and found["tf-installed"].severity is Severity.OK
+
+
+# --- tf-not-installed: what the target's Python can install --------------------------------------------------
+
+
+def _not_installed(version):
+    return _run({"host": HOST, "python_env": _env(version=version), "environment": EnvVars({}),
+                 "tf_build": ProbeFailure("tf_build", ProbeStatus.NOT_FOUND, "x")}, ["tf-installed"])["tf-not-installed"]
+
+
+def test_not_installed_on_a_current_python_is_the_plain_and_cuda_install():
+    f = _not_installed("3.11.7")
+    assert [c for fix in f.fixes for c in fix.commands] == ["/venv/bin/python -m pip install 'tensorflow[and-cuda]'"]
+
+
+def test_not_installed_on_python_38_names_the_release_and_its_system_cuda():
+    f = _not_installed("3.8.18")
+    matrix = load_matrix()
+    row = next(r for r in matrix.tf_rows_newest_first() if "3.8" in r.python)
+    assert not row.and_cuda
+    cmds = [c for fix in f.fixes for c in fix.commands]
+    assert "/venv/bin/python -m pip install 'tensorflow[and-cuda]'" not in cmds
+    old = next(fix for fix in f.fixes if f"TensorFlow {row.series}" in fix.summary)
+    assert f"CUDA {row.cuda}" in old.summary and "cuDNN" in old.summary and "no [and-cuda]" in old.summary
+    assert old.commands == (f"/venv/bin/python -m pip install 'tensorflow=={row.series}.*'",)
+    assert any("-m venv" in c for c in cmds)
+
+
+@pytest.mark.parametrize("version", ["2.7.18", "3.5.10"])
+def test_not_installed_on_a_python_no_release_supports_says_so(version):
+    f = _not_installed(version)
+    newest = load_matrix().tf_rows_newest_first()[0]
+    mm = ".".join(version.split(".")[:2])
+    assert f"No TensorFlow release has wheels for Python {mm}" in f.fixes[0].summary
+    assert ", ".join(newest.python) in f.fixes[0].summary
+    cmds = [c for fix in f.fixes for c in fix.commands]
+    assert cmds[0] == f"python{newest.python[-1]} -m venv .venv-tf"
+    assert not any(c.startswith("/venv/bin/python") for c in cmds)
+
+
+def test_python_2_linux2_platform_is_linux():
+    found = _run({"host": HOST, "python_env": _env(platform="linux2", dists=[TF]), "tf_build": _build(),
+                  "environment": EnvVars({})}, ["platform-gpu-support"])
+    assert "platform-unknown" not in found and found["platform-gpu-supported"].severity is Severity.OK

@@ -70,7 +70,26 @@ def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: P
     mismatch = found["cudnn-version-mismatch"][0]
     assert mismatch["severity"] == "error" and "older than" in mismatch["summary"]
     assert mismatch["evidence"]["built_with"] == "9.3.0"
-    assert any("nvidia-cudnn-cu12" in c for fix in mismatch["fixes"] for c in fix["commands"])
+    # The pip cuDNN is installed and fits the build: installing it again cannot help while the other copy
+    # wins, so the only fix is taking that copy's folder off LD_LIBRARY_PATH.
+    assert mismatch["evidence"]["pip_cudnn"]["distribution"] == "nvidia-cudnn-cu12"
+    commands = [c for fix in mismatch["fixes"] for c in fix["commands"]]
+    assert commands == ["unset LD_LIBRARY_PATH"], commands
+    assert str(shadow) in mismatch["fixes"][0]["summary"]
+
+
+def test_a_shadowing_cudnn_fix_keeps_the_rest_of_ld_library_path(cc, tmp_path: Path):
+    python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
+    shadow = tmp_path / "old cudnn"
+    standins.fake_cudnn(cc, shadow, 90100)
+    other = tmp_path / "other"
+    other.mkdir()
+    report, _ = json_report("doctor", "--json", "--fast", "--python", python,
+                            env={"LD_LIBRARY_PATH": f"{shadow}:{other}"}, expect_codes=(1,))
+    mismatch = findings_by_id(report)["cudnn-version-mismatch"][0]
+    commands = [c for fix in mismatch["fixes"] for c in fix["commands"]]
+    assert commands == [f"export LD_LIBRARY_PATH={other}"], commands
+    assert not any("pip" in c for c in commands)
 
 
 def test_a_library_that_crashes_the_loader_is_a_finding(cc, tmp_path: Path):

@@ -441,34 +441,130 @@ def driver_minor_compat_text(found: str, floor: str, cuda: str, toolkit: str) ->
             f"(CUDA {cuda.split('.')[0]}.x minimum {floor}; CUDA {cuda}'s own driver is {toolkit})")
 
 
-def newest_tf_for_driver(matrix: Matrix, driver: str, ccs: list[tuple[int, int]], os_name: str,
-                         below: str | None = None) -> TFRow | None:
-    """The newest TensorFlow in the matrix that this driver runs on these GPUs: its CUDA at or above
-    the toolkit driver, or within minor-version compatibility where every GPU has native SASS (PTX
-    from a newer toolkit cannot be JIT-compiled by an older driver)."""
-    from packaging.version import Version
+def recommend_os(ctx: CheckContext, driver: DriverInfo | None = None) -> str:
+    """The `tfgpu.recommend.Machine` os for this machine: "windows" (native), "wsl2" or "linux"
+    (the driver column follows from it as `_os_name` says: the Windows one under WSL2)."""
+    env = ctx.fact("python_env")
+    host = ctx.fact("host")
+    if getattr(env, "platform", "") == "win32":
+        return "windows"
+    if getattr(host, "wsl", None) == "wsl2" or (driver is not None and driver.system.wsl2):
+        return "wsl2"
+    return "linux"
 
+
+def target_machine(ctx: CheckContext, driver: DriverInfo, ccs: list[tuple[int, int]]) -> Any:
+    """A `tfgpu.recommend.Machine` from the facts: the driver, the GPUs' compute capabilities, the
+    target Python, the OS (as the driver column logic says), the architecture and the host's glibc."""
+    from tfgpu.recommend import Machine
+
+    env = ctx.fact("python_env")
+    host = ctx.fact("host")
+    arch = getattr(env, "machine", None) or getattr(host, "machine", None) or "x86_64"
+    return Machine(driver=driver.driver_version, ccs=tuple(f"{a}.{b}" for a, b in ccs),
+                   python=getattr(env, "version", None) or None, os=recommend_os(ctx, driver), machine=arch,
+                   glibc=getattr(host, "glibc", None) or None)
+
+
+def _older_than(row: TFRow, below: str | None) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    if not below:
+        return True
+    try:
+        return Version(row.release) < Version(below)
+    except InvalidVersion:
+        return True  # the installed version is unreadable: every release is a candidate
+
+
+def tf_alternatives(matrix: Matrix, machine: Any, below: str | None = None,
+                    native_only: bool = False) -> tuple[TFRow | None, list[tuple[str, str]]]:
+    """(the newest release older than `below` that `tfgpu.recommend.judge` accepts for `machine`, or
+    None; (series, reason) for each release passed over). `native_only`: only a release whose CUDA the
+    driver runs natively (its toolkit driver or newer), not through minor-version compatibility."""
+    from tfgpu.recommend import judge
+
+    os_key = "windows" if machine.os in ("windows", "wsl2") else "linux"
+    passed: list[tuple[str, str]] = []
     for row in matrix.tf_rows_newest_first():
-        if not row.cuda or (below and Version(row.release) >= Version(below)):
+        if not _older_than(row, below):
             continue
-        supports = [cc_support(cc, row.compute_capabilities) for cc in ccs] if row.compute_capabilities else []
-        if any(s is None for s in supports):
-            continue
-        fit = driver_fit(driver, matrix.driver_need(row.cuda, os_name))
-        if fit is DriverFit.OK or (fit is DriverFit.MINOR_COMPAT and all(s and s[0] == "sass" for s in supports)):
-            return row
-    return None
+        reason, _notes = judge(row, machine, matrix)
+        if reason is None and row.cuda and machine.driver:
+            fit = driver_fit(machine.driver, matrix.driver_need(row.cuda, os_key))
+            if fit is DriverFit.UNKNOWN:
+                reason = f"the matrix has no driver data for CUDA {row.cuda}"
+            elif native_only and fit is not DriverFit.OK:
+                reason = (f"CUDA {row.cuda} runs on driver {machine.driver} only through minor-version "
+                          "compatibility too")
+        if reason is None:
+            return row, passed
+        passed.append((row.series, reason))
+    return None, passed
 
 
-def _tf_alternative(ctx: CheckContext, driver: DriverInfo, build_version: str, ccs: list[tuple[int, int]]) -> Fix | None:
+def newest_tf_for_driver(matrix: Matrix, driver: str, ccs: list[tuple[int, int]], os_name: str,
+                         below: str | None = None, *, python: str | None = None, machine: str = "x86_64",
+                         glibc: str | None = None, native_only: bool = False) -> TFRow | None:
+    """The newest TensorFlow in the matrix that this driver runs on these GPUs (with this Python,
+    architecture and glibc where given), by `tfgpu.recommend.judge`: its CUDA at or above the toolkit
+    driver, or within minor-version compatibility where every GPU has native SASS (PTX from a newer
+    toolkit cannot be JIT-compiled by an older driver). `os_name`: "linux", "wsl2" or "windows"."""
+    from tfgpu.recommend import Machine
+
+    m = Machine(driver=driver, ccs=tuple(f"{a}.{b}" for a, b in ccs), python=python, os=os_name,
+                machine=machine, glibc=glibc)
+    return tf_alternatives(matrix, m, below, native_only)[0]
+
+
+def tf_row_requirement(row: TFRow) -> str:
+    """The pip requirement for a matrix row's release series (its [and-cuda] form where it has one)."""
+    if row.package == "tensorflow-gpu":
+        return f"tensorflow-gpu=={row.series}.*"
+    return tf_requirement(row.release, and_cuda=bool(row.and_cuda))
+
+
+def system_cuda_text(row: TFRow) -> str:
+    """What a release without [and-cuda] (2.13 and older) needs from the system."""
+    cudnn = row.cudnn_tested or row.cudnn or "?"
+    return (f"it has no [and-cuda] extra, so it needs CUDA {row.cuda} and cuDNN {cudnn} installed on the system "
+            "(e.g. from conda-forge) and on LD_LIBRARY_PATH")
+
+
+def no_alternative_text(machine: Any, native_only: bool) -> str:
+    """Why no TensorFlow release is offered instead of a driver upgrade."""
+    facts = [f"driver {machine.driver}"]
+    if machine.ccs:
+        facts.append(f"GPU compute capability {', '.join(machine.ccs)}")
+    if machine.python:
+        facts.append(f"Python {'.'.join(machine.python.split('.')[:2])}")
+    if native_only:
+        return (f"No older TensorFlow release in tfgpu's matrix runs natively (without minor-version "
+                f"compatibility) on this machine ({', '.join(facts)}); to leave minor-version compatibility, "
+                "upgrade the driver.")
+    return (f"No older TensorFlow release in tfgpu's matrix fits this machine ({', '.join(facts)}) either, as "
+            "`tfgpu recommend` also finds: the driver must be upgraded.")
+
+
+def _tf_alternative(ctx: CheckContext, driver: DriverInfo, build_version: str, ccs: list[tuple[int, int]],
+                    native_only: bool = False) -> tuple[Fix | None, str, str | None]:
+    """(the fix 'keep the driver, install TensorFlow X' or None; a note for the detail when none fits;
+    the series offered)."""
     if ctx.matrix is None or not driver.driver_version:
-        return None
-    row = newest_tf_for_driver(ctx.matrix, driver.driver_version, ccs, _os_name(ctx, driver), below=build_version)
+        return None, "", None
+    machine = target_machine(ctx, driver, ccs)
+    row, _passed = tf_alternatives(ctx.matrix, machine, below=build_version, native_only=native_only)
     if row is None:
-        return None
-    req = tf_requirement(row.release, and_cuda=bool(row.and_cuda))
-    return Fix(f"Or keep driver {driver.driver_version} and install TensorFlow {row.series} (built for CUDA {row.cuda}), "
-               f"the newest release this driver runs", (pip(_python(ctx), "install", req),))
+        return None, " " + no_alternative_text(machine, native_only), None
+    py = f", Python {'.'.join(machine.python.split('.')[:2])}" if machine.python else ""
+    os_key = "windows" if machine.os in ("windows", "wsl2") else "linux"
+    native = driver_fit(driver.driver_version, ctx.matrix.driver_need(row.cuda or "", os_key)) is DriverFit.OK
+    how = "natively" if native else "through minor-version compatibility, with native kernels for these GPUs"
+    text = (f"Or keep driver {driver.driver_version} and install TensorFlow {row.series} (built for CUDA {row.cuda}, "
+            f"which this driver runs {how}), the newest release that fits this machine (driver, GPUs{py})")
+    if not row.and_cuda:
+        text += "; " + system_cuda_text(row)
+    return Fix(text, (pip(_python(ctx), "install", tf_row_requirement(row)),)), "", row.series
 
 
 def _forward_compat_fix(ctx: CheckContext, driver: DriverInfo, cuda: str) -> Fix | None:
@@ -540,9 +636,13 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
         ev["supported_branches"] = list(supported)
         upgrade = None
         note = " " + kepler_no_branch_text(", ".join(gpu_label(g) for g in kepler), len(kepler), supported)
-    alternative = _tf_alternative(ctx, driver, build.version, ccs)
     forward = _forward_compat_fix(ctx, driver, cuda)
-    fixes = [f for f in (upgrade, alternative, forward) if f is not None]
+
+    def with_alternative(native_only: bool) -> tuple[list[Fix], str]:
+        alternative, none_fits, series = _tf_alternative(ctx, driver, build.version, ccs, native_only)
+        ev["alternative_tf"] = series
+        return [f for f in (upgrade, alternative, forward) if f is not None], none_fits
+
     if fit is DriverFit.MINOR_COMPAT:
         ptx_gpus = []
         for g in driver.gpus:
@@ -555,6 +655,7 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
             names = ", ".join(gpu_label(g) for g, _ in ptx_gpus)
             ev["ptx_gpus"] = [g.index for g, _ in ptx_gpus]
             ev["ptx"] = ptx
+            fixes, none_fits = with_alternative(False)
             yield ctx.finding(
                 "driver-too-old", Severity.ERROR,
                 ptx_jit_needs_driver_text(driver.driver_version, ptx, names, len(ptx_gpus), need.toolkit_min,
@@ -562,9 +663,11 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
                 f"TensorFlow {build.version} has no native (SASS) kernels for these GPUs, only {ptx} PTX, which the "
                 f"driver must JIT-compile. Minor-version compatibility lets an older driver run SASS, but PTX from a "
                 f"newer toolkit cannot be compiled by an older driver (CUDA Compatibility guide): every kernel fails "
-                f"with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.{note}", ev,
-                [f for f in (upgrade, forward, alternative) if f is not None])
+                f"with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.{note}{none_fits}", ev, fixes)
             return
+        # A release under the same minor-version compatibility would change nothing: only one whose CUDA
+        # this driver runs natively is an alternative.
+        fixes, none_fits = with_alternative(True)
         yield ctx.finding(
             "driver-minor-compat", Severity.WARNING,
             driver_minor_compat_text(driver.driver_version, need.minor_compat_min or "?", cuda,
@@ -572,14 +675,15 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
             "Every GPU here has native (SASS) kernels in the build, so they run; but anything JIT-compiled from the "
             "newer toolkit's PTX (XLA-generated kernels, libraries' PTX) can fail with "
             "CUDA_ERROR_UNSUPPORTED_PTX_VERSION, and features that need a newer driver report "
-            "cudaErrorCallRequiresNewerDriver." + note, ev, fixes)
+            "cudaErrorCallRequiresNewerDriver." + note + none_fits, ev, fixes)
         return
+    fixes, none_fits = with_alternative(False)
     yield ctx.finding(
         "driver-too-old", Severity.ERROR,
         driver_too_old_text(driver.driver_version, need.minor_compat_min, cuda, need.toolkit_min),
         f"The driver supports CUDA {driver.cuda_driver_version or 'older than this'}; TensorFlow fails at cuInit with "
         "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH or 'CUDA driver version is insufficient for CUDA runtime version' and "
-        "falls back to the CPU." + note, ev, fixes)
+        "falls back to the CPU." + note + none_fits, ev, fixes)
 
 
 # --- 3. compute capability against the build ----------------------------------------------------------

@@ -40,8 +40,28 @@ _FAMILY_RE = re.compile(r"^nvidia-.+-cu(\d+)$")
 
 
 def _has_and_cuda(build: TFBuild) -> bool:
+    """Whether the release has the [and-cuda] extra: its METADATA lists it, its version is 2.14 or
+    newer, or it is built for CUDA 12 or newer (every CUDA 12 build is 2.15 or newer), which still
+    answers where the version is empty or garbled."""
     st = _mm(build.version)
-    return bool(build.and_cuda) or (st is not None and st >= AND_CUDA_SINCE)
+    cuda_major = _major_of(build.cuda_version)
+    return (bool(build.and_cuda) or (st is not None and st >= AND_CUDA_SINCE)
+            or (cuda_major is not None and cuda_major >= 12))
+
+
+def _pinnable(version: str | None) -> str | None:
+    """`version` where a requirement can pin it; None (unpinned) where it is empty or does not parse."""
+    if not version:
+        return None
+    try:
+        Version(version)
+    except InvalidVersion:
+        return None
+    return version
+
+
+def _tf_label(build: TFBuild) -> str:
+    return f"TensorFlow {build.version}" if build.version else "this TensorFlow (its version is unknown)"
 
 
 def _major_of(version: str | None) -> int | None:
@@ -179,32 +199,52 @@ def ld_library_path_without(value: str | None, drop: Iterable[str]) -> str:
     return ":".join(keep)
 
 
-def _unshadow_fix(libs: Libraries, dirs: list[str]) -> Fix:
+def _unshadow_fix(libs: Libraries, dirs: list[str], what: str = "the pip wheels") -> Fix:
     rest = ld_library_path_without(libs.ld_library_path, dirs)
     cmd = f"export LD_LIBRARY_PATH={shlex.quote(rest)}" if rest else "unset LD_LIBRARY_PATH"
     return Fix(
-        f"Take {', '.join(dirs)} off LD_LIBRARY_PATH so that TensorFlow finds the pip wheels through its RUNPATH "
+        f"Take {', '.join(dirs)} off LD_LIBRARY_PATH so that TensorFlow finds {what} through its RUNPATH "
         "(and remove it from ~/.bashrc, the conda env's activate.d or the container's ENV, wherever it is set)",
         (cmd,),
     )
 
 
 def _reinstall_and_cuda(ctx: CheckContext, build: TFBuild, force: bool = False) -> Fix:
-    args = ["install", *(["--force-reinstall"] if force else []), tf_requirement(build.version)]
+    version = _pinnable(build.version)
+    args = ["install", *(["--force-reinstall"] if force else []), tf_requirement(version)]
+    what = f"TensorFlow {version}" if version else "TensorFlow"
     return Fix(
-        f"Install TensorFlow {build.version} with its CUDA libraries as pip wheels ([and-cuda]); only the NVIDIA "
+        f"Install {what} with its CUDA libraries as pip wheels ([and-cuda]); only the NVIDIA "
         "driver comes from the system",
         (pip(_python_of(ctx), *args),),
         ("https://www.tensorflow.org/install/pip#linux",),
     )
 
 
-def _system_cuda_fix(build: TFBuild) -> Fix:
-    cuda = ".".join((build.cuda_version or "").split(".")[:2])
+def _system_cuda_fix(ctx: CheckContext, build: TFBuild) -> Fix:
+    """A release without [and-cuda] (2.13 and older): CUDA and cuDNN come from the system. conda-forge's
+    `cudatoolkit` package stops at 11.8; CUDA 12 there is `cuda-version` + `cuda-cudart` and friends, and
+    every CUDA 12 TensorFlow has the pip [and-cuda] route anyway."""
+    cuda_full = tf_cuda(ctx, build) or ""
+    cuda = ".".join(cuda_full.split(".")[:2])
+    major = _major_of(cuda)
+    if major is not None and major >= 12:
+        return _reinstall_and_cuda(ctx, build)
+    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
+    cudnn = (row.cudnn_tested or row.cudnn) if row is not None else None
+    cudnn = cudnn or build.cudnn_version
+    if not cuda:
+        return Fix(f"{_tf_label(build)} has no [and-cuda] extra and its build record names no CUDA version: install "
+                   "the CUDA and cuDNN it was built for and put their lib folder on LD_LIBRARY_PATH, or install a "
+                   "current TensorFlow with its CUDA libraries as pip wheels",
+                   (pip(_python_of(ctx), "install", tf_requirement()),),
+                   ("https://www.tensorflow.org/install/source#gpu",))
+    cudnn_spec = f" 'cudnn={cudnn}.*'" if cudnn else " cudnn"
     return Fix(
-        f"TensorFlow {build.version} predates the pip CUDA wheels: install CUDA {cuda} and cuDNN {build.cudnn_version} "
-        "(conda-forge has both) and put their lib folder on LD_LIBRARY_PATH",
-        (f"conda install -c conda-forge cudatoolkit={cuda} 'cudnn={build.cudnn_version}.*'",
+        f"{_tf_label(build)} predates the pip CUDA wheels: install CUDA {cuda}"
+        + (f" and cuDNN {cudnn}" if cudnn else " and the cuDNN it was built for")
+        + " (conda-forge has both) and put their lib folder on LD_LIBRARY_PATH",
+        (f"conda install -c conda-forge cudatoolkit={cuda}{cudnn_spec}",
          'export LD_LIBRARY_PATH="$CONDA_PREFIX/lib:$LD_LIBRARY_PATH"'),
         ("https://www.tensorflow.org/install/source#gpu",),
     )
@@ -281,7 +321,7 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
                   "TensorFlow will log 'Cannot dlopen some GPU libraries' and run on the CPU only.")
         if found_else:
             detail += " Copies that do not count (other versions, or folders the loader does not search): " + "; ".join(found_else) + "."
-        fixes = [_reinstall_and_cuda(ctx, build)] if _has_and_cuda(build) else [_system_cuda_fix(build)]
+        fixes = [_reinstall_and_cuda(ctx, build)] if _has_and_cuda(build) else [_system_cuda_fix(ctx, build)]
         yield ctx.finding(
             "cuda-lib-missing", Severity.ERROR,
             f"{len(missing)} of the {len(direct)} CUDA libraries TensorFlow {build.version} loads are missing: {names}",
@@ -369,14 +409,22 @@ def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
     ev = {**_lib_evidence(lib), "built_with": built, "built_with_source": source,
           "compared": "major.minor" if _mm(built) else "major", "cudnn_cudart": lib.load.cudart_version}
     fixes: list[Fix] = []
+    good_pip = pip_cudnn_that_fits(ctx, build, lib, built)
     if lib.winner.origin in (ORIGIN_LD, ORIGIN_RPATH) and lib.expected is not None:
-        fixes.append(_unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
-    if _has_and_cuda(build):
+        what = (f"the pip cuDNN it already has ({good_pip[0]} {good_pip[1]}, which it accepts)" if good_pip
+                else "the pip wheels")
+        fixes.append(_unshadow_fix(libs, [os.path.dirname(lib.winner.path)], what))
+    if good_pip is not None:
+        # The pip cuDNN TensorFlow would load is already right: installing it again changes nothing while
+        # the other copy wins; only taking that copy off the loader's path helps.
+        ev["pip_cudnn"] = {"distribution": good_pip[0], "version": good_pip[1],
+                           "path": lib.expected.path if lib.expected is not None else None}
+    elif _has_and_cuda(build):
         req = wheel_requirement(ctx, build, "cudnn")
         if req:
-            fixes.append(Fix(f"Install a cuDNN that TensorFlow {build.version} accepts", (pip(_python_of(ctx), "install", req),)))
+            fixes.append(Fix(f"Install a cuDNN that {_tf_label(build)} accepts", (pip(_python_of(ctx), "install", req),)))
     else:
-        fixes.append(_system_cuda_fix(build))
+        fixes.append(_system_cuda_fix(ctx, build))
     where = _where(lib.winner)
     shadow = (f", shadowing the pip copy at {lib.expected.path}" if lib.shadowed and lib.expected is not None else "")
     # One id for one root cause, as explain names TensorFlow's log line; the summary says which case.
@@ -385,6 +433,38 @@ def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
         cudnn_mismatch_text(lib.load.version, f"{where}{shadow}", built, build.version),
         cudnn_mismatch_detail(lib.load.version, built),
         ev, fixes)
+
+
+def pip_cudnn_that_fits(ctx: CheckContext, build: TFBuild, lib: LibraryStatus,
+                        built: str) -> tuple[str, str] | None:
+    """(wheel name, version) of the installed pip cuDNN, where TensorFlow's own copy (the one it finds
+    through its RUNPATH) is that wheel's and the wheel satisfies both the [and-cuda] pin and TensorFlow's
+    cuDNN rule; None otherwise."""
+    env: PythonEnv | None = ctx.fact("python_env")
+    expected = lib.expected
+    if env is None or expected is None or not expected.pip_wheel or lib.winner is None:
+        return None
+    if os.path.normpath(lib.winner.realpath or lib.winner.path) == os.path.normpath(expected.realpath or expected.path):
+        return None
+    req_text = wheel_requirement(ctx, build, "cudnn")
+    try:
+        req = Requirement(req_text) if req_text else None
+    except InvalidRequirement:
+        req = None
+    for dist in env.nvidia_wheels:
+        name = normalize(dist.name)
+        if not re.match(r"^nvidia-cudnn-cu\d+$", name):
+            continue
+        if req is not None and normalize(req.name) != name:
+            continue
+        try:
+            if req is not None and not req.specifier.contains(Version(dist.version), prereleases=True):
+                continue
+        except InvalidVersion:
+            continue
+        if cudnn_problem(dist.version, built) is None:
+            return dist.name, dist.version
+    return None
 
 
 def cudnn_mismatch_text(loaded: str, where: str, built: str, tf_version: str) -> str:
@@ -519,17 +599,59 @@ def _toolkit_on_ld_path(tk: Toolkit, ld_library_path: str | None) -> list[str]:
     return [p for p in ld if p in mine]
 
 
+def xla_flags_with_data_dir(current: str | None, root: str) -> str:
+    """XLA_FLAGS with --xla_gpu_cuda_data_dir=`root`, keeping every other flag already set (an earlier
+    --xla_gpu_cuda_data_dir is replaced). XLA splits XLA_FLAGS on whitespace, so `root` must hold none."""
+    return " ".join([*_other_xla_flags(current), f"--xla_gpu_cuda_data_dir={root}"])
+
+
+def _other_xla_flags(current: str | None) -> list[str]:
+    """The flags in XLA_FLAGS other than --xla_gpu_cuda_data_dir (XLA splits the value on whitespace)."""
+    return [w for w in (current or "").split() if not w.startswith("--xla_gpu_cuda_data_dir=")]
+
+
+def xla_flags_command(current: str | None, root: str) -> str:
+    """`export XLA_FLAGS=...` pointing XLA at `root`, appended to the flags already set."""
+    return f"export XLA_FLAGS={shlex.quote(xla_flags_with_data_dir(current, root))}"
+
+
+def _current_xla_flags(ctx: CheckContext) -> str | None:
+    env = ctx.fact("environment")
+    return env.get("XLA_FLAGS") if env is not None and hasattr(env, "get") else None
+
+
+def _has_space(path: str) -> bool:
+    return any(c.isspace() for c in path)
+
+
+def _xla_point_at(ctx: CheckContext, root: str, link_name: str) -> tuple[tuple[str, ...], str]:
+    """(commands that point XLA at `root`, a note for the fix's text). A path with whitespace cannot go
+    into XLA_FLAGS (XLA splits it on whitespace): link it from a path without spaces first."""
+    current = _current_xla_flags(ctx)
+    others = _other_xla_flags(current)
+    kept = " (keeping the XLA_FLAGS already set)" if others else ""
+    if not _has_space(root):
+        return (xla_flags_command(current, root),), kept
+    link = f"$HOME/{link_name}"
+    # Double quotes so that $HOME expands; the flags already set are escaped for them.
+    escaped = " ".join(["".join("\\" + c if c in '"\\$`' else c for c in w) for w in others]
+                       + [f"--xla_gpu_cuda_data_dir={link}"])
+    return ((f'ln -sfn {shlex.quote(root)} "{link}"', f'export XLA_FLAGS="{escaped}"'),
+            f"; its path {root!r} has whitespace, which XLA_FLAGS cannot hold (XLA splits the flags on whitespace), "
+            f"so link it from {link} first{kept}")
+
+
 def _xla_data_dir_fix(ctx: CheckContext, tks: Toolkits, build: TFBuild, want: int | None) -> Fix:
     """Point XLA at the pip nvidia-cuda-nvcc wheel next to TensorFlow (installing it first where absent)."""
     root = tks.pip_nvcc_root or os.path.normpath(os.path.join(build.package_dir, "..", "nvidia", "cuda_nvcc"))
-    flag = f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={shlex.quote(root)}"
+    commands, note = _xla_point_at(ctx, root, f"cuda-nvcc-{want}" if want else "cuda-nvcc")
     cuda = f"CUDA {want} " if want else ""
     if tks.pip_nvcc_root:
         return Fix(f"Point XLA at the {cuda}ptxas and libdevice of the pip nvidia-cuda-nvcc wheel "
-                   "(XLA prefers PATH and /usr/local/cuda over it otherwise)", (flag,))
+                   f"(XLA prefers PATH and /usr/local/cuda over it otherwise){note}", commands)
     req = wheel_requirement_named(ctx, build, NVCC_WHEEL) or NVCC_WHEEL
-    return Fix(f"Install the {cuda}ptxas and libdevice as a pip wheel and point XLA at it",
-               (pip(_python_of(ctx), "install", req), flag))
+    return Fix(f"Install the {cuda}ptxas and libdevice as a pip wheel and point XLA at it{note}",
+               (pip(_python_of(ctx), "install", req), *commands))
 
 
 @check("system-toolkit", "A system CUDA toolkit does not get in TensorFlow's way", "toolkit", needs=("toolkit",))
@@ -603,9 +725,9 @@ def xla_tools(ctx: CheckContext) -> Iterator[Finding]:
         if tks.pip_nvcc_root or req:
             out.append(_xla_data_dir_fix(ctx, tks, build, want))
         toolkit = f"/usr/local/cuda-{'.'.join(cuda.split('.')[:2])}" if cuda else "/usr/local/cuda"
+        commands, note = _xla_point_at(ctx, toolkit, "cuda-toolkit")
         out.append(Fix(f"Or point XLA at a {f'CUDA {want} ' if want else ''}toolkit that has bin/ptxas and nvvm/libdevice"
-                       + ("" if want else " (of the CUDA major TensorFlow was built for)"),
-                       (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={toolkit}",)))
+                       + ("" if want else " (of the CUDA major TensorFlow was built for)") + note, commands))
         return tuple(out)
 
     if tks.xla_ptxas.path is None:

@@ -21,6 +21,14 @@ def windows_gpu_last(matrix) -> str:
     return row.last if row is not None and row.last else "2.10"
 
 
+def normalize_platform(platform: str) -> str:
+    """sys.platform as the checks compare it: Python 2 (and 3.0-3.2) on Linux said "linux2" (or
+    "linux3"); since 3.3 it is "linux"."""
+    if platform.startswith("linux"):
+        return "linux"
+    return platform
+
+
 def _tf_version(ctx: CheckContext) -> Version | None:
     build = ctx.fact("tf_build")
     env: PythonEnv | None = ctx.fact("python_env")
@@ -37,6 +45,7 @@ def platform_gpu_support(ctx: CheckContext):
     host: HostInfo | None = ctx.fact("host")
     env: PythonEnv | None = ctx.fact("python_env")
     platform = env.platform if env else {"Linux": "linux", "Windows": "win32", "Darwin": "darwin"}.get(host.system if host else "", "")
+    platform = normalize_platform(platform)
     machine = (env.machine if env else host.machine if host else "").lower()
     python = env.executable if env else None
     tfv = _tf_version(ctx)

@@ -18,6 +18,18 @@ from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
 
 
+def pinnable(version: str | None) -> str | None:
+    """`version` where a requirement can pin it, else None (an unpinned requirement): a garbled
+    METADATA Version ('not-a-version!!') must never become 'tensorflow==not-a-version!!.*'."""
+    if not version:
+        return None
+    try:
+        Version(version)
+    except InvalidVersion:
+        return None
+    return version
+
+
 @check("tf-installed", "TensorFlow is installed in the target environment", "tensorflow", needs=("python_env",))
 def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
     env: PythonEnv = ctx.fact("python_env")
@@ -29,8 +41,8 @@ def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
             f"TensorFlow is not installed for {env.executable} (Python {env.version})",
             "tfgpu looks at the TensorFlow of the target interpreter; pass --python to point at another "
             "virtualenv or conda env.",
-            {"python": env.executable, "prefix": env.prefix},
-            (install_tf(env.executable, env.platform, machine=env.machine),),
+            {"python": env.executable, "prefix": env.prefix, "python_version": env.version},
+            install_tf_for_target(ctx, env),
         )
         return
     if not dists:
@@ -41,12 +53,136 @@ def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
             "It was copied in or left behind by an uninstall; pip cannot see or upgrade it.",
             {"package_dir": env.tensorflow_dirs[0]},
             (Fix("Remove the orphaned folder and install TensorFlow with pip",
-                 (f"rm -rf {env.tensorflow_dirs[0]}", pip(env.executable, "install", tf_requirement()))),),
+                 (f"rm -rf {shlex.quote(env.tensorflow_dirs[0])}", pip(env.executable, "install", tf_requirement()))),),
+        )
+        return
+    shadow = shadowing_package(env)
+    if shadow is not None:
+        owner = imported_distribution(env)
+        folder = os.path.dirname(shadow)
+        yield ctx.finding(
+            "tf-package-shadowed",
+            Severity.ERROR,
+            tf_package_shadowed_text(shadow, owner),
+            f"{folder} comes before {owner.location} on sys.path and holds a folder named tensorflow, so "
+            "'import tensorflow' loads that folder and never the installed distribution. Reinstalling TensorFlow "
+            "changes nothing while it is there.",
+            {"package_dir": shadow, "folder": folder, "distribution": owner.name, "version": owner.version,
+             "location": owner.location, "sys_path": list(env.sys_path)},
+            shadowed_package_fixes(ctx, env, shadow),
         )
         return
     d = dists[0]
     yield ctx.finding("tf-installed", Severity.OK, f"{d.name} {d.version} is installed", "",
                       {"distribution": d.name, "version": d.version, "location": d.location})
+
+
+# --- TensorFlow for the target's Python, when none is installed ------------------------------------------
+
+
+def _py_mm(version: str | None) -> str | None:
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+def _sorted_pythons(pythons: set[str]) -> list[str]:
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", v))
+    return sorted(pythons, key=key)
+
+
+def install_tf_for_target(ctx: CheckContext, env: PythonEnv) -> tuple[Fix, ...]:
+    """How to get a GPU TensorFlow for the target's own Python: the newest matrix release that has
+    wheels for its major.minor; where that release has no [and-cuda] extra, with the system CUDA and
+    cuDNN it needs; where none has, a new virtualenv with a Python current TensorFlow supports."""
+    if not env.platform.startswith("linux") or ctx.matrix is None:
+        return (install_tf(env.executable, env.platform, machine=env.machine),)
+    py = _py_mm(env.version)
+    rows = ctx.matrix.tf_rows_newest_first()
+    if py is None or not rows:
+        return (install_tf(env.executable, env.platform, machine=env.machine),)
+    newest = rows[0]
+    row = next((r for r in rows if py in r.python), None)
+    current = _sorted_pythons(set(newest.python))
+    fresh = _new_venv_fix(current, newest.series)
+    if row is None:
+        known = _sorted_pythons({p for r in rows for p in r.python})
+        return (Fix(f"No TensorFlow release has wheels for Python {py} (TensorFlow has published wheels for Python "
+                    f"{known[0]} to {known[-1]}; the newest, {newest.series}, for {', '.join(current)}): create a new "
+                    "virtualenv with one of those and install TensorFlow there", fresh.commands, fresh.links),)
+    if row.and_cuda:
+        req = tf_requirement() if row is newest else tf_requirement(row.release)
+        what = "" if row is newest else f" {row.series}, the newest release with wheels for Python {py},"
+        fix = Fix(f"Install TensorFlow{what} with its CUDA libraries as pip wheels (only the NVIDIA driver comes from "
+                  "the system)", (pip(env.executable, "install", req),), ("https://www.tensorflow.org/install/pip#linux",))
+        return (fix,) if row is newest else (fix, Fix(f"Or {fresh.summary[0].lower()}{fresh.summary[1:]}",
+                                                          fresh.commands, fresh.links))
+    cudnn = row.cudnn_tested or row.cudnn or "?"
+    old = Fix(f"TensorFlow {row.series} is the newest release with wheels for Python {py}; it has no [and-cuda] extra, "
+              f"so it needs CUDA {row.cuda} and cuDNN {cudnn} installed on the system (e.g. from conda-forge) and on "
+              "LD_LIBRARY_PATH", (pip(env.executable, "install", tf_requirement(row.release, and_cuda=False)),),
+              ("https://www.tensorflow.org/install/source#gpu",))
+    return (Fix(f"Better: {fresh.summary[0].lower()}{fresh.summary[1:]}", fresh.commands, fresh.links), old)
+
+
+def _new_venv_fix(pythons: list[str], series: str) -> Fix:
+    py = f"python{pythons[-1]}" if pythons else "python3"
+    return Fix(f"Create a new virtualenv with a Python the newest TensorFlow ({series}) supports "
+               f"({', '.join(pythons) or 'see its Requires-Python'}) and install it there",
+               (f"{py} -m venv .venv-tf", pip(".venv-tf/bin/python", "install", tf_requirement())),
+               ("https://www.tensorflow.org/install/pip#linux",))
+
+
+# --- a tensorflow package that is not the installed one ---------------------------------------------------
+
+
+def imported_distribution(env: PythonEnv) -> Distribution:
+    """The TensorFlow distribution first on sys.path (plain 'tensorflow' preferred among equals)."""
+    rank = {os.path.normpath(p): i for i, p in reversed(list(enumerate(env.sys_path)))}
+    dists = list(env.tensorflow_distributions)
+    return min(dists, key=lambda d: (rank.get(os.path.normpath(d.location), len(rank)),
+                                     normalize(d.name) != "tensorflow"))
+
+
+def shadowing_package(env: PythonEnv) -> str | None:
+    """The tensorflow package Python imports (the first on sys.path), where it lies outside every
+    installed TensorFlow distribution's location; None where it is an installed one's."""
+    if not env.tensorflow_dirs or not env.tensorflow_distributions:
+        return None
+    first = env.tensorflow_dirs[0]
+    locations = {os.path.normpath(d.location) for d in env.tensorflow_distributions}
+    return None if os.path.normpath(os.path.dirname(first)) in locations else first
+
+
+def tf_package_shadowed_text(package_dir: str, owner: Distribution) -> str:
+    return (f"The tensorflow package Python imports is {package_dir}, not the installed {owner.name} {owner.version} "
+            f"in {owner.location}")
+
+
+def _pythonpath_without(value: str, folder: str) -> tuple[str, bool]:
+    parts = [p for p in value.split(os.pathsep)]
+    keep = [p for p in parts if p and os.path.normpath(p) != os.path.normpath(folder)]
+    return os.pathsep.join(keep), len(keep) != len([p for p in parts if p])
+
+
+def shadowed_package_fixes(ctx: CheckContext, env: PythonEnv, package_dir: str) -> tuple[Fix, ...]:
+    folder = os.path.dirname(package_dir)
+    environ = ctx.fact("environment")
+    pythonpath = environ.get("PYTHONPATH") if environ is not None else None
+    fixes = []
+    if pythonpath is not None:
+        rest, found = _pythonpath_without(pythonpath, folder)
+        if found:
+            fixes.append(Fix(f"Take {folder} off PYTHONPATH (and out of ~/.bashrc, the env's activate script or the "
+                             "container's ENV, wherever it is set)",
+                             (f"export PYTHONPATH={shlex.quote(rest)}" if rest else "unset PYTHONPATH",)))
+    if not fixes:
+        fixes.append(Fix(f"Find how {folder} gets on sys.path (PYTHONPATH, a .pth file, or running from that folder) "
+                         "and take it off; do not run Python from a folder that holds a tensorflow/ of its own",
+                         (f"{shlex.quote(env.executable)} -m site", "echo \"PYTHONPATH=$PYTHONPATH\"")))
+    fixes.append(Fix(f"Or, if {package_dir} is a folder of your own, rename it so that it no longer hides TensorFlow",
+                     (f"mv {shlex.quote(package_dir)} {shlex.quote(package_dir + '_local')}",)))
+    return tuple(fixes)
 
 
 #: The per-user site-packages (`pip install --user`) on Linux, macOS framework builds and Windows
@@ -135,7 +271,7 @@ def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
                 "Uninstall every TensorFlow distribution, then install one GPU build",
                 (
                     pip(env.executable, "uninstall", "-y", *[d.name for d in imported]),
-                    pip(env.executable, "install", tf_requirement(keep.version)),
+                    pip(env.executable, "install", tf_requirement(pinnable(keep.version))),
                 ),
             ),
         ),
@@ -150,6 +286,21 @@ def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
     if build is None:
         if fail is None or fail.status in (ProbeStatus.SKIPPED,) or not (env.tensorflow_distributions or env.tensorflow_dirs):
             return  # nothing installed: tf-installed says so
+        shadow = shadowing_package(env)
+        if shadow is not None:
+            owner = imported_distribution(env)
+            # tf-package-shadowed (from tf-installed) is the root cause and holds the fixes; a reinstall
+            # cannot help while that folder comes first on sys.path.
+            yield ctx.finding(
+                "tf-build-info-unreadable",
+                Severity.SKIPPED,
+                f"TensorFlow's build record was not read: Python imports {shadow}, which is not the installed "
+                f"{owner.name} {owner.version} (see tf-package-shadowed)",
+                f"The installed TensorFlow in {owner.location} may be fine; reinstalling it changes nothing while "
+                "that folder comes first on sys.path.",
+                {**dict(fail.evidence), "package_dir": shadow, "installed_location": owner.location},
+            )
+            return
         version = env.tensorflow_distributions[0].version if env.tensorflow_distributions else None
         yield ctx.finding(
             "tf-build-info-unreadable",
@@ -159,7 +310,8 @@ def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
             "Without it the install is broken or partial, and TensorFlow itself will fail to import.",
             dict(fail.evidence),
             (Fix("Reinstall TensorFlow",
-                 (pip(env.executable, "install", "--force-reinstall", "--no-deps", tf_requirement(version, and_cuda=False)),)),),
+                 (pip(env.executable, "install", "--force-reinstall", "--no-deps",
+                     tf_requirement(pinnable(version), and_cuda=False)),)),),
         )
         return
     ev = {"distribution": build.distribution, "version": build.version, "is_cuda_build": build.is_cuda_build,
@@ -183,18 +335,18 @@ def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
                           evidence=ev,
                           fixes=(Fix("Replace it with the CUDA build",
                                      (pip(env.executable, "uninstall", "-y", build.distribution),
-                                      pip(env.executable, "install", tf_requirement(build.version)))),))
+                                      pip(env.executable, "install", tf_requirement(pinnable(build.version))))),))
         return
     detail = "This build has no GPU support compiled in; it will only ever use the CPU."
     if build.distribution == "tensorflow-cpu":
         detail = "The tensorflow-cpu distribution is built without CUDA. " + detail
     fixes = []
-    if env.platform == "linux":
+    if env.platform.startswith("linux"):
         fixes.append(Fix("Replace it with the CUDA build of the same release",
                          (pip(env.executable, "uninstall", "-y", build.distribution),
-                          pip(env.executable, "install", tf_requirement(build.version)))))
+                          pip(env.executable, "install", tf_requirement(pinnable(build.version))))))
     else:
-        fixes.append(install_tf(env.executable, env.platform, build.version, env.machine))
+        fixes.append(install_tf(env.executable, env.platform, pinnable(build.version), env.machine))
     yield ctx.finding("tf-cpu-only-build", Severity.ERROR,
                       f"{build.distribution} {build.version} is a CPU-only build (is_cuda_build is False)",
                       detail, ev, fixes)
@@ -226,7 +378,7 @@ def _fresh_venv_fix(tested: list[str], version: str) -> Fix:
     py = f"python{tested[-1]}" if tested else "python3"
     return Fix(f"Use a Python that TensorFlow {version} supports ({', '.join(tested) or 'see its Requires-Python'}), "
                "in a fresh virtualenv",
-               (f"{py} -m venv .venv-tf", pip(".venv-tf/bin/python", "install", tf_requirement(version))))
+               (f"{py} -m venv .venv-tf", pip(".venv-tf/bin/python", "install", tf_requirement(pinnable(version)))))
 
 
 def _target_python_version(env: PythonEnv) -> Version | None:
