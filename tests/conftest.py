@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "src" / "tfgpu" / "schema" / "report.schema.json"
 
 
-def run_tfgpu(*args: str, env: dict | None = None, timeout: float = 120, input: str | None = None):
+def run_tfgpu(*args: str, env: dict | None = None, timeout: float = 120, input: str | None = None,
+              cwd: str | None = None):
     """Run `python -m tfgpu ARGS` in a subprocess, as a user would; return CompletedProcess."""
     full_env = dict(os.environ)
     full_env.pop("VIRTUAL_ENV", None)
@@ -31,6 +32,7 @@ def run_tfgpu(*args: str, env: dict | None = None, timeout: float = 120, input: 
         timeout=timeout,
         env=full_env,
         input=input,
+        cwd=cwd,
     )
 
 

@@ -305,3 +305,16 @@ def test_a_damaged_matrix_cache_is_rebuilt(tmp_path):
 def test_explain_on_a_directory():
     proc = run_tfgpu("explain", "/")
     assert proc.returncode == 2 and "is a directory" in proc.stderr
+
+
+def test_tensorflow_folder_in_the_working_directory_is_flagged(tmp_path):
+    python, _ = make_target_env(tmp_path / "env")
+    here = tmp_path / "project"
+    (here / "tensorflow").mkdir(parents=True)
+    proc = run_tfgpu("doctor", "--json", "--fast", "--python", python, cwd=str(here))
+    data = json.loads(proc.stdout)
+    f = findings_by_id(data)["tf-package-shadowed-here"][0]
+    assert f["severity"] == "warning" and str(here / "tensorflow") in f["summary"]
+    # Without the folder: no such finding.
+    clean = run_tfgpu("doctor", "--json", "--fast", "--python", python, cwd=str(tmp_path))
+    assert "tf-package-shadowed-here" not in findings_by_id(json.loads(clean.stdout))

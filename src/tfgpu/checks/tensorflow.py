@@ -75,6 +75,17 @@ def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
     d = dists[0]
     yield ctx.finding("tf-installed", Severity.OK, f"{d.name} {d.version} is installed", "",
                       {"distribution": d.name, "version": d.version, "location": d.location})
+    if env.cwd_tensorflow and not any(env.cwd_tensorflow == t for t in env.tensorflow_dirs[:1]):
+        yield ctx.finding(
+            "tf-package-shadowed-here", Severity.WARNING,
+            f"This directory holds a tensorflow/ folder ({env.cwd_tensorflow}): scripts run from here import it "
+            f"instead of the installed {d.name} {d.version}",
+            "Python puts the script's own folder (or the current one, for python -c and notebooks) first on "
+            "sys.path. A TensorFlow source checkout is the usual culprit.",
+            {"folder": env.cwd_tensorflow, "distribution": d.name, "version": d.version},
+            (Fix("Run your scripts from another directory, or rename the folder",
+                 (f"mv {shlex.quote(env.cwd_tensorflow)} {shlex.quote(env.cwd_tensorflow + '_src')}",)),),
+        )
 
 
 # --- TensorFlow for the target's Python, when none is installed ------------------------------------------

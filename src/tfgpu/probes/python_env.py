@@ -123,6 +123,7 @@ info = {
     "sys_path": [p for p in sys.path if p],
     "distributions": dists,
     "tensorflow_dirs": pkg_dirs,
+    "cwd_tensorflow": os.path.join(os.getcwd(), "tensorflow") if os.path.isdir(os.path.join(os.getcwd(), "tensorflow")) else None,
 }
 sys.stdout.write("%(mark)s" + json.dumps(info) + "%(mark)s")
 """
@@ -161,6 +162,9 @@ class PythonEnv:
     distributions: tuple[Distribution, ...]
     tensorflow_dirs: tuple[str, ...]
     sys_path: tuple[str, ...] = ()
+    #: A tensorflow/ folder in the directory tfgpu ran from: scripts started there import it
+    #: instead of the installed package (`python script.py` puts the script's folder first).
+    cwd_tensorflow: str | None = None
 
     def find(self, name: str) -> Distribution | None:
         for dist in self.distributions:
@@ -264,6 +268,7 @@ def probe_python_env(ctx: ProbeContext):
         is_conda=bool(data.get("is_conda")),
         distributions=dists,
         tensorflow_dirs=tuple(data.get("tensorflow_dirs", [])),
+        cwd_tensorflow=data.get("cwd_tensorflow"),
         sys_path=tuple(data.get("sys_path", [])),
     )
 
