@@ -11,6 +11,16 @@ REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
+def target_args(description: str, default_env: str, runs: int = 5):
+    """--python (the target interpreter, by default one of the venvs scripts/test.sh makes) and --runs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--python", default=str(REPO / ".venvs" / default_env / "bin" / "python"))
+    parser.add_argument("--runs", type=int, default=runs)
+    return parser.parse_args()
+
+
 def clean_env() -> dict[str, str]:
     """This environment without an active venv, so that --python alone picks the target."""
     return {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}

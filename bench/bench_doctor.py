@@ -8,11 +8,10 @@ static doctor under 10% of TensorFlow's own import time.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
-from _common import REPO, alternate, clean_env, median
+from _common import alternate, clean_env, median, target_args
 
 
 
@@ -29,10 +28,7 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--python", default=str(REPO / ".venvs" / "tf-2.21.0" / "bin" / "python"))
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    args = target_args(__doc__.splitlines()[0], "tf-2.21.0")
     env = clean_env()
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--fast", "--python", args.python]

@@ -9,11 +9,10 @@ resident memory of the largest process of each (ru_maxrss of the children). Aim:
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
-from _common import REPO, alternate, clean_env, median
+from _common import alternate, clean_env, median, target_args
 
 
 # Runs one command in a fresh process and reports its time and the peak RSS of its largest child.
@@ -35,10 +34,7 @@ def measure(argv: list[str], env: dict[str, str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--python", default=str(REPO / ".venvs" / "tf-2.21.0" / "bin" / "python"))
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    args = target_args(__doc__.splitlines()[0], "tf-2.21.0")
     env = clean_env()
     doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--python", args.python]
     baseline = [args.python, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"]

@@ -13,6 +13,20 @@ def pip(python: str | None, *args: str) -> str:
     return " ".join([exe, "-m", "pip", *[shlex.quote(a) for a in args]])
 
 
+def pinnable(version: str | None) -> str | None:
+    """`version` where a requirement can pin it, else None (an unpinned requirement): a garbled
+    METADATA Version ('not-a-version!!') must never become 'tensorflow==not-a-version!!.*'."""
+    if not version:
+        return None
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(version)
+    except InvalidVersion:
+        return None
+    return version
+
+
 def tf_requirement(version: str | None = None, and_cuda: bool = True) -> str:
     """'tensorflow[and-cuda]==2.21.*' style requirement for a release series, or the newest."""
     name = "tensorflow[and-cuda]" if and_cuda else "tensorflow"

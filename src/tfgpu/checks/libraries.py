@@ -12,7 +12,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.fixes import pip, tf_requirement
+from tfgpu.fixes import pinnable, pip, tf_requirement
 from tfgpu.model import Finding, Fix, Severity
 from tfgpu.probes.libraries import ORIGIN_LD, ORIGIN_RPATH, Libraries, LibraryCopy, LibraryStatus
 from tfgpu.probes.python_env import PythonEnv, normalize
@@ -49,15 +49,6 @@ def _has_and_cuda(build: TFBuild) -> bool:
             or (cuda_major is not None and cuda_major >= 12))
 
 
-def _pinnable(version: str | None) -> str | None:
-    """`version` where a requirement can pin it; None (unpinned) where it is empty or does not parse."""
-    if not version:
-        return None
-    try:
-        Version(version)
-    except InvalidVersion:
-        return None
-    return version
 
 
 def _tf_label(build: TFBuild) -> str:
@@ -210,7 +201,7 @@ def _unshadow_fix(libs: Libraries, dirs: list[str], what: str = "the pip wheels"
 
 
 def _reinstall_and_cuda(ctx: CheckContext, build: TFBuild, force: bool = False) -> Fix:
-    version = _pinnable(build.version)
+    version = pinnable(build.version)
     args = ["install", *(["--force-reinstall"] if force else []), tf_requirement(version)]
     what = f"TensorFlow {version}" if version else "TensorFlow"
     return Fix(

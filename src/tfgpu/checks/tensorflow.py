@@ -12,22 +12,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.fixes import install_tf, pip, tf_requirement
+from tfgpu.fixes import pinnable, install_tf, pip, tf_requirement
 from tfgpu.model import Finding, Fix, ProbeStatus, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
 
 
-def pinnable(version: str | None) -> str | None:
-    """`version` where a requirement can pin it, else None (an unpinned requirement): a garbled
-    METADATA Version ('not-a-version!!') must never become 'tensorflow==not-a-version!!.*'."""
-    if not version:
-        return None
-    try:
-        Version(version)
-    except InvalidVersion:
-        return None
-    return version
 
 
 @check("tf-installed", "TensorFlow is installed in the target environment", "tensorflow", needs=("python_env",))

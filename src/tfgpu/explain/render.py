@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tfgpu.model import Finding, Report
-from tfgpu.render.rich import ICONS, VERDICT_STYLE
+from tfgpu.render.rich import ICONS, VERDICT_STYLE, print_fixes
 
 SECTIONS = (
     ("cause", "Root causes"),
@@ -60,12 +60,7 @@ def _finding(console: Console, f: Finding, width: int) -> None:
         console.print(Text(f"   values: {values}", style="dim"), soft_wrap=True)
     if f.detail:
         console.print(Text(f"   {f.detail}"))
-    for fix in f.fixes:
-        console.print(Text(f"   → {fix.summary}", style="cyan"))
-        for cmd in fix.commands:
-            console.print(Text(f"     $ {cmd}", style="bold"), soft_wrap=True)
-        for link in fix.links:
-            console.print(Text(f"     {link}", style="dim"), soft_wrap=True)
+    print_fixes(console, f.fixes)
 
 
 def render(report: Report, width: int = 100, color: bool = False) -> str:

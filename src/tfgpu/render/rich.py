@@ -94,6 +94,16 @@ def _short_log(text: str) -> str:
     return _LOG_PREFIX.sub(lambda m: f"{m.group(1) or m.group(2)} ", text, count=1)
 
 
+def print_fixes(console: Console, fixes) -> None:
+    """Fixes as the doctor and explain show them: the summary, then each command to copy."""
+    for fix in fixes:
+        console.print(Text(f"   → {fix.summary}", style="cyan"))
+        for cmd in fix.commands:
+            console.print(Text(f"     $ {cmd}", style="bold"), soft_wrap=True)
+        for link in fix.links:
+            console.print(Text(f"     {link}", style="dim"), soft_wrap=True)
+
+
 #: For terminals that cannot show the symbols (LC_ALL=C): the same report in ASCII.
 _ASCII = str.maketrans({"✔": "+", "✘": "x", "–": "-", "→": ">", "…": "~", "│": "|", "·": "-"})
 
@@ -154,12 +164,7 @@ def _render(report: Report, width: int, color: bool, show_ok: bool) -> str:
                         console.print(Text(f"   L{ln.get('line', '?')}: {text}", style="dim"), no_wrap=True)
                 if len(lines) > 4:
                     console.print(Text(f"   … and {len(lines) - 4} more line(s)", style="dim"))
-            for fix in f.fixes:
-                console.print(Text(f"   → {fix.summary}", style="cyan"))
-                for cmd in fix.commands:
-                    console.print(Text(f"     $ {cmd}", style="bold"), soft_wrap=True)
-                for link in fix.links:
-                    console.print(Text(f"     {link}", style="dim"), soft_wrap=True)
+            print_fixes(console, f.fixes)
         if skipped:
             # Skipped checks are one line: they repeat a cause reported elsewhere.
             why = skipped[0].detail.split(";")[0] if skipped[0].detail else ""
