@@ -464,6 +464,13 @@ class _V:
         return value
 
 
+def _entries(top: _V, section: str, key: str, required: bool = False):
+    """Each row of a section, with a validator whose errors name it (by `key`, else its index)."""
+    for i, raw in enumerate(top.list(section, required=required)):
+        label = raw.get(key, f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        yield raw, _V(top.path, f"{section}[{label}]", raw)
+
+
 def _check_version(v: _V, value: str, key: str) -> None:
     try:
         Version(value)
@@ -489,9 +496,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
 
     tf_rows = []
     seen_series = set()
-    for i, raw in enumerate(top.list("tensorflow", required=True)):
-        label = raw.get("release", f"#{i}") if isinstance(raw, dict) else f"#{i}"
-        v = _V(path, f"tensorflow[{label}]", raw)
+    for raw, v in _entries(top, "tensorflow", "release", required=True):
         release = v.str("release")
         _check_version(v, release, "release")
         series = v.str("series", version=True)
@@ -535,13 +540,11 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
         )
 
     cuda_rows = []
-    for i, raw in enumerate(top.list("cuda")):
-        label = raw.get("version", f"#{i}") if isinstance(raw, dict) else f"#{i}"
-        v = _V(path, f"cuda[{label}]", raw)
+    for raw, v in _entries(top, "cuda", "version"):
         version = v.str("version", version=True)
         releases = []
         for j, rel in enumerate(v.list("releases", required=True)):
-            rv = _V(path, f"cuda[{label}].releases[{j}]", rel)
+            rv = _V(path, f"{v.entry}.releases[{j}]", rel)
             releases.append(
                 CudaRelease(
                     name=rv.str("name") or "",
@@ -551,7 +554,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
                 )
             )
         mc = v.mapping("minor_compat")
-        mcv = _V(path, f"cuda[{label}].minor_compat", mc)
+        mcv = _V(path, f"{v.entry}.minor_compat", mc)
         for ref in v.list("sources", required=True):
             need_source(v, ref)
         cuda_rows.append(
@@ -569,9 +572,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
         )
 
     cudnn_rows = []
-    for i, raw in enumerate(top.list("cudnn")):
-        label = raw.get("version", f"#{i}") if isinstance(raw, dict) else f"#{i}"
-        v = _V(path, f"cudnn[{label}]", raw)
+    for raw, v in _entries(top, "cudnn", "version"):
         for ref in v.list("sources", required=True):
             need_source(v, ref)
         cudnn_rows.append(
@@ -587,9 +588,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
         )
 
     gpu_rows = []
-    for i, raw in enumerate(top.list("gpus")):
-        label = raw.get("name", f"#{i}") if isinstance(raw, dict) else f"#{i}"
-        v = _V(path, f"gpus[{label}]", raw)
+    for raw, v in _entries(top, "gpus", "name"):
         need_source(v, raw.get("source"))
         gpu_rows.append(
             GpuRow(
@@ -600,9 +599,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
             )
         )
     platform_rows = []
-    for i, raw in enumerate(top.list("tensorflow_platforms")):
-        label = raw.get("platform", f"#{i}") if isinstance(raw, dict) else f"#{i}"
-        v = _V(path, f"tensorflow_platforms[{label}]", raw)
+    for raw, v in _entries(top, "tensorflow_platforms", "platform"):
         need_source(v, raw.get("source"))
         gpu = v.str("gpu") or ""
         if gpu not in ("nvidia-cuda", "apple-metal", "none"):
@@ -614,9 +611,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
             source=str(raw.get("source")),
         ))
     branch_rows = []
-    for i, raw in enumerate(top.list("driver_branches")):
-        label = raw.get("branch", f"#{i}") if isinstance(raw, dict) else f"#{i}"
-        v = _V(path, f"driver_branches[{label}]", raw)
+    for raw, v in _entries(top, "driver_branches", "branch"):
         need_source(v, raw.get("source"))
         eol = v.str("end_of_life") or ""
         if not re.match(r"^\d{4}-\d{2}$", eol):
