@@ -9,19 +9,63 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from tfgpu.model import ProbeFailure, ProbeStatus, Report
 from tfgpu.probes import Probe, ProbeContext
 
 
-@dataclass
-class _Slot:
-    probe: Probe
-    done: threading.Event
-    result: Any = None
-    seconds: float = 0.0
+class _Outcomes:
+    """Each probe's outcome, stored exactly once, under a lock.
+
+    The first outcome to arrive for a probe (its result, or the runner's "timed out") is the one
+    its dependents see and the report shows. A result that arrives after its probe was judged
+    timed out is dropped and only counted as late: it must never replace what dependents saw.
+    """
+
+    def __init__(self, names: Iterable[str], shared: dict[str, Any]) -> None:
+        self._lock = threading.Lock()
+        self._done = {name: threading.Event() for name in names}
+        self._results: dict[str, Any] = {}
+        self._seconds: dict[str, float] = {}
+        self._late: dict[str, float] = {}
+        self._shared = shared  # the probes' view (ProbeContext.results), written under the same lock
+        self._sealed = False
+
+    def settle(self, name: str, result: Any, seconds: float) -> bool:
+        """Store `name`'s outcome if it has none yet; return whether this one was stored."""
+        with self._lock:
+            if name in self._results:
+                if not self._sealed:
+                    self._late[name] = round(seconds, 4)
+                return False
+            self._results[name] = result
+            self._seconds[name] = seconds
+            self._shared[name] = result
+        self._done[name].set()
+        return True
+
+    def has(self, name: str) -> bool:
+        with self._lock:
+            return name in self._results
+
+    def wait(self, name: str) -> Any:
+        """Block until `name` has an outcome (the runner always settles one), then return it."""
+        self._done[name].wait()
+        with self._lock:
+            return self._results[name]
+
+    def seal(self) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
+        """Stop counting late arrivals; return (results, seconds, late seconds) as they stand."""
+        with self._lock:
+            self._sealed = True
+            return dict(self._results), dict(self._seconds), dict(self._late)
+
+
+def _live_limit(options: Any) -> float:
+    """The live probe's own limit, from RunOptions (or a plain mapping, as older callers pass)."""
+    value = options.get("live_timeout") if isinstance(options, dict) else getattr(options, "live_timeout", None)
+    return float(value or 120.0)
 
 
 def run_probes(
@@ -32,70 +76,65 @@ def run_probes(
     """Run `probes` at once, each after the probes it needs, each under its own limit.
 
     Returns (results by probe name, seconds by probe name). Always returns: the total wait is
-    bounded by the longest chain of limits.
+    bounded by the longest chain of limits. A probe that overran and then finished while others
+    still ran is counted in the timings: "late" (how many) and "late.<probe>" (its real seconds).
     """
-    slots = {p.name: _Slot(p, threading.Event()) for p in probes}
+    by_name = {p.name: p for p in probes}
+    outcomes = _Outcomes(by_name, ctx.results)
     start = time.monotonic()
 
     def limit_of(p: Probe) -> float:
         if p.slow:
             # Slow probes bound their own child process; the thread waits a little longer.
-            return float(ctx.options.get("live_timeout") or 120.0) + 10.0
+            return _live_limit(ctx.options) + 10.0
         return p.timeout if p.timeout is not None else ctx.timeout
 
-    def body(slot: _Slot) -> None:
-        p = slot.probe
+    def body(p: Probe) -> None:
         t0 = time.monotonic()
         try:
-            slot.result = p.func(ctx)
-            if slot.result is None:
-                slot.result = ProbeFailure(p.name, ProbeStatus.FAILED, "probe returned nothing")
+            result = p.func(ctx)
+            if result is None:
+                result = ProbeFailure(p.name, ProbeStatus.FAILED, "probe returned nothing")
         except Exception as exc:  # a probe must never sink the run
-            slot.result = ProbeFailure(
+            result = ProbeFailure(
                 p.name,
                 ProbeStatus.FAILED,
                 f"probe failed: {type(exc).__name__}: {exc}",
                 {"exception": type(exc).__name__},
             )
-        slot.seconds = time.monotonic() - t0
-        slot.done.set()
+        outcomes.settle(p.name, result, time.monotonic() - t0)
 
-    def wait_needs(slot: _Slot) -> None:
-        for need in slot.probe.needs:
-            dep = slots.get(need)
-            if dep is not None:
-                dep.done.wait()
-                ctx.results[need] = dep.result
-
-    def launch(slot: _Slot) -> None:
-        wait_needs(slot)
-        worker = threading.Thread(target=body, args=(slot,), daemon=True, name=f"probe-{slot.probe.name}")
+    def launch(p: Probe) -> None:
+        for need in p.needs:
+            if need in by_name:
+                outcomes.wait(need)  # its outcome is in ctx.results from then on
+        worker = threading.Thread(target=body, args=(p,), daemon=True, name=f"probe-{p.name}")
         t0 = time.monotonic()
         worker.start()
-        worker.join(limit_of(slot.probe))
-        if not slot.done.is_set():
-            limit = limit_of(slot.probe)
-            slot.result = ProbeFailure(
-                slot.probe.name,
-                ProbeStatus.TIMED_OUT,
-                f"timed out after {limit:g} s",
-                {"limit_s": limit},
-            )
-            slot.seconds = time.monotonic() - t0
-            slot.done.set()
-        ctx.results[slot.probe.name] = slot.result
+        limit = limit_of(p)
+        worker.join(limit)
+        if worker.is_alive():
+            # Abandoned (a daemon thread); if it finishes later, `settle` drops its result.
+            failure = ProbeFailure(p.name, ProbeStatus.TIMED_OUT, f"timed out after {limit:g} s", {"limit_s": limit})
+            outcomes.settle(p.name, failure, time.monotonic() - t0)
+        elif not outcomes.has(p.name):  # the thread ended without storing (a BaseException)
+            outcomes.settle(p.name, ProbeFailure(p.name, ProbeStatus.FAILED, "probe ended without a result"),
+                            time.monotonic() - t0)
         if on_done is not None:
-            on_done(slot.probe.name)
+            on_done(p.name)
 
     # Slow probes first, so that the longest work overlaps everything else.
-    ordered = sorted(slots.values(), key=lambda s: not s.probe.slow)
-    launchers = [threading.Thread(target=launch, args=(s,), daemon=True) for s in ordered]
+    ordered = sorted(by_name.values(), key=lambda p: not p.slow)
+    launchers = [threading.Thread(target=launch, args=(p,), daemon=True) for p in ordered]
     for t in launchers:
         t.start()
     for t in launchers:
         t.join()
-    results = {name: slot.result for name, slot in slots.items()}
-    timings = {name: round(slot.seconds, 4) for name, slot in slots.items()}
+    results, seconds, late = outcomes.seal()
+    timings = {name: round(seconds[name], 4) for name in by_name}
+    if late:
+        timings["late"] = len(late)
+        timings.update({f"late.{name}": secs for name, secs in sorted(late.items())})
     timings["probes_total"] = round(time.monotonic() - start, 4)
     return results, timings
 
