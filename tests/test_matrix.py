@@ -36,6 +36,7 @@ def test_shipped_matrix_loads_and_covers_every_minor():
         (lambda t: re.sub(r'(?m)^ *release: "2.21.0"\n', "", t, count=1), "missing required field 'release'"),
         (lambda t: t + "\n  bad: [unclosed\n", "YAML syntax error"),
         (lambda t: "", "the file is empty"),
+        (lambda t: t.replace("\ngpus:\n", "\ngpu:\n", 1), "top level: unknown key 'gpu'"),  # a misspelt section
     ],
 )
 def test_broken_matrix_is_one_line_and_exit_2(tmp_path, mutate, needle):
@@ -60,6 +61,22 @@ def test_validation_names_the_entry():
         validate({"schema_version": 1, "data_date": "2026-01-01", "sources": {},
                   "tensorflow": [{"series": "2.1", "release": "2.1.0", "package": "tensorflow", "source": "nope"}]}, "m.yaml")
     assert str(err.value) == "m.yaml: tensorflow[2.1.0]: source 'nope' is not defined under 'sources'"
+
+
+def test_unknown_top_level_keys_are_refused_by_name():
+    """A misspelt or foreign section would otherwise be silently unread: the error names every unknown key."""
+    base = _small_matrix("10.1")
+    assert validate(base, "m.yaml").gpus == ()
+    with pytest.raises(MatrixError) as err:
+        validate({**base, "gpu": [{"name": "Tesla T4", "cc": "7.5"}]}, "m.yaml")
+    assert str(err.value).startswith("m.yaml: top level: unknown key 'gpu' (a schema-1 matrix has: schema_version, ")
+    assert "gpus" in str(err.value)
+    with pytest.raises(MatrixError) as err:
+        validate({**base, "cudnn_rows": [], 7: "x"}, "m.yaml")
+    assert "unknown keys 'cudnn_rows', 7 (" in str(err.value)
+    # A file of another schema says so, not that its new sections are unknown.
+    with pytest.raises(MatrixError, match="schema_version 2 is not supported"):
+        validate({**base, "schema_version": 2, "gpu_families": []}, "m.yaml")
 
 
 def test_matrix_tf_216_json():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -426,12 +427,13 @@ class _V:
     def __init__(self, path: str, entry: str, data: Any):
         if not isinstance(data, dict):
             raise MatrixError(path, entry, f"expected a mapping, got {type(data).__name__}")
-        self.path, self.entry, self.data = path, entry, data
+        self.path, self.entry = path, entry
+        self.data: dict[Any, Any] = data
 
     def fail(self, problem: str) -> MatrixError:
         return MatrixError(self.path, self.entry, problem)
 
-    def str(self, key: str, required: bool = True, version: bool = False) -> str | None:
+    def text(self, key: str, required: bool = True, version: bool = False) -> str | None:
         if key not in self.data or self.data[key] is None:
             if required:
                 raise self.fail(f"missing required field '{key}'")
@@ -445,7 +447,11 @@ class _V:
             raise self.fail(f"field '{key}': {value!r} is not a version (like 12.5 or 535.104.05)")
         return value
 
-    def list(self, key: str, required: bool = False) -> list:
+    def need(self, key: str, version: bool = False) -> str:
+        """A required string field (`text` raises where it is missing)."""
+        return self.text(key, version=version) or ""
+
+    def items(self, key: str, required: bool = False) -> list[Any]:
         value = self.data.get(key)
         if value is None:
             if required:
@@ -455,7 +461,10 @@ class _V:
             raise self.fail(f"field '{key}' must be a list")
         return value
 
-    def mapping(self, key: str) -> dict:
+    def strings(self, key: str, required: bool = False) -> tuple[str, ...]:
+        return tuple(str(x) for x in self.items(key, required=required))
+
+    def mapping(self, key: str) -> dict[Any, Any]:
         value = self.data.get(key)
         if value is None:
             return {}
@@ -463,12 +472,18 @@ class _V:
             raise self.fail(f"field '{key}' must be a mapping")
         return value
 
+    def source(self, sources: dict[Any, Any], ref: Any) -> None:
+        """`ref` must name an entry under the top level's `sources`."""
+        if not isinstance(ref, str) or ref not in sources:
+            raise self.fail(f"source {ref!r} is not defined under 'sources'")
 
-def _entries(top: _V, section: str, key: str, required: bool = False):
+
+def _entries(top: _V, section: str, key: str, required: bool = False) -> Iterator[tuple[dict[Any, Any], _V]]:
     """Each row of a section, with a validator whose errors name it (by `key`, else its index)."""
-    for i, raw in enumerate(top.list(section, required=required)):
+    for i, raw in enumerate(top.items(section, required=required)):
         label = raw.get(key, f"#{i}") if isinstance(raw, dict) else f"#{i}"
-        yield raw, _V(top.path, f"{section}[{label}]", raw)
+        v = _V(top.path, f"{section}[{label}]", raw)
+        yield v.data, v
 
 
 def _check_version(v: _V, value: str, key: str) -> None:
@@ -478,161 +493,200 @@ def _check_version(v: _V, value: str, key: str) -> None:
         raise v.fail(f"field '{key}': {value!r} is not a valid version") from None
 
 
-def validate(data: Any, path: str = "<matrix>") -> Matrix:
-    if data is None:
-        raise MatrixError(path, "", "the file is empty")
-    top = _V(path, "top level", data)
+# The top-level keys a schema-1 matrix has, in the order the file holds them. Any other key is
+# refused: a misspelt section ("gpu:" for "gpus:") would otherwise leave its rows silently unread.
+TOP_LEVEL_KEYS = ("schema_version", "data_date", "sources", "tensorflow", "cuda", "tensorflow_platforms",
+                  "driver_branches", "cuda_forward_compat", "cudnn", "gpus")
+
+
+def _schema_version(top: _V) -> int:
     sv = top.data.get("schema_version")
     if sv is None:
         raise top.fail("missing required field 'schema_version'")
     if sv != SCHEMA_VERSION:
         raise top.fail(f"schema_version {sv!r} is not supported (this tfgpu reads {SCHEMA_VERSION})")
-    date = top.str("data_date")
-    sources = top.mapping("sources")
+    return SCHEMA_VERSION
 
-    def need_source(v: _V, ref: Any) -> None:
-        if not isinstance(ref, str) or ref not in sources:
-            raise v.fail(f"source {ref!r} is not defined under 'sources'")
 
-    tf_rows = []
+def _refuse_unknown_keys(top: _V) -> None:
+    unknown = [key for key in top.data if key not in TOP_LEVEL_KEYS]
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        raise top.fail(f"unknown key{'s' if len(unknown) > 1 else ''} {names} "
+                       f"(a schema-{SCHEMA_VERSION} matrix has: {', '.join(TOP_LEVEL_KEYS)})")
+
+
+def _requires_python(v: _V) -> str | None:
+    rp = v.text("requires_python", required=False)
+    if rp:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            SpecifierSet(rp)
+        except InvalidSpecifier:
+            raise v.fail(f"requires_python {rp!r} is not a version specifier") from None
+    return rp
+
+
+def _tensorflow_rows(top: _V, sources: dict[Any, Any]) -> tuple[TFRow, ...]:
+    rows = []
     seen_series = set()
     for raw, v in _entries(top, "tensorflow", "release", required=True):
-        release = v.str("release")
+        release = v.need("release")
         _check_version(v, release, "release")
-        series = v.str("series", version=True)
+        series = v.need("series", version=True)
         if series in seen_series:
             raise v.fail(f"series {series} appears twice")
         seen_series.add(series)
-        cuda = v.str("cuda", required=False, version=True)
-        ccs = [str(c) for c in v.list("compute_capabilities")]
+        cuda = v.text("cuda", required=False, version=True)
+        ccs = v.strings("compute_capabilities")
         for cc in ccs:
             if parse_cc(cc) is None:
                 raise v.fail(f"compute capability {cc!r} is not like sm_80 / compute_90 / 8.0")
-        rp = v.str("requires_python", required=False)
-        if rp:
-            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        rp = _requires_python(v)
+        v.source(sources, raw.get("source"))
+        libraries = v.mapping("libraries")
+        rows.append(TFRow(
+            series=series,
+            release=release,
+            package=v.need("package"),
+            requires_python=rp,
+            python=v.strings("python"),
+            cuda=cuda,
+            cudnn=v.text("cudnn", required=False),
+            cudnn_headers=v.text("cudnn_headers", required=False, version=True),
+            compute_capabilities=ccs,
+            and_cuda=v.strings("and_cuda"),
+            libraries={str(k): str(x) for k, x in libraries.items()},
+            nvidia_runpath=v.strings("nvidia_runpath"),
+            glibc=v.text("glibc", required=False, version=True),
+            wheel=v.text("wheel", required=False),
+            source=str(raw.get("source")),
+            cuda_build_info=v.text("cuda_build_info", required=False, version=True),
+        ))
+    return tuple(rows)
 
-            try:
-                SpecifierSet(rp)
-            except InvalidSpecifier:
-                raise v.fail(f"requires_python {rp!r} is not a version specifier") from None
-        need_source(v, raw.get("source"))
-        libs = v.mapping("libraries")
-        tf_rows.append(
-            TFRow(
-                series=series or "",
-                release=release or "",
-                package=v.str("package") or "",
-                requires_python=rp,
-                python=tuple(str(p) for p in v.list("python")),
-                cuda=cuda,
-                cudnn=v.str("cudnn", required=False),
-                cudnn_headers=v.str("cudnn_headers", required=False, version=True),
-                compute_capabilities=tuple(ccs),
-                and_cuda=tuple(str(r) for r in v.list("and_cuda")),
-                libraries={str(k): str(x) for k, x in libs.items()},
-                nvidia_runpath=tuple(str(p) for p in v.list("nvidia_runpath")),
-                glibc=v.str("glibc", required=False, version=True),
-                wheel=v.str("wheel", required=False),
-                source=str(raw.get("source")),
-                cuda_build_info=v.str("cuda_build_info", required=False, version=True),
-            )
-        )
 
-    cuda_rows = []
-    for raw, v in _entries(top, "cuda", "version"):
-        version = v.str("version", version=True)
-        releases = []
-        for j, rel in enumerate(v.list("releases", required=True)):
-            rv = _V(path, f"{v.entry}.releases[{j}]", rel)
-            releases.append(
-                CudaRelease(
-                    name=rv.str("name") or "",
-                    full=rv.str("full", required=False, version=True) or "",
-                    linux=rv.str("linux", required=False, version=True),
-                    windows=rv.str("windows", required=False, version=True),
-                )
-            )
-        mc = v.mapping("minor_compat")
-        mcv = _V(path, f"{v.entry}.minor_compat", mc)
-        for ref in v.list("sources", required=True):
-            need_source(v, ref)
-        cuda_rows.append(
-            CudaRow(
-                version=version or "",
-                releases=tuple(releases),
-                minor_compat_linux=mcv.str("linux", required=False, version=True),
-                minor_compat_windows=mcv.str("windows", required=False, version=True),
-                ptx_isa=v.str("ptx_isa", required=False, version=True),
-                min_cc=v.str("min_cc", required=False, version=True),
-                max_cc=v.str("max_cc", required=False, version=True),
-                dropped=tuple(str(d) for d in v.list("dropped")),
-                sources=tuple(str(s) for s in v.list("sources")),
-            )
-        )
+def _cuda_release(v: _V) -> CudaRelease:
+    return CudaRelease(
+        name=v.need("name"),
+        full=v.text("full", required=False, version=True) or "",
+        linux=v.text("linux", required=False, version=True),
+        windows=v.text("windows", required=False, version=True),
+    )
 
-    cudnn_rows = []
+
+def _cuda_rows(top: _V, sources: dict[Any, Any]) -> tuple[CudaRow, ...]:
+    rows = []
+    for _raw, v in _entries(top, "cuda", "version"):
+        version = v.need("version", version=True)
+        releases = tuple(_cuda_release(_V(top.path, f"{v.entry}.releases[{j}]", rel))
+                         for j, rel in enumerate(v.items("releases", required=True)))
+        mcv = _V(top.path, f"{v.entry}.minor_compat", v.mapping("minor_compat"))
+        for ref in v.items("sources", required=True):
+            v.source(sources, ref)
+        rows.append(CudaRow(
+            version=version,
+            releases=releases,
+            minor_compat_linux=mcv.text("linux", required=False, version=True),
+            minor_compat_windows=mcv.text("windows", required=False, version=True),
+            ptx_isa=v.text("ptx_isa", required=False, version=True),
+            min_cc=v.text("min_cc", required=False, version=True),
+            max_cc=v.text("max_cc", required=False, version=True),
+            dropped=v.strings("dropped"),
+            sources=v.strings("sources"),
+        ))
+    return tuple(rows)
+
+
+def _cudnn_rows(top: _V, sources: dict[Any, Any]) -> tuple[CudnnRow, ...]:
+    rows = []
     for raw, v in _entries(top, "cudnn", "version"):
-        for ref in v.list("sources", required=True):
-            need_source(v, ref)
-        cudnn_rows.append(
-            CudnnRow(
-                version=v.str("version", version=True) or "",
-                cuda=tuple(str(c) for c in v.list("cuda", required=True)),
-                min_cc=v.str("min_cc", required=False, version=True),
-                max_cc=v.str("max_cc", required=False, version=True),
-                sonames=tuple(str(s) for s in v.list("sonames")),
-                version_encoding=v.str("version_encoding", required=False),
-                raw=dict(raw),
-            )
-        )
+        for ref in v.items("sources", required=True):
+            v.source(sources, ref)
+        rows.append(CudnnRow(
+            version=v.need("version", version=True),
+            cuda=v.strings("cuda", required=True),
+            min_cc=v.text("min_cc", required=False, version=True),
+            max_cc=v.text("max_cc", required=False, version=True),
+            sonames=v.strings("sonames"),
+            version_encoding=v.text("version_encoding", required=False),
+            raw=dict(raw),
+        ))
+    return tuple(rows)
 
-    gpu_rows = []
+
+def _gpu_rows(top: _V, sources: dict[Any, Any]) -> tuple[GpuRow, ...]:
+    rows = []
     for raw, v in _entries(top, "gpus", "name"):
-        need_source(v, raw.get("source"))
-        gpu_rows.append(
-            GpuRow(
-                name=v.str("name") or "",
-                cc=v.str("cc", version=True) or "",
-                arch=v.str("arch") or "",
-                segment=v.str("segment") or "",
-            )
-        )
-    platform_rows = []
+        v.source(sources, raw.get("source"))
+        rows.append(GpuRow(name=v.need("name"), cc=v.need("cc", version=True), arch=v.need("arch"),
+                           segment=v.need("segment")))
+    return tuple(rows)
+
+
+def _platform_rows(top: _V, sources: dict[Any, Any]) -> tuple[PlatformRow, ...]:
+    rows = []
     for raw, v in _entries(top, "tensorflow_platforms", "platform"):
-        need_source(v, raw.get("source"))
-        gpu = v.str("gpu") or ""
+        v.source(sources, raw.get("source"))
+        gpu = v.need("gpu")
         if gpu not in ("nvidia-cuda", "apple-metal", "none"):
             raise v.fail(f"gpu {gpu!r} is not one of nvidia-cuda, apple-metal, none")
-        platform_rows.append(PlatformRow(
-            platform=v.str("platform") or "", gpu=gpu,
-            first=v.str("from", required=False, version=True), last=v.str("to", required=False, version=True),
-            package=v.str("package", required=False) or "", note=v.str("note", required=False) or "",
+        rows.append(PlatformRow(
+            platform=v.need("platform"), gpu=gpu,
+            first=v.text("from", required=False, version=True), last=v.text("to", required=False, version=True),
+            package=v.text("package", required=False) or "", note=v.text("note", required=False) or "",
             source=str(raw.get("source")),
         ))
-    branch_rows = []
+    return tuple(rows)
+
+
+def _driver_branch_rows(top: _V, sources: dict[Any, Any]) -> tuple[DriverBranch, ...]:
+    rows = []
     for raw, v in _entries(top, "driver_branches", "branch"):
-        need_source(v, raw.get("source"))
-        eol = v.str("end_of_life") or ""
+        v.source(sources, raw.get("source"))
+        eol = v.need("end_of_life")
         if not re.match(r"^\d{4}-\d{2}$", eol):
             raise v.fail(f"end_of_life {eol!r} is not YYYY-MM")
-        branch_rows.append(DriverBranch(int(v.str("branch", version=True) or 0), v.str("type") or "", eol,
-                                        v.str("max_cuda", version=True) or ""))
-    # Every TensorFlow row's CUDA must have a `cuda:` row (major.minor): without one no driver check is made.
+        rows.append(DriverBranch(int(v.need("branch", version=True)), v.need("type"), eol,
+                                 v.need("max_cuda", version=True)))
+    return tuple(rows)
+
+
+def _tf_cuda_has_rows(path: str, tf_rows: tuple[TFRow, ...], cuda_rows: tuple[CudaRow, ...]) -> None:
+    """Every TensorFlow row's CUDA must have a `cuda:` row (major.minor): without one no driver check is made."""
     cuda_versions = {r.version for r in cuda_rows}
     for row in tf_rows:
         if row.cuda and ".".join(row.cuda.split(".")[:2]) not in cuda_versions:
             raise MatrixError(path, f"tensorflow[{row.release}]", f"cuda {row.cuda!r} has no row under 'cuda'")
+
+
+def validate(data: Any, path: str = "<matrix>") -> Matrix:
+    """Check parsed matrix data section by section; raise MatrixError at the first problem."""
+    if data is None:
+        raise MatrixError(path, "", "the file is empty")
+    top = _V(path, "top level", data)
+    schema_version = _schema_version(top)
+    _refuse_unknown_keys(top)
+    date = top.need("data_date")
+    sources = top.mapping("sources")
+    tensorflow = _tensorflow_rows(top, sources)
+    cuda = _cuda_rows(top, sources)
+    cudnn = _cudnn_rows(top, sources)
+    gpus = _gpu_rows(top, sources)
+    platforms = _platform_rows(top, sources)
+    driver_branches = _driver_branch_rows(top, sources)
+    _tf_cuda_has_rows(path, tensorflow, cuda)
     return Matrix(
         path=path,
-        schema_version=sv,
-        data_date=date or "",
+        schema_version=schema_version,
+        data_date=date,
         sources=sources,
-        tensorflow=tuple(tf_rows),
-        cuda=tuple(cuda_rows),
-        cudnn=tuple(cudnn_rows),
-        gpus=tuple(gpu_rows),
+        tensorflow=tensorflow,
+        cuda=cuda,
+        cudnn=cudnn,
+        gpus=gpus,
         forward_compat=top.mapping("cuda_forward_compat"),
-        platforms=tuple(platform_rows),
-        driver_branches=tuple(branch_rows),
+        platforms=platforms,
+        driver_branches=driver_branches,
     )
