@@ -51,14 +51,16 @@ def fake_build(package_dir: Path, version: str = "2.21.0", cuda: str = "12.5.1",
 # --- ld.so.cache ------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not Path("/etc/ld.so.cache").is_file() or not shutil.which("ldconfig"),
-                    reason="no ld.so.cache / ldconfig here")
+LDCONFIG = shutil.which("ldconfig", path=os.pathsep.join([os.environ.get("PATH", os.defpath), "/sbin", "/usr/sbin"]))
+
+
+@pytest.mark.skipif(not Path("/etc/ld.so.cache").is_file() or not LDCONFIG, reason="no ld.so.cache / ldconfig here")
 def test_ld_so_cache_parser_agrees_with_ldconfig():
     import platform
 
     machine = platform.machine()
     ours = parse_ld_so_cache(Path("/etc/ld.so.cache").read_bytes(), machine)
-    out = subprocess.run([shutil.which("ldconfig"), "-p"], capture_output=True, text=True, env={"LC_ALL": "C", "PATH": os.defpath})
+    out = subprocess.run([str(LDCONFIG), "-p"], capture_output=True, text=True, env={"LC_ALL": "C", "PATH": os.defpath})
     theirs = parse_ldconfig_p(out.stdout, machine)
     assert ours and set(ours) == set(theirs)
     assert ours["libc.so.6"] == theirs["libc.so.6"]

@@ -161,6 +161,19 @@ def run(
     )
 
 
+def python_command(python: str, source: str, args: Sequence[str] = (), *, isolated: bool = True,
+                   site: bool = True) -> list[str]:
+    """The one command line for a Python child: `python [-I] [-S] -c SOURCE ARGS...`.
+
+    `isolated` (-I): no PYTHON* variables, no user site-packages, no script or working folder on
+    sys.path; for tfgpu's own children. A child that must import as the user's program would (the
+    live TensorFlow import) passes False. `site=False` (-S) skips site-packages and their .pth
+    files, for children that need only the standard library (or are handed their folders).
+    """
+    flags = (["-I"] if isolated else []) + ([] if site else ["-S"])
+    return [python, *flags, "-c", source, *args]
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]

@@ -4,13 +4,24 @@
 
 from __future__ import annotations
 
+import enum
 import importlib
 import pkgutil
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from tfgpu import proc
 from tfgpu.model import ProbeFailure, ProbeStatus
+from tfgpu.probes import _children
+
+
+class FactEnum(str, enum.Enum):
+    """An enumerated value in a fact record: equal to its string value (`status == "loaded"` holds),
+    and formatted and serialised as that value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 @dataclass
@@ -22,7 +33,8 @@ class ProbeContext:
     environ: Mapping[str, str]
     timeout: float
     matrix: Any = None
-    options: dict[str, Any] = field(default_factory=dict)
+    #: The run's options: a mapping, or an object with the options as attributes.
+    options: Any = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     run_command: Callable[..., proc.CommandResult] = proc.run
 
@@ -30,6 +42,22 @@ class ProbeContext:
         """The fact record of probe `name`, or None where it failed or did not run."""
         value = self.results.get(name)
         return None if value is None or isinstance(value, ProbeFailure) else value
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """One run option (`fast`, `smoke`, `live_timeout`, ...), whichever form `options` has."""
+        if isinstance(self.options, Mapping):
+            value = self.options.get(name, default)
+        else:
+            value = getattr(self.options, name, default)
+        return default if value is None else value
+
+    def run_child(self, name: str, *, timeout: float, python: str | None = None, isolated: bool = True,
+                  site: bool = True, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                  stdin_data: bytes | None = None, cwd: str | None = None) -> proc.CommandResult:
+        """Run the child script `name` (see `tfgpu.probes._children`) in `python` (tfgpu's own
+        interpreter by default), the one way every probe starts a Python child."""
+        argv = proc.python_command(python or sys.executable, _children.source(name), args, isolated=isolated, site=site)
+        return self.run_command(argv, timeout=timeout, env=env, stdin_data=stdin_data, cwd=cwd)
 
 
 @dataclass(frozen=True)

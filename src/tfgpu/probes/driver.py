@@ -1,8 +1,8 @@
 """NVIDIA driver probe: driver, CUDA driver API and NVML versions, and every GPU with its compute
 capability, VRAM, processes, MIG/ECC/persistence state and memory bandwidth, through NVML.
 
-NVML is asked in a child process of tfgpu's own interpreter (`tfgpu.nvml_child`, run through
-`tfgpu.proc` with a time limit), so a hung driver cannot hang the doctor and a crash in native code
+NVML is asked in a child process of tfgpu's own interpreter (`tfgpu.probes._children.nvml`, run
+through `ProbeContext.run_child` with a time limit), so a hung driver cannot hang the doctor and a crash in native code
 is a finding, not our crash. Where NVML is unavailable, `nvidia-smi --query-gpu` is tried, also
 behind a time limit. Files under /proc, /dev and /sys cross-check what NVML says.
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfgpu.model import ProbeFailure, ProbeStatus
-from tfgpu.probes import ProbeContext, failure, probe
+from tfgpu.probes import ProbeContext, _children, failure, probe
 from tfgpu.serde import to_jsonable
 
 #: Where WSL2 mounts the Windows driver's Linux libraries (NVIDIA CUDA on WSL user guide).
@@ -288,15 +288,11 @@ def read_system(environ: dict[str, str], container: str | None, wsl: str | None)
 # --- NVML through the child ------------------------------------------------------------------------
 
 
-def _child_argv_env(environ: dict[str, str]) -> tuple[list[str], dict[str, str], str]:
-    """Run `python -m tfgpu.nvml_child` from the folder holding the tfgpu package, so that it is
-    importable whatever the user's working directory holds."""
-    # .../<parent>/tfgpu/probes/driver.py → <parent>
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(environ)
-    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.pop("PYTHONSAFEPATH", None)
-    return [sys.executable, "-m", "tfgpu.nvml_child"], env, pkg_parent
+def _module_folders() -> list[str]:
+    """tfgpu's own module folders for the isolated NVML child (which cannot see PYTHONPATH or the
+    user site-packages by itself), so that it imports the pynvml tfgpu would. sys.path[0] is left
+    out: it is the working folder or a script's, never where tfgpu's dependencies live."""
+    return [p for p in sys.path[1:] if p]
 
 
 def _gpu_from(data: dict[str, Any]) -> GpuInfo:
@@ -335,9 +331,10 @@ class _NvmlOutcome:
 
 
 def ask_nvml(ctx: ProbeContext, limit: float) -> _NvmlOutcome:
-    argv, env, cwd = _child_argv_env(dict(ctx.environ))
-    res = ctx.run_command(argv, timeout=limit, env=env, cwd=cwd)
-    ev: dict[str, Any] = {"command": " ".join(argv), "result": res.describe()}
+    res = ctx.run_child(_children.NVML, timeout=limit, site=False, args=[json.dumps(_module_folders())],
+                        env=dict(ctx.environ))
+    ev: dict[str, Any] = {"command": f"{sys.executable} -I -S -c {_children.label(_children.NVML)}",
+                          "result": res.describe()}
     if res.timed_out:
         return _NvmlOutcome(None, DriverFailure.NOT_RESPONDING,
                             f"NVML did not answer within {limit:g} s (a hung driver or GPU)", ev)

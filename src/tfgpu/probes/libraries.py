@@ -1,13 +1,18 @@
-"""CUDA library probe: the libraries TensorFlow will dlopen(), resolved as the dynamic loader would, then loaded in a child for their versions.
+"""CUDA library probe: the libraries TensorFlow will dlopen(), resolved as the dynamic loader would, then loaded in a child for their versions (or, with --fast, read from disk without loading anything).
 
 Resolution follows ld.so(8) for a dlopen() by soname from TensorFlow's own shared objects:
 DT_RPATH of the caller (only where it has no DT_RUNPATH), LD_LIBRARY_PATH, the caller's DT_RUNPATH
 (`$ORIGIN` expanded: this is how TF 2.14+ finds `site-packages/nvidia/*/lib`), the ld.so.cache,
 then the default folders. `$CONDA_PREFIX/lib` and the toolkits' library folders are scanned too,
 but only reported as "not on the loader's path" unless one of the above names them.
-Versions come from the libraries themselves: `tfgpu.lib_child` dlopen()s each winner in a child
-process (tfgpu's own interpreter, the user's environment, a time limit) and calls its version
-functions; a child that crashes loses only the library it was loading.
+Versions come from the libraries themselves: the `libs` child (`tfgpu.probes._children.libs`)
+dlopen()s each winner in a child process (tfgpu's own interpreter, the user's environment, a time
+limit) and calls its version functions; a child that crashes loses only the library it was loading.
+With --fast nothing is loaded (`LoadStatus.NOT_LOADED`): versions come from disk
+(`tfgpu.probes._disk_versions`: the real file's name, the pip wheel's dist-info, the version
+header beside it), and a library that cannot load because its ELF file is foreign or a DT_NEEDED
+dependency is nowhere on the loader's path is predicted as failed (`LoadResult.from_disk`). What
+only a load shows (a constructor that crashes, a missing symbol) is left to the full doctor.
 
 Failure modes: TensorFlow not probed or not a CUDA build (skipped, with the reason); a TF shared
 object whose ELF header cannot be read (its path and the reason land in `notes`); an unreadable
@@ -23,12 +28,14 @@ import platform
 import re
 import struct
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tfgpu import elf
+from tfgpu.elf import DynamicInfo
 from tfgpu.model import ProbeFailure, ProbeStatus
-from tfgpu.probes import ProbeContext, failure, probe
+from tfgpu.probes import FactEnum, ProbeContext, _children, failure, probe
+from tfgpu.probes._disk_versions import VersionSource, Wheel, WheelIndex, read_version
 from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import decode_cudnn
@@ -72,13 +79,40 @@ CUDA11_CURAND_UNTIL = (2, 13)
 #: runtime-compiled engines, which cuDNN itself dlopen()s later).
 _TRANSITIVE_RE = re.compile(r"^lib(nvJitLink|cublasLt|cublas|cusparse|nvrtc|cudart)\.so")
 
-ORIGIN_RPATH = "RPATH"
-ORIGIN_LD = "LD_LIBRARY_PATH"
-ORIGIN_RUNPATH = "RUNPATH"
-ORIGIN_CACHE = "ld.so.cache"
-ORIGIN_DEFAULT = "default"
-ORIGIN_CONDA = "CONDA_PREFIX"
-ORIGIN_TOOLKIT = "toolkit"
+#: e_machine of the libraries a process of each platform.machine() can load (ELF specification).
+ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "ppc64le": 21}
+
+
+class Origin(FactEnum):
+    """Where a search folder (and so a library copy) comes from."""
+
+    RPATH = "RPATH"
+    LD_LIBRARY_PATH = "LD_LIBRARY_PATH"
+    RUNPATH = "RUNPATH"
+    CACHE = "ld.so.cache"
+    DEFAULT = "default"
+    CONDA = "CONDA_PREFIX"  # not on the loader's path unless another entry names it
+    TOOLKIT = "toolkit"  # likewise
+
+
+ORIGIN_RPATH = Origin.RPATH
+ORIGIN_LD = Origin.LD_LIBRARY_PATH
+ORIGIN_RUNPATH = Origin.RUNPATH
+ORIGIN_CACHE = Origin.CACHE
+ORIGIN_DEFAULT = Origin.DEFAULT
+ORIGIN_CONDA = Origin.CONDA
+ORIGIN_TOOLKIT = Origin.TOOLKIT
+
+
+class LoadStatus(FactEnum):
+    """What became of a library: loaded in the child, or why not."""
+
+    LOADED = "loaded"
+    FAILED = "failed"  # dlopen() failed (or, from disk, would fail: see LoadResult.from_disk)
+    CRASHED = "crashed"  # loading it killed the child
+    TIMED_OUT = "timed_out"
+    NOT_RUN = "not_run"  # not found, or the child never reached it
+    NOT_LOADED = "not_loaded"  # found, not loaded (--fast): its version, if any, is read from disk
 
 
 @dataclass(frozen=True)
@@ -86,7 +120,7 @@ class SearchDir:
     """One place the loader (or tfgpu, beyond it) looks, in order."""
 
     path: str
-    origin: str  # RPATH, LD_LIBRARY_PATH, RUNPATH, ld.so.cache, default, CONDA_PREFIX, toolkit
+    origin: Origin
     on_loader_path: bool
     exists: bool
     entry: str = ""  # as written, e.g. "$ORIGIN/../nvidia/cudnn/lib"
@@ -97,21 +131,26 @@ class SearchDir:
 class LibraryCopy:
     path: str
     realpath: str
-    origin: str
+    origin: Origin
     on_loader_path: bool
     pip_wheel: bool  # under site-packages/nvidia/<pkg>/lib
 
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What happened when the child dlopen()ed the winner."""
+    """What happened when the child dlopen()ed the winner (or, with --fast, what the disk says)."""
 
-    status: str  # "loaded", "failed" (dlopen error), "crashed", "timed_out", "not_run"
+    status: LoadStatus
     error: str | None = None  # dlerror() text, or how the child ended
     signal: int | None = None
     version: str | None = None  # "9.28.0", "12.9" ...
     cudart_version: str | None = None  # the CUDA runtime it was built against (cuDNN, cublasLt)
     raw: dict[str, str] = field(default_factory=dict)
+    version_source: VersionSource | None = None  # "loaded", "filename", "dist-info", "header"
+    version_from: str | None = None  # what a disk version was read from: file name, wheel, header
+    #: True where nothing was loaded and this result is read from the file (--fast): a NOT_LOADED
+    #: library, or a FAILED one whose ELF file or DT_NEEDED dependencies rule the load out.
+    from_disk: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,8 +183,10 @@ class Libraries:
     ld_library_path: str | None
     conda_prefix: str | None
     ld_cache: str  # how the cache was read, with its size
-    child: str  # the interpreter that loaded them
+    child: str  # the interpreter that loaded them ("" where none did: --fast)
     notes: tuple[str, ...] = ()
+    #: False with --fast: no library was loaded, versions were read from disk.
+    loaded: bool = True
 
     def get(self, key: str) -> LibraryStatus | None:
         for lib in self.libraries:
@@ -423,10 +464,6 @@ def _major(version: str | None) -> int | None:
 # --- the child -----------------------------------------------------------------------------------
 
 
-def child_script_path() -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib_child.py")
-
-
 def _format_version(key: str, values: dict) -> tuple[str | None, str | None]:
     """(library version, cudart version) from the child's raw values."""
     def cudart(v: object) -> str | None:
@@ -486,13 +523,12 @@ def load_in_child(ctx: ProbeContext, todo: list[tuple[str, str]]) -> dict[str, L
     remaining = list(todo)
     env = dict(ctx.environ)
     env.pop("PYTHONSTARTUP", None)
-    argv = [sys.executable, "-I", "-S", child_script_path()]
     budget = min(CHILD_TIMEOUT, ctx.timeout)
     for _attempt in range(len(todo) + 1):
         if not remaining:
             break
         request = json.dumps({"libraries": remaining}).encode()
-        result = ctx.run_command(argv, timeout=budget, env=env, stdin_data=request)
+        result = ctx.run_child(_children.LIBS, site=False, timeout=budget, env=env, stdin_data=request)
         budget = max(budget - result.seconds, 2.0)
         parsed, pending = parse_child_lines(result.stdout)
         for key, data in parsed.items():
@@ -501,29 +537,104 @@ def load_in_child(ctx: ProbeContext, todo: list[tuple[str, str]]) -> dict[str, L
             raw = {str(k): json.dumps(v) for k, v in values.items()}
             raw.update({f"error:{k}": str(v) for k, v in (data.get("errors") or {}).items()})
             if data.get("loaded"):
-                out[key] = LoadResult("loaded", None, None, version, cudart, raw)
+                out[key] = LoadResult(LoadStatus.LOADED, None, None, version, cudart, raw,
+                                      VersionSource.LOADED if version else None)
             else:
-                out[key] = LoadResult("failed", str(data.get("error") or "dlopen failed"), None, None, None, raw)
+                out[key] = LoadResult(LoadStatus.FAILED, str(data.get("error") or "dlopen failed"), None, None, None, raw)
         remaining = [(k, p) for k, p in remaining if k not in parsed]
         if result.ok or not remaining:
             continue
         if result.start_error is not None:
             for k, _p in remaining:
-                out[k] = LoadResult("not_run", f"the loader child could not start: {result.start_error}")
+                out[k] = LoadResult(LoadStatus.NOT_RUN, f"the loader child could not start: {result.start_error}")
             break
         victim = pending or remaining[0][0]
         if result.timed_out:
-            out[victim] = LoadResult("timed_out", f"loading it did not finish within {result.seconds:.0f} s")
+            out[victim] = LoadResult(LoadStatus.TIMED_OUT, f"loading it did not finish within {result.seconds:.0f} s")
         elif result.signal is not None:
-            out[victim] = LoadResult("crashed", f"loading it killed the process: {result.describe()}", result.signal)
+            out[victim] = LoadResult(LoadStatus.CRASHED, f"loading it killed the process: {result.describe()}", result.signal)
         else:
             tail = "\n".join(result.stderr.strip().splitlines()[-3:])
-            out[victim] = LoadResult("crashed", f"loading it ended the process: {result.describe()}"
+            out[victim] = LoadResult(LoadStatus.CRASHED, f"loading it ended the process: {result.describe()}"
                                      + (f": {tail}" if tail else ""))
         remaining = [(k, p) for k, p in remaining if k != victim]
     for k, _p in remaining:
-        out.setdefault(k, LoadResult("not_run", "the loader child gave up before reaching it"))
+        out.setdefault(k, LoadResult(LoadStatus.NOT_RUN, "the loader child gave up before reaching it"))
     return out
+
+
+# --- without loading (--fast) ----------------------------------------------------------------------
+
+
+def _read_elf(path: str, infos: dict[str, DynamicInfo | str]) -> DynamicInfo | str:
+    """The dynamic section of `path` (read once per run), or why it could not be read."""
+    if path not in infos:
+        try:
+            infos[path] = elf.read_dynamic(path)
+        except (OSError, elf.ElfError) as exc:
+            infos[path] = str(exc) or type(exc).__name__
+    return infos[path]
+
+
+def _own_dirs(info: DynamicInfo, path: str) -> list[SearchDir]:
+    """An object's own DT_RUNPATH (or, without one, DT_RPATH) folders, $ORIGIN expanded."""
+    own_dir = os.path.dirname(path)
+    return ([SearchDir(expand_origin(e, own_dir), ORIGIN_RUNPATH, True, True, e, path) for e in info.runpath if e]
+            or [SearchDir(expand_origin(e, own_dir), ORIGIN_RPATH, True, True, e, path) for e in info.rpath if e])
+
+
+def missing_needs(info: DynamicInfo, path: str, search: list[SearchDir], cache: dict[str, list[str]],
+                  found: dict[str, bool]) -> list[str]:
+    """The DT_NEEDED entries of `path` that ld.so would find nowhere: its own RPATH/RUNPATH,
+    LD_LIBRARY_PATH, the ld.so cache or the default folders. `found` remembers the needs that do not
+    depend on the object's own folders (most are libc's), across libraries."""
+    own = _own_dirs(info, path)
+    missing = []
+    for need in info.needed:
+        if "/" in need:  # a path, not a name: no search
+            if not os.path.isfile(need):
+                missing.append(need)
+            continue
+        if need in cache or found.get(need):
+            continue
+        _copies, winner = resolve_library(need, search, cache, own)
+        if winner is None:
+            missing.append(need)
+        elif winner.origin not in (ORIGIN_RPATH, ORIGIN_RUNPATH):
+            found[need] = True
+    return missing
+
+
+def from_disk(key: str, soname: str, win: LibraryCopy, info: DynamicInfo | str, machine: str,
+              search: list[SearchDir], cache: dict[str, list[str]], wheels: WheelIndex,
+              found: dict[str, bool]) -> LoadResult:
+    """What can be known of a library without loading it: a load that cannot succeed (not an ELF
+    file, another machine's, a DT_NEEDED dependency nowhere on the path), else its version from disk."""
+    suffix = "; read from the file, not loaded (--fast)"
+    if isinstance(info, str):
+        return LoadResult(LoadStatus.FAILED, f"{win.path}: invalid ELF header ({info}){suffix}", from_disk=True)
+    want = ELF_MACHINES.get(machine)
+    if want is not None and info.machine != want:
+        return LoadResult(LoadStatus.FAILED, f"{win.path}: wrong ELF machine {info.machine} for {machine}"
+                          f" (e_machine {want}){suffix}", from_disk=True)
+    missing = missing_needs(info, win.path, search, cache, found)
+    if missing:
+        # Worded as dlopen() words it, so that the checks name the missing dependency alike.
+        return LoadResult(LoadStatus.FAILED, f"{missing[0]}: cannot open shared object file: No such file or directory"
+                          f" (a DT_NEEDED entry of {soname}, on no folder the loader searches"
+                          + (f"; also missing: {', '.join(missing[1:])}" if missing[1:] else "") + f"){suffix}",
+                          from_disk=True)
+    disk = read_version(key, soname, win.path, win.realpath, wheels)
+    return LoadResult(LoadStatus.NOT_LOADED, None, None, disk.version if disk else None, None, {},
+                      disk.source if disk else None, disk.detail if disk else None, from_disk=True)
+
+
+def _with_disk_version(result: LoadResult, key: str, soname: str, win: LibraryCopy, wheels: WheelIndex) -> LoadResult:
+    """A loaded library whose version functions did not answer keeps the version on disk, labelled so."""
+    if result.status is not LoadStatus.LOADED or result.version:
+        return result
+    disk = read_version(key, soname, win.path, win.realpath, wheels)
+    return replace(result, version=disk.version, version_source=disk.source, version_from=disk.detail) if disk else result
 
 
 # --- the probe -----------------------------------------------------------------------------------
@@ -573,18 +684,16 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
     # with the needing object's own RPATH/RUNPATH, as ld.so does for DT_NEEDED.
     known = {s["soname"] for s in statuses}
     transitive: dict[str, dict] = {}
+    infos: dict[str, DynamicInfo | str] = {}  # winner path -> its dynamic section, or why it could not be read
     for s in statuses:
         win: LibraryCopy | None = s["winner"]
         if win is None:
             continue
-        try:
-            info = elf.read_dynamic(win.path)
-        except (OSError, elf.ElfError) as exc:
-            notes.append(f"could not read the ELF dynamic section of {win.path}: {exc}")
+        info = _read_elf(win.path, infos)
+        if isinstance(info, str):
+            notes.append(f"could not read the ELF dynamic section of {win.path}: {info}")
             continue
-        own_dir = os.path.dirname(win.path)
-        own = ([SearchDir(expand_origin(e, own_dir), ORIGIN_RUNPATH, True, True, e, win.path) for e in info.runpath if e]
-               or [SearchDir(expand_origin(e, own_dir), ORIGIN_RPATH, True, True, e, win.path) for e in info.rpath if e])
+        own = _own_dirs(info, win.path)
         for need in info.needed:
             if need in known or not _TRANSITIVE_RE.match(need):
                 continue
@@ -601,12 +710,25 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
     todo = [(s["key"], s["winner"].path) for s in statuses if s["winner"] is not None]
     if load and todo:
         loads = load_in_child(ctx, todo)
+    wheels = WheelIndex(Wheel(d.name, d.version, d.location, d.metadata_dir)
+                        for d in (env.nvidia_wheels if env is not None else ()))
+    found: dict[str, bool] = {}
+    results: dict[str, LoadResult] = {}
+    for s in statuses:
+        win = s["winner"]
+        if win is None:
+            results[s["key"]] = LoadResult(LoadStatus.NOT_RUN, "not found")
+        elif load:
+            results[s["key"]] = _with_disk_version(
+                loads.get(s["key"], LoadResult(LoadStatus.NOT_RUN, "not loaded")), s["key"], s["soname"], win, wheels)
+        else:
+            results[s["key"]] = from_disk(s["key"], s["soname"], win, _read_elf(win.path, infos), machine,
+                                          search, cache, wheels, found)
     libraries = tuple(
         LibraryStatus(
             key=s["key"], soname=s["soname"], direct=s["direct"], copies=tuple(s["copies"]), winner=s["winner"],
             expected=s["expected"], other_versions=tuple(other_versions(s["soname"], search, cache, listing)),
-            load=loads.get(s["key"], LoadResult("not_run", "not found" if s["winner"] is None else "not loaded")),
-            needed_by=tuple(s["needed_by"]),
+            load=results[s["key"]], needed_by=tuple(s["needed_by"]),
         )
         for s in statuses
     )
@@ -622,8 +744,9 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
         ld_library_path=environ.get("LD_LIBRARY_PATH"),
         conda_prefix=environ.get("CONDA_PREFIX"),
         ld_cache=cache_desc,
-        child=sys.executable,
+        child=sys.executable if load else "",
         notes=tuple(notes),
+        loaded=load,
     )
 
 
@@ -643,4 +766,5 @@ def probe_libraries(ctx: ProbeContext) -> Libraries | ProbeFailure:
         return failure("libraries", ProbeStatus.SKIPPED,
                        sonames_unknown_text(build.distribution, build.version, build.cuda_version, build.build_info_path),
                        tf_version=build.version, cuda_version=build.cuda_version, build_info=build.build_info_path)
-    return collect_libraries(ctx, build, env)
+    # --fast loads nothing: versions come from disk (file names, wheels' dist-info, headers).
+    return collect_libraries(ctx, build, env, load=not ctx.option("fast", False))

@@ -13,16 +13,25 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from tfgpu.model import ProbeStatus
-from tfgpu.probes import ProbeContext, failure, probe
+from tfgpu.probes import FactEnum, ProbeContext, _children, failure, probe
 
 MARK = "@@TFGPU-LIVE@@"
 #: Default time limit: TensorFlow's import alone can take tens of seconds on a cold disk.
 DEFAULT_LIMIT = 120.0
 #: Log lines kept in the fact (head and tail); the whole log can be millions of lines.
 KEEP_LINES = 300
+
+
+class LiveOutcome(FactEnum):
+    """How the live import ended."""
+
+    OK = "ok"  # imported, listed the GPUs (and ran the smoke test)
+    IMPORT_ERROR = "import_error"  # `import tensorflow` raised
+    CRASHED = "crashed"  # killed by a signal
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"  # ended without finishing for another reason (the stage says where)
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class LiveGPU:
 
 @dataclass(frozen=True)
 class TFLive:
-    outcome: str  # "ok", "import_error", "crashed", "timed_out", "failed"
+    outcome: LiveOutcome
     python: str
     version: str | None
     import_seconds: float | None
@@ -79,7 +88,8 @@ def _short_device(device: str) -> str:
 
 
 def child_source() -> str:
-    return (Path(__file__).resolve().parent.parent / "live_child.py").read_text(encoding="utf-8")
+    """The live child's source (`tfgpu.probes._children.live`), as the target runs it."""
+    return _children.source(_children.LIVE)
 
 
 def child_env(environ: dict[str, str], smoke: bool) -> dict[str, str]:
@@ -137,18 +147,18 @@ def build_fact(python: str, result, stages: list[dict], smoke: bool) -> TFLive:
     mapped = (by.get("mapped") or gpus_rec or {}).get("mapped", []) or []
     log, total = keep_log(result.stderr)
     if result.timed_out:
-        outcome = "timed_out"
+        outcome = LiveOutcome.TIMED_OUT
     elif result.signal is not None:
-        outcome = "crashed"
+        outcome = LiveOutcome.CRASHED
     elif "import_error" in by:
-        outcome = "import_error"
+        outcome = LiveOutcome.IMPORT_ERROR
     elif "done" in by:
-        outcome = "ok"
+        outcome = LiveOutcome.OK
     else:
-        outcome = "failed"
+        outcome = LiveOutcome.FAILED
     error = (by.get("import_error", {}).get("error") or by.get("list_error", {}).get("error")
              or by.get("unsupported_python", {}).get("error"))
-    if outcome in ("failed",) and not error:
+    if outcome is LiveOutcome.FAILED and not error:
         error = f"the child {result.describe()} after stage '{last}'"
     imported = by.get("imported", {})
     return TFLive(
@@ -171,13 +181,14 @@ def build_fact(python: str, result, stages: list[dict], smoke: bool) -> TFLive:
 
 @probe("tf_live", "TensorFlow, imported live", TFLive, slow=True, timeout=None)
 def probe_tf_live(ctx: ProbeContext):
-    limit = float(ctx.options.get("live_timeout") or DEFAULT_LIMIT)
-    smoke = bool(ctx.options.get("smoke", True))
+    limit = float(ctx.option("live_timeout") or DEFAULT_LIMIT)
+    smoke = bool(ctx.option("smoke", True))
     # An empty working directory: `python -c` puts it first on sys.path, and a stray
     # ./tensorflow folder (a source checkout) would otherwise shadow the installed package.
     with tempfile.TemporaryDirectory(prefix="tfgpu-live-") as cwd:
-        result = ctx.run_command([ctx.python, "-c", child_source()], timeout=limit,
-                                 env=child_env(dict(ctx.environ), smoke), cwd=cwd)
+        # Not isolated: the import must see PYTHONPATH and the user's site-packages as their program does.
+        result = ctx.run_child(_children.LIVE, python=ctx.python, isolated=False, timeout=limit,
+                               env=child_env(dict(ctx.environ), smoke), cwd=cwd)
     if result.start_error:
         status = ProbeStatus.NOT_FOUND if result.start_error == "not found" else ProbeStatus.FAILED
         return failure("tf_live", status, f"{ctx.python}: {result.start_error}")

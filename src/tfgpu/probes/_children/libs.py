@@ -1,7 +1,7 @@
 """The child that dlopen()s CUDA libraries and asks each its version; run as a script, stdlib only.
 
-tfgpu's own interpreter runs this file (`python -I -S lib_child.py`) under `tfgpu.proc.run`
-with a time limit and the user's environment, so that transitive dependencies resolve as they
+tfgpu's own interpreter runs this source (`python -I -S -c <source>`, started by
+`tfgpu.probes.libraries` through `ProbeContext.run_child`) with a time limit and the user's environment, so that transitive dependencies resolve as they
 would for TensorFlow. The request comes as JSON on stdin: {"libraries": [[key, path], ...]}.
 For each library the child first writes a `BEGIN <key>` line, then one JSON result line, and
 flushes after each, so that a library that crashes the child loses only its own result: the

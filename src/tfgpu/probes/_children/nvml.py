@@ -1,9 +1,11 @@
-"""The NVML child: run as `python -m tfgpu.nvml_child`, it asks NVML (through `pynvml`) about the
-driver and every GPU and prints one JSON object on stdout.
+"""The NVML child: it asks NVML (through `pynvml`) about the driver and every GPU and prints one
+JSON object on stdout.
 
-It runs in a child process of tfgpu's own interpreter (started by `tfgpu.probes.driver` through
-`tfgpu.proc` with a time limit), so a hung or crashing driver can never hang or crash the doctor.
-It imports nothing from tfgpu and nothing outside the standard library but `pynvml`.
+It runs in a child process of tfgpu's own interpreter (`python -I -S -c <this source> FOLDERS`,
+started by `tfgpu.probes.driver` through `ProbeContext.run_child` with a time limit), so a hung or
+crashing driver can never hang or crash the doctor. FOLDERS is a JSON list of tfgpu's own module
+folders, appended to sys.path so that the isolated child imports the pynvml tfgpu would. It imports
+nothing from tfgpu and nothing outside the standard library but `pynvml`.
 
 Output, always one JSON object:
 - `{"ok": true, "driver_version": ..., "gpus": [...], "unavailable": {field: reason}, ...}`
@@ -262,7 +264,19 @@ def probe() -> dict[str, Any]:
     return out
 
 
+def _add_folders(argv: list[str]) -> None:
+    """Append the module folders the parent handed over (argv[1], a JSON list) to sys.path."""
+    try:
+        folders = json.loads(argv[1]) if len(argv) > 1 else []
+    except ValueError:
+        return
+    for folder in folders if isinstance(folders, list) else ():
+        if isinstance(folder, str) and folder not in sys.path:
+            sys.path.append(folder)
+
+
 def main() -> None:
+    _add_folders(sys.argv)
     try:
         result = probe()
     except Exception as exc:  # a bug here must still answer in JSON
