@@ -47,8 +47,9 @@ class Fix:
 class Finding:
     """One judgement about the machine.
 
-    `id` names the root cause (shared with `tfgpu explain`), `check` the check that made it.
-    `evidence` holds the observed values the judgement rests on.
+    `id` names the root cause (shared with `tfgpu explain`), `check` the check that made it,
+    `area` the part of the stack it is about (platform, driver, libraries, ...: renderers group
+    and order by it). `evidence` holds the observed values the judgement rests on.
     """
 
     id: str
@@ -58,6 +59,7 @@ class Finding:
     detail: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     fixes: tuple[Fix, ...] = ()
+    area: str = ""
 
 
 class ProbeStatus(str, enum.Enum):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
-from tfgpu.model import ProbeFailure, ProbeStatus, Report
+from tfgpu.model import Finding, ProbeFailure, ProbeStatus, Report
 from tfgpu.probes import Probe, ProbeContext
 
 
@@ -142,8 +143,6 @@ def run_probes(
 def _fold_live_duplicates(findings: list) -> list:
     """One finding per root cause: where TensorFlow's own log (the live check) names a cause a
     static check already reported, the log lines join that finding as evidence."""
-    from dataclasses import replace
-
     static_ids = {f.id: i for i, f in enumerate(findings) if f.check != "tf-live"}
     out = list(findings)
     drop = set()
@@ -157,6 +156,19 @@ def _fold_live_duplicates(findings: list) -> list:
     return [f for i, f in enumerate(out) if i not in drop]
 
 
+def _with_areas(findings: list[Finding], registry: Any) -> list[Finding]:
+    """Every finding names its area: one its check left without (a plugin that builds `Finding`
+    itself, a finding made before checks set it) takes its check's area; one from no registered
+    check (a plugin that failed to load) is about the plugins."""
+    out = []
+    for f in findings:
+        if not f.area:
+            chk = registry.get(f.check)
+            f = replace(f, area=getattr(chk, "area", "") or "plugins")
+        out.append(f)
+    return out
+
+
 def build_report(
     results: dict[str, Any],
     timings: dict[str, float],
@@ -166,7 +178,7 @@ def build_report(
 ) -> Report:
     """Run the checks over the facts and assemble the Report."""
     from tfgpu import __version__
-    from tfgpu.checks import run_checks
+    from tfgpu.checks import load_all, run_checks
     from tfgpu.verdict import decide
 
     t0 = time.monotonic()
@@ -180,6 +192,7 @@ def build_report(
         from tfgpu.checks.live import contradiction
 
         findings.extend(contradiction(results, findings))
+    findings = _with_areas(findings, load_all())
     timings = dict(timings)
     timings["checks"] = round(time.monotonic() - t0, 4)
     verdict = decide(results, findings, options)

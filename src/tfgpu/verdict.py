@@ -18,10 +18,7 @@ def _tf_label(facts: dict[str, Any]) -> str:
 
 
 def _area_rank(finding: Finding) -> int:
-    from tfgpu.checks import CHECKS
-
-    chk = CHECKS.get(finding.check)
-    area = chk.area if chk else ""
+    area = finding.area
     return AREA_ORDER.index(area) if area in AREA_ORDER else len(AREA_ORDER)
 
 

@@ -24,6 +24,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
     return {
         "id": f.id,
         "check": f.check,
+        "area": f.area,
         "severity": f.severity.value,
         "summary": f.summary,
         "detail": f.detail,
