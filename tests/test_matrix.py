@@ -7,8 +7,8 @@ import json
 import re
 
 import pytest
-
 from conftest import REPO, run_tfgpu
+
 from tfgpu.matrix import MatrixError, driver_at_least, load, validate
 from tfgpu.recommend import Machine, classify_cc, recommend
 
@@ -18,7 +18,7 @@ MATRIX = REPO / "compat_matrix.yaml"
 def test_shipped_matrix_loads_and_covers_every_minor():
     m = load(str(MATRIX))
     series = {r.series for r in m.tensorflow}
-    assert {"1.15"} | {f"2.{i}" for i in range(0, 22)} <= series
+    assert {"1.15"} | {f"2.{i}" for i in range(22)} <= series
     assert m.schema_version == 1 and m.data_date
     for row in m.tensorflow:
         assert row.source in m.sources

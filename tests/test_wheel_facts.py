@@ -1,7 +1,9 @@
-"""Tests for tfgpu.wheel_facts (matrix rows from TensorFlow wheels) and tfgpu.elf (the ELF reader)."""
+"""Tests for tools/wheel_facts.py (matrix rows from TensorFlow wheels; build-time code, not shipped in the
+wheel) and tfgpu.elf (the ELF reader)."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -16,7 +18,12 @@ import pytest
 
 from tfgpu import proc
 from tfgpu.elf import ElfError, read_dynamic
-from tfgpu.wheel_facts import (
+
+REPO = Path(__file__).resolve().parents[1]
+# tools/ is a folder of maintainer scripts, not a package: its modules import as the scripts do.
+sys.path.insert(0, str(REPO / "tools"))
+
+from wheel_facts import (
     DSO_LOADER_MARKERS,
     WheelFactsError,
     and_cuda_requirements,
@@ -33,7 +40,6 @@ from tfgpu.wheel_facts import (
     row_from_wheel,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "wheels"
 MATRIX = REPO / "compat_matrix.yaml"
 FIXTURE_SERIES = [f"2.{minor}" for minor in range(12, 22)]
@@ -64,6 +70,44 @@ def _row_from_fixture(series: str) -> dict[str, Any]:
         sha256=facts["sha256"],
         dso_loaders=facts["dso_loaders"],
     )
+
+
+# --- (0) build-time code stays out of the runtime package -------------------------------------------
+
+
+def _imported_names(tree: ast.AST) -> list[str]:
+    """Every dotted name an import statement in `tree` can bind ("from a import b" gives "a" and "a.b")."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    return names
+
+
+def test_build_time_code_is_not_in_the_runtime_package() -> None:
+    """tools/ (wheel_facts, refresh_matrix) ships in the sdist, not the wheel: nothing in src/tfgpu may import it."""
+    package = REPO / "src" / "tfgpu"
+    tool_modules = {path.stem for path in (REPO / "tools").glob("*.py")}
+    assert {"wheel_facts", "refresh_matrix"} <= tool_modules
+    assert not (package / "wheel_facts.py").exists()
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        for name in _imported_names(ast.parse(path.read_text(encoding="utf-8"))):
+            if tool_modules & set(name.split(".")) or name.split(".")[0] == "tools":
+                offenders.append(f"{path.relative_to(REPO)}: {name}")
+    assert offenders == []
+    tomllib = pytest.importorskip("tomllib")
+    hatch = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["hatch"]["build"]["targets"]
+    assert hatch["wheel"]["packages"] == ["src/tfgpu"]
+    assert "tools/" in hatch["sdist"]["include"]
+
+
+def test_imported_names_sees_every_import_form() -> None:
+    tree = ast.parse("import wheel_facts\nfrom tfgpu import wheel_facts as w\nfrom tools.x import y\n")
+    assert _imported_names(tree) == ["wheel_facts", "tfgpu", "tfgpu.wheel_facts", "tools.x", "tools.x.y"]
 
 
 # --- (1) fixture files -> the committed matrix rows ------------------------------------------------

@@ -4,7 +4,7 @@
 For each TensorFlow minor release (1.15, 2.0 ... 2.21; the GPU package is `tensorflow-gpu` for 1.15
 and 2.0 and `tensorflow` from 2.1 on) it picks the newest final patch, fetches one Linux x86_64 wheel
 with `pip download --no-deps --only-binary=:all:` (nothing is installed, nothing from the wheel is
-run), reads it with tfgpu.wheel_facts, and rewrites ONLY the lines between
+run), reads it with tools/wheel_facts.py (beside this script), and rewrites ONLY the lines between
 
     # BEGIN GENERATED: tensorflow (tools/refresh_matrix.py)
     # END GENERATED: tensorflow
@@ -42,9 +42,7 @@ except ImportError:  # running from a checkout without an install
     sys.path.insert(0, str(REPO / "src"))
 
 from packaging.version import InvalidVersion, Version
-
-from tfgpu import proc
-from tfgpu.wheel_facts import (
+from wheel_facts import (
     OPTIONAL_ROW_KEYS,
     ROW_KEYS,
     WheelMembers,
@@ -53,6 +51,8 @@ from tfgpu.wheel_facts import (
     row_from_wheel,
     sha256_of,
 )
+
+from tfgpu import proc
 
 BEGIN_MARKER = "# BEGIN GENERATED: tensorflow (tools/refresh_matrix.py)"
 END_MARKER = "# END GENERATED: tensorflow"

@@ -1,4 +1,7 @@
-"""Pure functions that turn a TensorFlow wheel (or the member files read from one) into a compat-matrix row."""
+"""Pure functions that turn a TensorFlow wheel (or the member files read from one) into a compat-matrix row.
+
+Build-time code: tools/refresh_matrix.py uses it to regenerate compat_matrix.yaml. It is not part of the
+installed tfgpu package (the doctor reads the matrix, never a wheel)."""
 
 from __future__ import annotations
 
