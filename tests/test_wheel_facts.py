@@ -122,7 +122,7 @@ def test_fixture_row_equals_committed_matrix_row(series: str) -> None:
 
 
 def test_fixture_rows_hold_known_facts() -> None:
-    """A few facts checked by hand against the wheels (and tf_wheels_facts.json)."""
+    """A few facts checked by hand against the wheels."""
     r221 = _row_from_fixture("2.21")
     assert r221["cuda"] == "12.5.1" and r221["cudnn"] == "9" and r221["cudnn_headers"] == "9.3.0"
     assert r221["compute_capabilities"] == ["sm_60", "sm_70", "sm_80", "sm_89", "compute_90"]
@@ -142,7 +142,7 @@ def test_fixture_rows_hold_known_facts() -> None:
 
 def test_curand_listed_only_while_dsoloader_has_a_curand_loader() -> None:
     """cuda_config.h keeps TF_CURAND_VERSION in 2.14+, but DsoLoader has no curand loader from 2.14
-    on (GetCurandDsoHandle gone from libtensorflow_framework; tf_wheels_facts.json)."""
+    on (GetCurandDsoHandle gone from libtensorflow_framework: the fixtures' `dso_loaders`)."""
     rows = _matrix_rows()
     for row in (rows["2.21"], _row_from_fixture("2.21")):
         assert "curand" not in row["libraries"]
@@ -256,7 +256,7 @@ def test_installed_tensorflow_matches_matrix() -> None:
             runpath=search,
             dso_loaders=loaders,
         )
-        # Patch releases never changed these (tf_wheels_facts.md); check them for any patch.
+        # No patch release changed these in the wheels the matrix was read from: check them for any patch.
         for key in ("series", "package", "cuda", "cudnn", "cudnn_headers", "compute_capabilities", "libraries"):
             assert got[key] == want[key], f"{key}: installed {version} has {got[key]!r}, matrix {want[key]!r}"
         if version == want["release"]:

@@ -200,8 +200,8 @@ def _major(version: str | None) -> int | None:
 #: and its CachedDsoLoader twin), whose mangled symbol names are in libtensorflow_framework.so.*
 #: (every release 1.15 ... 2.21). Checked against the cached wheels: GetCublasLtDsoHandle appears
 #: in 2.4 (the first CUDA 11 build), GetCurandDsoHandle is gone from 2.14 on, GetNcclDsoHandle
-#: appears in 2.15; these agree with tf_wheels_facts.json's `requested_by_dso_loader_at_runtime`
-#: for every release 2.4-2.21. (Literal sonames are no marker: dso_loader.cc builds them at run
+#: appears in 2.15 (the `dso_loaders` lists in tests/data/wheels/*/facts.json, read from the
+#: wheels, record 2.12-2.21). (Literal sonames are no marker: dso_loader.cc builds them at run
 #: time, and the bare "curand" string is gone from the framework library already in 2.9.)
 DSO_LOADER_MARKERS: dict[str, bytes] = {
     "cudart": b"GetCudaRuntimeDsoHandle",
