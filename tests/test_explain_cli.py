@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import run_tfgpu, validate_report
 
 LOGS = Path(__file__).parent / "data" / "logs"
@@ -151,8 +153,6 @@ def test_unreadable_log_is_one_line_and_exit_2(tmp_path: Path) -> None:
     log.chmod(0)
     try:
         if os.access(log, os.R_OK):  # root reads anything: the in-process tests below cover it
-            import pytest
-
             pytest.skip("running as root: chmod 000 does not stop reading")
         proc = run_tfgpu("explain", str(log))
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
@@ -162,27 +162,57 @@ def test_unreadable_log_is_one_line_and_exit_2(tmp_path: Path) -> None:
         log.chmod(0o600)
 
 
+def _explain_in_process(monkeypatch, *args: str) -> int:
+    """Run `tfgpu explain ARGS` through the CLI's entry point in this process; return its exit code."""
+    from tfgpu import cli
+
+    monkeypatch.setattr(sys, "argv", ["tfgpu", "explain", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    return exit_info.value.code
+
+
 def test_open_error_in_process_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     """A path that cannot be opened as a file (a directory here, so that it fails as root too)."""
-    from tfgpu.explain import run
+    from tfgpu.explain import ExplainFailed, explain_file
 
-    assert run(str(tmp_path), False, None) == 2
+    with pytest.raises(ExplainFailed) as failed:
+        explain_file(str(tmp_path), None)
+    assert failed.value.code == 2
+    assert "directory" in _one_line_error(f"tfgpu: {failed.value.message}", str(tmp_path))
     captured = capsys.readouterr()
-    assert "directory" in _one_line_error(captured.err, str(tmp_path))
-    assert captured.out == ""
+    assert captured.out == "" and captured.err == ""  # it writes nothing itself: the CLI does
 
 
-def test_io_error_mid_read_is_one_line_and_exit_2(monkeypatch, capsys) -> None:
+def test_io_error_mid_read_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
     import errno
 
-    from tfgpu.explain import reader, run
+    from tfgpu.explain import reader
 
     def failing(path):
         yield "TensorFlow version: 2.21.0"
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
+    log = tmp_path / "run.log"
+    log.write_text("TensorFlow version: 2.21.0\n")
     monkeypatch.setattr(reader, "iter_log_lines", failing)
-    assert run("/data/run.log", True, None) == 2
+    assert _explain_in_process(monkeypatch, str(log), "--json") == 2
     captured = capsys.readouterr()
-    assert os.strerror(errno.EIO) in _one_line_error(captured.err, "/data/run.log")
+    assert os.strerror(errno.EIO) in _one_line_error(captured.err, str(log))
+    assert captured.out == ""
+
+
+def test_broken_signature_file_is_one_line_and_exit_3(tmp_path: Path, monkeypatch, capsys) -> None:
+    import tfgpu.explain as explain_mod
+    from tfgpu.explain import KnowledgeError
+
+    def broken():
+        raise KnowledgeError("signatures.yaml: line 3: not a mapping")
+
+    log = tmp_path / "run.log"
+    log.write_text("TensorFlow version: 2.21.0\n")
+    monkeypatch.setattr(explain_mod, "load_knowledge", broken)
+    assert _explain_in_process(monkeypatch, str(log)) == 3
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "tfgpu: broken signature file: signatures.yaml: line 3: not a mapping"
     assert captured.out == ""

@@ -165,18 +165,14 @@ def doctor(
 
     if list_checks or ids:
         registry = checks_mod.load_all()
-    if list_checks and as_json:
-        _emit(json.dumps({"checks": [{"id": c.id, "title": c.title, "area": c.area, "origin": c.origin}
-                                     for c in sorted(registry.values(), key=lambda c: (c.area, c.id))],
-                          "plugin_errors": [{"name": n, "error": e} for n, e, _d in checks_mod.PLUGIN_ERRORS]},
-                         indent=2) + "\n")
-        raise typer.Exit(EXIT_OK)
     if list_checks:
-        for chk in sorted(registry.values(), key=lambda c: (c.area, c.id)):
-            origin = "" if chk.origin.startswith("tfgpu.") else f"  (plugin: {chk.origin})"
-            _emit(f"{chk.id:<28} {chk.title}{origin}" + "\n")
-        for name, error, _dist in checks_mod.PLUGIN_ERRORS:
-            _emit(f"{name:<28} (plugin failed to load: {error})" + "\n")
+        from tfgpu.render import checks as list_view
+        from tfgpu.render.json import document
+
+        if as_json:
+            _emit(document(list_view.to_dict(registry.values(), registry.errors)))
+        else:
+            _emit(list_view.render(registry.values(), registry.errors))
         raise typer.Exit(EXIT_OK)
     if ids:
         unknown = [i for i in ids if i not in registry]
@@ -220,11 +216,11 @@ def doctor(
     if as_json:
         from tfgpu.render.json import render as render_json
 
-        _emit(render_json(report) + "\n")
+        _emit(render_json(report))
     else:
         from tfgpu.render.rich import render as render_rich
 
-        _emit(render_rich(report, width=_width(), color=_use_color(sys.stdout), ascii_only=not _unicode_ok(sys.stdout)))
+        _emit(render_rich(report, **_text_style()))
     raise typer.Exit(_exit_code(report, strict))
 
 
@@ -300,37 +296,9 @@ def _read_facts(path: Path, probes: dict):
     return facts, {"probes_total": 0.0}
 
 
-def _row_dict(row, matrix) -> dict:
-    from dataclasses import asdict
-
-    data = asdict(row)
-    data["cudnn_tested"] = row.cudnn_tested
-    data["gpu_platforms"] = matrix.gpu_platforms(row.series)
-    if row.cuda:
-        lin, win = matrix.driver_need(row.cuda, "linux"), matrix.driver_need(row.cuda, "windows")
-        data["driver"] = {"linux": {"toolkit": lin.toolkit_min, "minor_compat": lin.minor_compat_min},
-                          "windows": {"toolkit": win.toolkit_min, "minor_compat": win.minor_compat_min}}
-    return data
-
-
-def _buffer_console():
-    """A Rich console that renders into memory; `_emit` then writes it out in one piece."""
-    import io
-
-    from rich.console import Console
-
-    color = _use_color(sys.stdout)
-    return Console(file=io.StringIO(), width=_width(), no_color=not color, color_system="standard" if color else None,
-                   force_terminal=color, highlight=False, safe_box=not _unicode_ok(sys.stdout))
-
-
-def _flat(value) -> str:
-    """A matrix value as one line of text: lists joined, mappings as key: value."""
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_flat(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_flat(v) for v in value)
-    return "-" if value is None else str(value)
+def _text_style() -> dict:
+    """How text views are drawn for this stdout: its width, colour, and whether it takes Unicode."""
+    return {"width": _width(), "color": _use_color(sys.stdout), "ascii_only": not _unicode_ok(sys.stdout)}
 
 
 @app.command("matrix")
@@ -341,74 +309,24 @@ def matrix_cmd(
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
 ) -> None:
     """Print the compatibility matrix: TensorFlow builds, or one release, or one CUDA toolkit."""
-    from dataclasses import asdict
-
-    from rich.table import Table
-    from rich.text import Text
+    from tfgpu.render import matrix as view
+    from tfgpu.render.json import document
 
     matrix = _load_matrix(matrix_file)
-    console = _buffer_console()
     if tf:
         row = matrix.tf_row(tf)
         if row is None:
             _err(f"--tf {tf}: not in the matrix (known: {', '.join(r.series for r in matrix.tf_rows_newest_first())})")
             raise typer.Exit(EXIT_USAGE)
-        data = _row_dict(row, matrix)
-        if as_json:
-            _emit(json.dumps({"tensorflow": data, "matrix": matrix.describe()}, indent=2) + "\n")
-        else:
-            for key, value in data.items():
-                console.print(Text(f"{key:<22} ", style="bold") + Text(_flat(value)))
-        _emit(console.file.getvalue())
+        _emit(document(view.release_json(matrix, row)) if as_json else view.release_text(matrix, row, **_text_style()))
         raise typer.Exit(EXIT_OK)
     if cuda:
-        crow = matrix.cuda_row(cuda)
-        if crow is None:
+        if matrix.cuda_row(cuda) is None:
             _err(f"--cuda {cuda}: not in the matrix (known: {', '.join(r.version for r in matrix.cuda)})")
             raise typer.Exit(EXIT_USAGE)
-        major = crow.version.split(".")[0]
-        data = {
-            "cuda": asdict(crow),
-            "driver": {os_name: asdict(matrix.driver_need(cuda, os_name)) for os_name in ("linux", "windows")},
-            "tensorflow_built_with": [r.series for r in matrix.tf_rows_newest_first()
-                                      if r.cuda and ".".join(r.cuda.split(".")[:2]) == crow.version],
-            "cudnn_for_this_major": [r.version for r in matrix.cudnn if major in r.cuda],
-            "forward_compat": matrix.forward_compat,
-        }
-        if as_json:
-            _emit(json.dumps(data, indent=2) + "\n")
-        else:
-            lin, win = data["driver"]["linux"], data["driver"]["windows"]
-            console.print(f"[bold]CUDA {crow.version}[/bold]  PTX ISA {crow.ptx_isa or '?'}, compute capability "
-                          f"{crow.min_cc or '?'} to {crow.max_cc or '?'}"
-                          + (f", dropped {', '.join(crow.dropped)}" if crow.dropped else ""))
-            for rel in crow.releases:
-                console.print(f"  {rel.name:<22} driver: Linux >= {rel.linux or 'n/a'}, Windows >= {rel.windows or 'n/a'}")
-            console.print(f"  minor-version compatibility (any {major}.x): Linux >= {lin['minor_compat_min'] or 'n/a'}, "
-                          f"Windows >= {win['minor_compat_min'] or 'n/a'}")
-            console.print(f"  TensorFlow built with it: {', '.join(data['tensorflow_built_with']) or 'none'}")
-            console.print(f"  cuDNN releases for CUDA {major}: {', '.join(data['cudnn_for_this_major']) or 'none'}")
-        _emit(console.file.getvalue())
+        _emit(document(view.cuda_doc(matrix, cuda)) if as_json else view.cuda_text(matrix, cuda, **_text_style()))
         raise typer.Exit(EXIT_OK)
-    rows = matrix.tf_rows_newest_first()
-    console.width = max(console.width, 140)
-    if as_json:
-        _emit(json.dumps({"matrix": matrix.describe(), "tensorflow": [_row_dict(r, matrix) for r in rows]}, indent=2) + "\n")
-        raise typer.Exit(EXIT_OK)
-    table = Table(title=f"TensorFlow GPU builds (Linux x86_64 wheels; matrix {matrix.describe()})")
-    for col in ("TF", "Python", "CUDA", "cuDNN", "compute capabilities", "driver (Linux)", "glibc", "\\[and-cuda]"):
-        table.add_column(col)
-    for r in rows:
-        need = matrix.driver_need(r.cuda, "linux") if r.cuda else None
-        drv = "" if need is None else (f">= {need.minor_compat_min} ({need.toolkit_min})" if need.minor_compat_min
-                                       else f">= {need.toolkit_min or '?'}")
-        py = f"{r.python[0]}-{r.python[-1]}" if r.python else (r.requires_python or "")
-        cudnn = r.cudnn_tested or r.cudnn or ""
-        table.add_row(r.series, py, r.cuda or "-", cudnn, " ".join(r.compute_capabilities), drv, r.glibc or "",
-                      "yes" if r.and_cuda else "no")
-    console.print(table)
-    console.print("driver: minor-version-compatibility floor (the toolkit's own driver). Details: tfgpu matrix --tf X.Y")
-    _emit(console.file.getvalue())
+    _emit(document(view.table_doc(matrix)) if as_json else view.table_text(matrix, **_text_style()))
     raise typer.Exit(EXIT_OK)
 
 
@@ -423,8 +341,6 @@ def recommend(
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
 ) -> None:
     """The TensorFlow releases that will use this machine's GPU, best first, with install commands."""
-    from dataclasses import asdict
-
     from tfgpu.recommend import Machine
     from tfgpu.recommend import recommend as advise
 
@@ -451,36 +367,10 @@ def recommend(
         glibc=facts.get("glibc") if os_name is None else None,
     )
     advice = advise(matrix, machine)
-    if as_json:
-        _emit(json.dumps({
-            "machine": asdict(machine),
-            "assumptions": list(advice.assumptions),
-            "recommendations": [{"tensorflow": r.tensorflow, "install": r.install, "notes": list(r.notes)}
-                                for r in advice.recommendations],
-            "excluded": [{"tensorflow": e.tensorflow, "reason": e.reason} for e in advice.excluded],
-        }, indent=2) + "\n")
-        raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
-    from rich.text import Text
+    from tfgpu.render import recommend as view
+    from tfgpu.render.json import document
 
-    console = _buffer_console()
-    desc = ", ".join(f"{k} {v}" for k, v in (("driver", machine.driver), ("GPU cc", ",".join(machine.ccs) or None),
-                                             ("Python", machine.python), ("OS", machine.os)) if v)
-    console.print(Text(f"Machine: {desc}", style="dim"))
-    for a in advice.assumptions:
-        console.print(Text(f"Note: {a}", style="dim"))
-    if not advice.recommendations:
-        console.print(Text("No TensorFlow release in the matrix will use this GPU.", style="bold red"))
-    for i, r in enumerate(advice.recommendations):
-        console.print(Text(f"{'Best: ' if i == 0 else '      '}TensorFlow {r.tensorflow}", style="bold green" if i == 0 else ""))
-        console.print(Text(f"        $ {r.install}", style="bold"))
-        for n in r.notes:
-            console.print(Text(f"        - {n}", style="dim"))
-    if advice.excluded:
-        console.print()
-        console.print(Text("Newer releases excluded:", style="bold"))
-        for e in advice.excluded:
-            console.print(f"  {e.tensorflow}: {e.reason}")
-    _emit(console.file.getvalue())
+    _emit(document(view.to_dict(machine, advice)) if as_json else view.render(machine, advice, **_text_style()))
     raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
 
 
@@ -530,7 +420,8 @@ def explain(
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
 ) -> None:
     """Explain a pasted TensorFlow/CUDA log: root causes, harmless noise, and fixes."""
-    from tfgpu.explain import run as run_explain
+    from tfgpu.explain import ExplainFailed, explain_file
+    from tfgpu.model import Severity
 
     matrix = _load_matrix(matrix_file)
     path = None if source in (None, "-") else source
@@ -540,7 +431,21 @@ def explain(
     if path is not None and Path(path).is_dir():
         _err(f"{path}: is a directory, not a log file")
         raise typer.Exit(EXIT_USAGE)
-    raise typer.Exit(run_explain(path, as_json, matrix, width=_width(), color=_use_color(sys.stdout)))
+    try:
+        report = explain_file(path, matrix)
+    except ExplainFailed as exc:
+        _err(exc.message)
+        raise typer.Exit(exc.code)
+    if as_json:
+        from tfgpu.render.json import render as render_json
+
+        _emit(render_json(report, kind="explain"))
+    else:
+        from tfgpu.render.explain import render as render_explain
+
+        style = _text_style()
+        _emit(render_explain(report, width=style["width"], color=style["color"]))
+    raise typer.Exit(EXIT_FINDINGS if report.worst is Severity.ERROR else EXIT_OK)
 
 
 def main() -> None:

@@ -2,22 +2,22 @@
 
 Flow: `reader` (the only I/O) yields bounded lines → `scan` matches them against the signatures
 in `tfgpu/knowledge/signatures.yaml` → `report` builds a `Report` (cross-checking versions
-against the matrix) → `render` (terminal) or `tfgpu.render.json` (with kind "explain").
+against the matrix) → `tfgpu.render.explain` (terminal) or `tfgpu.render.json` (kind "explain"),
+written out by the CLI.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from typing import Any, Iterable
 
 from tfgpu.explain.knowledge import Knowledge, KnowledgeError, load_knowledge
 from tfgpu.explain.report import build_report
 from tfgpu.explain.scan import ScanResult, scan
-from tfgpu.model import Report, Severity
+from tfgpu.model import Report
 
-__all__ = ["run", "explain_lines", "report_to_dict", "load_knowledge", "Knowledge", "KnowledgeError", "ScanResult"]
+__all__ = ["explain_file", "ExplainFailed", "explain_lines", "report_to_dict", "load_knowledge", "Knowledge",
+           "KnowledgeError", "ScanResult"]
 
 
 def explain_lines(lines: Iterable[str], matrix: Any | None = None, source: str = "<lines>",
@@ -38,40 +38,39 @@ def explain_lines(lines: Iterable[str], matrix: Any | None = None, source: str =
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """The JSON document for an explain report (the doctor's schema, with kind "explain")."""
-    from tfgpu.render.json import report_to_dict as doctor_dict
+    from tfgpu.render.json import report_to_dict as as_dict
 
-    data = doctor_dict(report)
-    data["kind"] = "explain"
-    return data
+    return as_dict(report, kind="explain")
 
 
-def run(path: str | None, as_json: bool, matrix: Any | None, width: int = 100, color: bool = False) -> int:
-    """Explain the log at `path` (None: standard input); print the report; return the exit code.
+class ExplainFailed(Exception):
+    """The log (or the signature file) could not be read: a one-line `message` and the exit `code`."""
 
-    0: nothing wrong found; 1: an error finding; 2: the log cannot be read (permission denied,
-    an I/O error part-way); 3: the signature file itself is broken.
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def explain_file(path: str | None, matrix: Any | None) -> Report:
+    """The explain report for the log at `path` (None: standard input). Writes nothing: the CLI
+    renders the report and writes it out.
+
+    Raises ExplainFailed with code 2 when the log cannot be read (permission denied, an I/O error
+    part-way) and code 3 when the signature file itself is broken.
     """
     from tfgpu.explain.reader import iter_log_lines
 
     try:
         know = load_knowledge()
     except KnowledgeError as exc:
-        sys.stderr.write(f"tfgpu: broken signature file: {exc}\n")
-        return 3
+        raise ExplainFailed(f"broken signature file: {exc}", 3) from None
     t0 = time.monotonic()
     source = path or "<stdin>"
     try:
         # The reader is lazy: open and read errors surface while the lines are scanned.
         report = explain_lines(iter_log_lines(path), matrix, source, know)
     except OSError as exc:
-        sys.stderr.write(f"tfgpu: {source}: {exc.strerror or exc}\n")
-        return 2
+        raise ExplainFailed(f"{source}: {exc.strerror or exc}", 2) from None
     report.timings["total"] = round(time.monotonic() - t0, 4)
-    if as_json:
-        sys.stdout.write(json.dumps(report_to_dict(report), indent=2) + "\n")
-    else:
-        from tfgpu.explain.render import render
-
-        sys.stdout.write(render(report, width=width, color=color))
-    sys.stdout.flush()
-    return 1 if report.worst is Severity.ERROR else 0
+    return report

@@ -1,6 +1,7 @@
 """The JSON report: the contract for scripts (schema in tfgpu/schema/report.schema.json).
 
-`report_to_dict` is pure; `facts_from_dict` rebuilds fact records for `--from-facts`.
+`report_to_dict` is pure; `facts_from_dict` rebuilds fact records for `--from-facts`;
+`document` is how every command's JSON is laid out on stdout.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def report_to_dict(report: Report) -> dict[str, Any]:
+def report_to_dict(report: Report, kind: str = "doctor") -> dict[str, Any]:
+    """The report as JSON data; `kind` is "doctor" or "explain" (one schema for both)."""
     from tfgpu.model import Severity
 
     counts = {s.value: 0 for s in Severity}
@@ -41,7 +43,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         counts[f.severity.value] += 1
     return {
         "schema_version": SCHEMA_VERSION,
-        "kind": "doctor",
+        "kind": kind,
         "tool": {"name": "tfgpu", "version": report.tool_version},
         "matrix": report.matrix_version,
         "verdict": {
@@ -56,8 +58,13 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     }
 
 
-def render(report: Report) -> str:
-    return json.dumps(report_to_dict(report), indent=2, sort_keys=False)
+def document(data: Any) -> str:
+    """One JSON document, as every command prints it: indented, keys in their given order, a final newline."""
+    return json.dumps(data, indent=2) + "\n"
+
+
+def render(report: Report, kind: str = "doctor") -> str:
+    return document(report_to_dict(report, kind))
 
 
 def facts_from_dict(data: dict[str, Any], fact_types: dict[str, type]) -> dict[str, Any]:

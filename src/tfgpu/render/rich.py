@@ -40,6 +40,20 @@ AREA_TITLES = {
 }
 
 
+def buffer_console(width: int, color: bool, **options: Any) -> Console:
+    """A Rich console that renders into memory (read it back with `rendered`): every text view
+    is built this way, and the CLI writes the result out in one piece."""
+    return Console(file=io.StringIO(), width=width, color_system="standard" if color else None, no_color=not color,
+                   force_terminal=color, highlight=False, **options)
+
+
+def rendered(console: Console) -> str:
+    """The text a `buffer_console` has taken so far."""
+    buf = console.file
+    assert isinstance(buf, io.StringIO), "not a buffer_console"
+    return buf.getvalue()
+
+
 def _area_of(finding: Finding) -> str:
     # A finding that names no area did not come from a built-in check.
     return finding.area or "plugins"
@@ -112,9 +126,7 @@ def render(report: Report, width: int = 100, color: bool = False, show_ok: bool 
 
 
 def _render(report: Report, width: int, color: bool, show_ok: bool) -> str:
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system="standard" if color else None, no_color=not color,
-                      force_terminal=color, highlight=False, emoji=False, soft_wrap=False)
+    console = buffer_console(width, color, emoji=False, soft_wrap=False)
     label, style = VERDICT_STYLE[report.verdict.status]
     head = Text()
     head.append(f"{label}", style=style)
@@ -178,7 +190,7 @@ def _render(report: Report, width: int, color: bool, show_ok: bool) -> str:
     if report.failed_checks:
         tail += f" · check(s) crashed: {', '.join(report.failed_checks)}"
     console.print(Text(tail, style="dim"))
-    return buf.getvalue()
+    return rendered(console)
 
 
 __all__ = ["render", "escape"]

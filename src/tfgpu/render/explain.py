@@ -1,15 +1,15 @@
-"""The terminal view of an explain report, in the doctor's Rich style: causes, consequences, noise. Pure."""
+"""The terminal view of an explain report (`tfgpu explain`), in the doctor's Rich style: causes,
+consequences, noise. Pure: the CLI writes the text out."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from tfgpu.model import Finding, Report
-from tfgpu.render.rich import ICONS, VERDICT_STYLE, print_fixes
+from tfgpu.render.rich import ICONS, VERDICT_STYLE, buffer_console, print_fixes, rendered
 
 SECTIONS = (
     ("cause", "Root causes"),
@@ -65,9 +65,7 @@ def _finding(console: Console, f: Finding, width: int) -> None:
 
 def render(report: Report, width: int = 100, color: bool = False) -> str:
     """The explain report as text for a terminal of `width` columns."""
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system="standard" if color else None, no_color=not color,
-                      force_terminal=color, highlight=False, emoji=False, soft_wrap=False)
+    console = buffer_console(width, color, emoji=False, soft_wrap=False)
     label, style = VERDICT_STYLE[report.verdict.status]
     head = Text()
     head.append(label, style=style)
@@ -88,4 +86,4 @@ def render(report: Report, width: int = 100, color: bool = False) -> str:
         for f in group:
             _finding(console, f, width)
     console.print()
-    return buf.getvalue()
+    return rendered(console)

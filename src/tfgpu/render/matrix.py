@@ -1,0 +1,107 @@
+"""The views of `tfgpu matrix`: all TensorFlow GPU builds, one release, or one CUDA toolkit.
+
+Each view is a JSON-ready document (`*_doc`) and a text rendering of it (`*_text`). Pure: the
+matrix is handed in, the CLI writes the text out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from tfgpu.render.rich import buffer_console, rendered
+
+OS_NAMES = ("linux", "windows")
+
+
+def release_doc(matrix: Any, row: Any) -> dict[str, Any]:
+    """One TensorFlow release series: its matrix row, the cuDNN it was tested with, the GPU
+    platforms it ships for and the driver its CUDA needs."""
+    data = asdict(row)
+    data["cudnn_tested"] = row.cudnn_tested
+    data["gpu_platforms"] = matrix.gpu_platforms(row.series)
+    if row.cuda:
+        lin, win = matrix.driver_need(row.cuda, "linux"), matrix.driver_need(row.cuda, "windows")
+        data["driver"] = {"linux": {"toolkit": lin.toolkit_min, "minor_compat": lin.minor_compat_min},
+                          "windows": {"toolkit": win.toolkit_min, "minor_compat": win.minor_compat_min}}
+    return data
+
+
+def release_json(matrix: Any, row: Any) -> dict[str, Any]:
+    return {"tensorflow": release_doc(matrix, row), "matrix": matrix.describe()}
+
+
+def _flat(value: Any) -> str:
+    """A matrix value as one line of text: lists joined, mappings as key: value."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_flat(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_flat(v) for v in value)
+    return "-" if value is None else str(value)
+
+
+def release_text(matrix: Any, row: Any, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
+    console = buffer_console(width, color, safe_box=ascii_only)
+    for key, value in release_doc(matrix, row).items():
+        console.print(Text(f"{key:<22} ", style="bold") + Text(_flat(value)))
+    return rendered(console)
+
+
+def cuda_doc(matrix: Any, version: str) -> dict[str, Any]:
+    """One CUDA toolkit (`version` as asked, "12.5" or "12.5.1": the driver need depends on it):
+    its row, the driver it needs per OS, the TensorFlow built with it, the cuDNN releases for its
+    major version. The CLI has checked that the matrix knows it."""
+    crow = matrix.cuda_row(version)
+    major = crow.version.split(".")[0]
+    return {
+        "cuda": asdict(crow),
+        "driver": {os_name: asdict(matrix.driver_need(version, os_name)) for os_name in OS_NAMES},
+        "tensorflow_built_with": [r.series for r in matrix.tf_rows_newest_first()
+                                  if r.cuda and ".".join(r.cuda.split(".")[:2]) == crow.version],
+        "cudnn_for_this_major": [r.version for r in matrix.cudnn if major in r.cuda],
+        "forward_compat": matrix.forward_compat,
+    }
+
+
+def cuda_text(matrix: Any, version: str, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
+    data = cuda_doc(matrix, version)
+    crow = matrix.cuda_row(version)
+    major = crow.version.split(".")[0]
+    console = buffer_console(width, color, safe_box=ascii_only)
+    lin, win = data["driver"]["linux"], data["driver"]["windows"]
+    console.print(f"[bold]CUDA {crow.version}[/bold]  PTX ISA {crow.ptx_isa or '?'}, compute capability "
+                  f"{crow.min_cc or '?'} to {crow.max_cc or '?'}"
+                  + (f", dropped {', '.join(crow.dropped)}" if crow.dropped else ""))
+    for rel in crow.releases:
+        console.print(f"  {rel.name:<22} driver: Linux >= {rel.linux or 'n/a'}, Windows >= {rel.windows or 'n/a'}")
+    console.print(f"  minor-version compatibility (any {major}.x): Linux >= {lin['minor_compat_min'] or 'n/a'}, "
+                  f"Windows >= {win['minor_compat_min'] or 'n/a'}")
+    console.print(f"  TensorFlow built with it: {', '.join(data['tensorflow_built_with']) or 'none'}")
+    console.print(f"  cuDNN releases for CUDA {major}: {', '.join(data['cudnn_for_this_major']) or 'none'}")
+    return rendered(console)
+
+
+def table_doc(matrix: Any) -> dict[str, Any]:
+    """Every TensorFlow GPU build, newest first."""
+    return {"matrix": matrix.describe(), "tensorflow": [release_doc(matrix, r) for r in matrix.tf_rows_newest_first()]}
+
+
+def table_text(matrix: Any, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
+    console = buffer_console(max(width, 140), color, safe_box=ascii_only)
+    table = Table(title=f"TensorFlow GPU builds (Linux x86_64 wheels; matrix {matrix.describe()})")
+    for col in ("TF", "Python", "CUDA", "cuDNN", "compute capabilities", "driver (Linux)", "glibc", "\\[and-cuda]"):
+        table.add_column(col)
+    for r in matrix.tf_rows_newest_first():
+        need = matrix.driver_need(r.cuda, "linux") if r.cuda else None
+        drv = "" if need is None else (f">= {need.minor_compat_min} ({need.toolkit_min})" if need.minor_compat_min
+                                       else f">= {need.toolkit_min or '?'}")
+        py = f"{r.python[0]}-{r.python[-1]}" if r.python else (r.requires_python or "")
+        cudnn = r.cudnn_tested or r.cudnn or ""
+        table.add_row(r.series, py, r.cuda or "-", cudnn, " ".join(r.compute_capabilities), drv, r.glibc or "",
+                      "yes" if r.and_cuda else "no")
+    console.print(table)
+    console.print("driver: minor-version-compatibility floor (the toolkit's own driver). Details: tfgpu matrix --tf X.Y")
+    return rendered(console)
