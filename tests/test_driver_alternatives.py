@@ -14,10 +14,13 @@ from conftest import findings_by_id, json_report, run_tfgpu, tf_python
 from test_driver_machines import A100, T4, by_id, driver, g1, load_driver_matrix, machine
 from test_driver_standin import build_fake_nvml, driver_matrix_path, nvml_env
 
-from tfgpu.checks import load_all, run_checks
-from tfgpu.checks.driver import newest_tf_for_driver, recommend_os, target_machine
+from tfgpu.checks import CheckContext, load_all, run_checks
+from tfgpu.checks.common import target_os
+from tfgpu.checks.driver import target_machine
+from tfgpu.recommend import newest_tf_for_driver
 from tfgpu.probes.host import HostInfo
 from tfgpu.recommend import Machine, recommend
+from tfgpu.rules import OS
 
 RTX3090 = ("NVIDIA GeForce RTX 3090", "8.6", 24576)
 RTX3090_NVML = "name=NVIDIA GeForce RTX 3090,cc=8.6,mem=24576,bus=384,mclk=9751"
@@ -102,14 +105,11 @@ def test_machine_from_facts_names_os_arch_glibc_and_python():
     facts = machine(driver("560.94", "12.6", g1(RTX3090)), wsl="wsl2")
     facts["host"] = HostInfo("Linux", "x86_64", "5.15", glibc="2.35", wsl="wsl2")
 
-    class Ctx:
-        def fact(self, name):
-            return facts.get(name)
-
-    m = target_machine(Ctx(), facts["driver"], [(8, 6)])
+    ctx = CheckContext("driver-supports-tf-cuda", facts, None)
+    m = target_machine(ctx, facts["driver"], [(8, 6)])
     assert (m.os, m.machine, m.glibc, m.python, m.ccs, m.driver) == ("wsl2", "x86_64", "2.35", "3.11.9", ("8.6",),
                                                                        "560.94")
-    assert recommend_os(Ctx()) == "wsl2"
+    assert target_os(ctx) is OS.WSL2
 
 
 # --- through the probes: the stand-in NVML and the real TensorFlow 2.21 venv (Python 3.11) -----------------

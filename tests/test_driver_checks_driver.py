@@ -20,15 +20,15 @@ from test_driver_machines import (
 )
 
 from tfgpu.checks import run_checks
-from tfgpu.checks.driver import (
+from tfgpu.checks.common import branch_for
+from tfgpu.checks.driver import kepler_no_branch_text
+from tfgpu.recommend import newest_tf_for_driver
+from tfgpu.rules import (
     DriverFit,
-    branch_for,
     driver_fit,
     driver_minor_compat_text,
     driver_too_old_text,
     driver_unjudged_reason,
-    kepler_no_branch_text,
-    newest_tf_for_driver,
     ptx_jit_needs_driver_text,
 )
 from tfgpu.matrix import DriverNeed

@@ -230,7 +230,7 @@ def test_sass_gpu_on_a_minor_compat_driver_is_a_warning() -> None:
 
 
 def test_arch_specific_targets_run_only_on_their_own_cc(matrix_with_tf) -> None:
-    """sm_90a runs on CC 9.0 only (matrix.cc_support); a 10.0 GPU falls back to the compute_90 PTX."""
+    """sm_90a runs on CC 9.0 only (rules.cc_support); a 10.0 GPU falls back to the compute_90 PTX."""
     m = replace(matrix_with_tf, tensorflow=(replace(matrix_with_tf.tensorflow[0],
                                                     compute_capabilities=("sm_80", "sm_90a", "compute_90")),))
     for cc, want in (("9.0", set()), ("10.0", {"gpu-ptx-jit"})):

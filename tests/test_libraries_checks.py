@@ -7,15 +7,8 @@ from dataclasses import replace
 import pytest
 
 from tfgpu.checks import load_all, run_checks
-from tfgpu.checks.libraries import (
-    CUDNN_FROM_BUILD_INFO,
-    CUDNN_FROM_HEADERS,
-    built_cudnn,
-    cudnn_mismatch_text,
-    cudnn_problem,
-    evaluate_requirements,
-    ld_library_path_without,
-)
+from tfgpu.checks.libraries import cudnn_mismatch_text, evaluate_requirements, ld_library_path_without
+from tfgpu.rules import CUDNN_FROM_BUILD_INFO, CUDNN_FROM_HEADERS, built_cudnn, cudnn_problem
 from tfgpu.checks.tensorflow import is_user_site, tf_cuda_build_text, tf_shadowed_copy_text
 from tfgpu.model import ProbeFailure, ProbeStatus, Severity
 from tfgpu.probes.libraries import Libraries, LibraryCopy, LibraryStatus, LoadResult, SearchDir
@@ -139,16 +132,19 @@ def test_cudnn_8_for_a_cudnn_9_build_is_the_same_finding_as_an_older_minor():
 
 
 def test_built_cudnn_comes_from_the_matrix_row_else_build_info_major_only():
-    from tfgpu.checks import CheckContext
     from tfgpu.matrix import load
 
-    ctx = CheckContext("cudnn-version", {}, load(), {})
-    assert built_cudnn(ctx, build("2.21.0")) == ("9.3.0", CUDNN_FROM_HEADERS)
+    mx = load()
+
+    def built_of(b):
+        return built_cudnn(mx, b.version, b.cudnn_version)
+
+    assert built_of(build("2.21.0")) == ("9.3.0", CUDNN_FROM_HEADERS)
     row = load().tf_row("2.21.0")
     assert row is not None and row.cudnn_headers == "9.3.0"
     # A release the matrix lacks: build_info's major alone (no invented "2.22" -> 9.10.0 table).
-    assert built_cudnn(ctx, replace(build(), version="2.30.0")) == ("9", CUDNN_FROM_BUILD_INFO)
-    assert built_cudnn(ctx, replace(build(), version="2.22.0rc0", cudnn_version=None))[0] is None
+    assert built_of(replace(build(), version="2.30.0")) == ("9", CUDNN_FROM_BUILD_INFO)
+    assert built_of(replace(build(), version="2.22.0rc0", cudnn_version=None))[0] is None
 
 
 def test_with_build_info_major_only_just_the_major_is_compared():

@@ -234,15 +234,6 @@ class Matrix:
         minor = row.minor_compat_windows if key == "windows" else row.minor_compat_linux
         return DriverNeed(cuda_version, toolkit, minor)
 
-    def last_tf_for_cc(self, cc: tuple[int, int]) -> tuple[TFRow, str, str] | None:
-        """The newest TensorFlow row whose build runs on compute capability `cc`:
-        (row, 'sass' or 'ptx', the build entry used). None where no row does."""
-        for row in self.tf_rows_newest_first():
-            how = cc_support(cc, row.compute_capabilities)
-            if how is not None:
-                return (row, how[0], how[1])
-        return None
-
     # --- GPUs ---------------------------------------------------------------------------------
     def gpu_by_name(self, name: str) -> GpuRow | None:
         want = _norm_gpu(name)
@@ -260,38 +251,6 @@ def parse_arch(text: str) -> tuple[str, int, int, str] | None:
         return (m.group(1), int(digits[:-1]), int(digits[-1]), m.group(3))
     parsed = parse_cc(text)
     return (parsed[0], parsed[1], parsed[2], "") if parsed else None
-
-
-def cc_support(cc: tuple[int, int], build_ccs: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
-    """How a GPU of compute capability `cc` runs a build compiled for `build_ccs`.
-
-    ('sass', 'sm_80'): native code. SASS for sm_XY runs on the same major with an equal or higher
-    minor (CUDA C++ Programming Guide, "Binary Compatibility"; TensorFlow's .bazelrc says the same);
-    arch-specific 'a' targets run only on exactly that CC. ('ptx', 'compute_90'): only through the
-    driver's JIT of PTX for an equal or lower CC ("Application Compatibility"). None: cannot run.
-    Bare numbers ('3.5', as old builds list them) count as both SASS and PTX.
-    """
-    best_ptx: tuple[tuple[int, int], str] | None = None
-    sass: tuple[tuple[int, int], str] | None = None
-    for entry in build_ccs:
-        arch = parse_arch(entry)
-        if arch is None:
-            continue
-        kind, major, minor, suffix = arch
-        if suffix == "a" and (major, minor) != cc:
-            continue
-        # Bare numbers ("3.5", as builds before 2.3 list them) were compiled to SASS and PTX
-        # (TF 2.3 release notes: earlier releases shipped PTX for several architectures).
-        bare = not entry.strip().startswith(("sm_", "compute_"))
-        if kind == "sm" and major == cc[0] and minor <= cc[1] and (sass is None or (major, minor) > sass[0]):
-            sass = ((major, minor), entry)
-        if (kind == "compute" or bare) and (major, minor) <= cc and (best_ptx is None or (major, minor) > best_ptx[0]):
-            best_ptx = ((major, minor), entry)
-    if sass is not None:
-        return ("sass", sass[1])
-    if best_ptx is not None:
-        return ("ptx", best_ptx[1])
-    return None
 
 
 def _norm_gpu(name: str) -> str:

@@ -1,8 +1,13 @@
 """Checks: pure judgements from facts (and the matrix) to findings. No I/O here.
 
-Built-in checks register with `@check`; third-party checks load from the `tfgpu.checks`
-entry-point group through the same registry. A plugin that fails to load, or a check that
-raises, becomes a row of the report, never a crash.
+A check declares the facts it reads: `needs` (without any of them usable it is reported as
+skipped) and `uses` (read when present). It reads them through the typed accessors of
+`CheckContext` (`ctx.driver`, `ctx.tf_build`, ...), each the probe's dataclass or None; reading a
+fact it did not declare raises `UndeclaredFact` (reported as a crashed check, a tfgpu bug).
+
+Built-in checks register with `@check`; a `Registry` holds them plus the third-party checks of the
+`tfgpu.checks` entry-point group. A plugin that fails to load, or whose id is taken, becomes a
+`plugin-load-failed` finding; a check that raises becomes a `check-crashed` row; never a crash.
 """
 
 from __future__ import annotations
@@ -11,29 +16,107 @@ import importlib
 import pkgutil
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
+from tfgpu.matrix import Matrix
 from tfgpu.model import Finding, Fix, ProbeFailure, Severity
+from tfgpu.probes.driver import DriverInfo
+from tfgpu.probes.environment import EnvVars
+from tfgpu.probes.host import HostInfo
+from tfgpu.probes.libraries import Libraries
+from tfgpu.probes.python_env import PythonEnv
+from tfgpu.probes.tf_build import TFBuild
+from tfgpu.probes.tf_live import TFLive
+from tfgpu.probes.toolkit import Toolkits
 
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+#: Every fact a check may declare, with the type its accessor returns.
+FACT_TYPES: dict[str, type] = {
+    "host": HostInfo,
+    "python_env": PythonEnv,
+    "environment": EnvVars,
+    "tf_build": TFBuild,
+    "driver": DriverInfo,
+    "libraries": Libraries,
+    "toolkit": Toolkits,
+    "tf_live": TFLive,
+}
+
+T = TypeVar("T")
+
+
+class UndeclaredFact(Exception):
+    """A check read a fact it does not declare in `needs` or `uses` (a tfgpu bug)."""
 
 
 @dataclass
 class CheckContext:
-    """What a check sees: the facts by probe name, the matrix and the run's options."""
+    """What a check sees: the facts it declared, the matrix and the run's options."""
 
     check_id: str
-    facts: dict[str, Any]
-    matrix: Any
-    options: dict[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, Any]
+    matrix: Matrix | None
+    options: Any = None
+    area: str = ""
+    #: The facts this check may read; None allows any (explain and tests build contexts directly).
+    declared: frozenset[str] | None = None
+
+    def _raw(self, name: str) -> Any:
+        if self.declared is not None and name not in self.declared:
+            raise UndeclaredFact(f"check '{self.check_id}' reads the fact '{name}' without declaring it")
+        return self.facts.get(name)
 
     def fact(self, name: str) -> Any | None:
-        value = self.facts.get(name)
+        """A fact by name, untyped (for plugins); None where it is absent or its probe failed."""
+        value = self._raw(name)
         return None if value is None or isinstance(value, ProbeFailure) else value
 
     def failure(self, name: str) -> ProbeFailure | None:
-        value = self.facts.get(name)
+        """Why a fact is absent, where its probe failed."""
+        value = self._raw(name)
         return value if isinstance(value, ProbeFailure) else None
+
+    def _typed(self, name: str, cls: type[T]) -> T | None:
+        value = self.fact(name)
+        return value if isinstance(value, cls) else None
+
+    @property
+    def host(self) -> HostInfo | None:
+        return self._typed("host", HostInfo)
+
+    @property
+    def python_env(self) -> PythonEnv | None:
+        return self._typed("python_env", PythonEnv)
+
+    @property
+    def environment(self) -> EnvVars | None:
+        return self._typed("environment", EnvVars)
+
+    @property
+    def tf_build(self) -> TFBuild | None:
+        return self._typed("tf_build", TFBuild)
+
+    @property
+    def driver(self) -> DriverInfo | None:
+        return self._typed("driver", DriverInfo)
+
+    @property
+    def libraries(self) -> Libraries | None:
+        return self._typed("libraries", Libraries)
+
+    @property
+    def toolkit(self) -> Toolkits | None:
+        return self._typed("toolkit", Toolkits)
+
+    @property
+    def tf_live(self) -> TFLive | None:
+        return self._typed("tf_live", TFLive)
+
+    @property
+    def knowledge(self) -> Any | None:
+        """The explain signature knowledge the runner loaded for log classification, if any."""
+        return getattr(self.options, "knowledge", None)
 
     def finding(
         self,
@@ -44,7 +127,7 @@ class CheckContext:
         evidence: dict[str, Any] | None = None,
         fixes: Iterable[Fix] = (),
     ) -> Finding:
-        return Finding(id, self.check_id, severity, summary, detail, dict(evidence or {}), tuple(fixes))
+        return Finding(id, self.check_id, severity, summary, detail, dict(evidence or {}), tuple(fixes), self.area)
 
 
 CheckFunc = Callable[[CheckContext], Iterable[Finding]]
@@ -56,111 +139,175 @@ class Check:
     title: str
     area: str
     func: CheckFunc
-    #: Probes whose facts it reads; with none of them usable the check reports "skipped".
+    #: Facts it cannot judge without: with none of them usable the check reports "skipped".
     needs: tuple[str, ...] = ()
+    #: Facts it reads where present.
+    uses: tuple[str, ...] = ()
     origin: str = "built-in"
 
+    @property
+    def declared(self) -> frozenset[str]:
+        return frozenset(self.needs) | frozenset(self.uses)
 
-CHECKS: dict[str, Check] = {}
-PLUGIN_ERRORS: list[tuple[str, str, str]] = []
+
+#: Built-in checks, in registration order (filled by `@check` as the modules are imported).
+BUILTIN: list[Check] = []
 
 
-def check(id: str, title: str, area: str, needs: tuple[str, ...] = ()) -> Callable[[CheckFunc], CheckFunc]:
-    """Register a check. Ids are stable, short and kebab-case."""
+def check(id: str, title: str, area: str, needs: tuple[str, ...] = (),
+          uses: tuple[str, ...] = ()) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a built-in check. Ids are stable, short and kebab-case; facts are declared."""
     if not ID_RE.match(id):
         raise ValueError(f"check id {id!r} is not kebab-case")
+    unknown = [n for n in (*needs, *uses) if n not in FACT_TYPES]
+    if unknown:
+        raise ValueError(f"check {id!r} declares unknown facts {unknown}")
 
     def register(func: CheckFunc) -> CheckFunc:
-        CHECKS[id] = Check(id, title, area, func, tuple(needs), getattr(func, "__module__", "built-in"))
+        BUILTIN.append(Check(id, title, area, func, tuple(needs), tuple(uses), getattr(func, "__module__", "built-in")))
         return func
 
     return register
 
 
-_LOADED = False
+@dataclass(frozen=True)
+class PluginError:
+    entry_point: str
+    message: str
+    distribution: str
 
 
-def load_all() -> dict[str, Check]:
-    """Import the built-in check modules, then the `tfgpu.checks` entry points."""
-    global _LOADED
-    if _LOADED:
-        return CHECKS
-    _LOADED = True
+@dataclass
+class Registry:
+    """The checks of one run, by id. Tests build their own; `load_all()` gives the default one."""
+
+    checks: dict[str, Check] = field(default_factory=dict)
+    errors: list[PluginError] = field(default_factory=list)
+
+    def add(self, chk: Check, entry_point: str | None = None, distribution: str = "") -> bool:
+        """Add a check; a second check with a taken id is refused and recorded as a plugin error."""
+        if not ID_RE.match(chk.id):
+            self.errors.append(PluginError(entry_point or chk.id, f"{chk.origin}: '{chk.id}' is not a kebab-case "
+                                           "check id", distribution or chk.origin))
+            return False
+        taken = self.checks.get(chk.id)
+        if taken is not None:
+            self.errors.append(PluginError(
+                entry_point or chk.id,
+                f"{chk.origin}: the check id '{chk.id}' is already taken by {taken.origin}; the plugin's check "
+                "was not loaded", distribution or chk.origin))
+            return False
+        self.checks[chk.id] = chk
+        return True
+
+    def __contains__(self, check_id: object) -> bool:
+        return check_id in self.checks
+
+    def __getitem__(self, check_id: str) -> Check:
+        return self.checks[check_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.checks)
+
+    def __len__(self) -> int:
+        return len(self.checks)
+
+    def get(self, check_id: str) -> Check | None:
+        return self.checks.get(check_id)
+
+    def values(self) -> list[Check]:
+        return list(self.checks.values())
+
+    def load_plugins(self, group: str = "tfgpu.checks") -> None:
+        """Add the checks of an entry-point group; failures become `errors`, never exceptions."""
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=group):
+            dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value.split(":")[0].split(".")[0]
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                self.errors.append(PluginError(ep.name, f"{ep.value}: {type(exc).__name__}: {exc}", dist))
+                continue
+            if isinstance(obj, Check):
+                self.add(obj, ep.name, dist)
+            elif callable(obj):
+                if any(c.func is obj for c in self.checks.values()):
+                    continue
+                title = obj.__doc__.strip().splitlines()[0] if obj.__doc__ and obj.__doc__.strip() else ep.name
+                if not ID_RE.match(ep.name):
+                    self.errors.append(PluginError(ep.name, f"{ep.value}: entry point name is not a kebab-case check id",
+                                                   dist))
+                    continue
+                # A bare function declares nothing: it may read any fact through `ctx.fact`.
+                self.add(Check(ep.name, title, "plugins", obj, (), tuple(FACT_TYPES), ep.value), ep.name, dist)
+            else:
+                self.errors.append(PluginError(ep.name, f"{ep.value}: neither a tfgpu Check nor a function", dist))
+
+    def run(self, facts: Mapping[str, Any], matrix: Matrix | None, only: list[str] | None,
+            options: Any = None) -> tuple[list[Finding], list[str]]:
+        """Run the selected checks; return (findings, ids of checks that crashed)."""
+        findings = [_plugin_error_finding(e) for e in self.errors]
+        crashed: list[str] = []
+        selected = [self.checks[i] for i in only] if only else list(self.checks.values())
+        for chk in selected:
+            ctx = CheckContext(chk.id, facts, matrix, options, chk.area, chk.declared)
+            if chk.needs and all(ctx.fact(n) is None for n in chk.needs):
+                reasons = []
+                for n in chk.needs:
+                    fail = ctx.failure(n)
+                    reasons.append(f"{n}: {fail.message}" if fail else f"{n}: not probed")
+                findings.append(ctx.finding(f"{chk.id}-skipped", Severity.SKIPPED, f"Skipped: {chk.title}",
+                                            "; ".join(reasons)))
+                continue
+            try:
+                findings.extend(chk.func(ctx) or ())
+            except Exception as exc:
+                crashed.append(chk.id)
+                findings.append(Finding(
+                    "check-crashed", chk.id, Severity.SKIPPED,
+                    f"The check '{chk.id}' itself failed ({type(exc).__name__}: {exc}); this is a tfgpu bug, not a "
+                    "problem with your machine",
+                    evidence={"exception": type(exc).__name__, "origin": chk.origin}, area=chk.area))
+        return findings, crashed
+
+
+def _plugin_error_finding(error: PluginError) -> Finding:
+    dist = error.distribution
+    return Finding(
+        "plugin-load-failed", "plugins", Severity.WARNING,
+        f"The tfgpu check plugin '{error.entry_point}' could not be loaded", error.message,
+        {"entry_point": error.entry_point},
+        (Fix(f"Reinstall, or remove, the package '{dist}' that provides it",
+             (f"python -m pip install --force-reinstall {dist}", f"python -m pip uninstall {dist}")),),
+        "plugins")
+
+
+def builtin_registry() -> Registry:
+    """A fresh registry of the built-in checks only."""
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
-    for module in ("tfgpu.checks",):
-        _load_plugins(module)
-    return CHECKS
+    registry = Registry()
+    for chk in BUILTIN:
+        registry.add(chk)
+    return registry
 
 
-def _load_plugins(group: str) -> None:
-    from importlib.metadata import entry_points
-
-    try:
-        eps = entry_points(group=group)
-    except TypeError:  # Python < 3.10 has no selection interface
-        eps = entry_points().get(group, [])  # type: ignore[attr-defined]
-    for ep in eps:
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value.split(":")[0].split(".")[0]
-            PLUGIN_ERRORS.append((ep.name, f"{ep.value}: {type(exc).__name__}: {exc}", dist))
-            continue
-        if isinstance(obj, Check):
-            CHECKS[obj.id] = obj
-        elif callable(obj) and not any(c.func is obj for c in CHECKS.values()):
-            # A bare function: register it under the entry point's name.
-            if ID_RE.match(ep.name):
-                CHECKS[ep.name] = Check(ep.name, obj.__doc__.strip().splitlines()[0] if obj.__doc__ else ep.name,
-                                        "plugins", obj, (), ep.value)
-            else:
-                PLUGIN_ERRORS.append((ep.name, f"{ep.value}: entry point name is not a kebab-case check id", ep.name))
+_DEFAULT: Registry | None = None
 
 
-def run_checks(
-    facts: dict[str, Any], matrix: Any, only: list[str] | None, options: dict[str, Any]
-) -> tuple[list[Finding], list[str]]:
-    """Run the selected checks; return (findings, ids of checks that crashed)."""
-    registry = load_all()
-    findings: list[Finding] = []
-    crashed: list[str] = []
-    for name, error, dist in PLUGIN_ERRORS:
-        findings.append(
-            Finding(
-                "plugin-load-failed",
-                "plugins",
-                Severity.WARNING,
-                f"The tfgpu check plugin '{name}' could not be loaded",
-                error,
-                {"entry_point": name},
-                (Fix(f"Reinstall, or remove, the package '{dist}' that provides it",
-                     (f"python -m pip install --force-reinstall {dist}", f"python -m pip uninstall {dist}")),),
-            )
-        )
-    selected = [registry[i] for i in only] if only else list(registry.values())
-    for chk in selected:
-        ctx = CheckContext(chk.id, facts, matrix, options)
-        if chk.needs and all(ctx.fact(n) is None for n in chk.needs):
-            reasons = []
-            for n in chk.needs:
-                fail = ctx.failure(n)
-                reasons.append(f"{n}: {fail.message}" if fail else f"{n}: not probed")
-            findings.append(ctx.finding(f"{chk.id}-skipped", Severity.SKIPPED, f"Skipped: {chk.title}",
-                                        "; ".join(reasons)))
-            continue
-        try:
-            findings.extend(chk.func(ctx) or ())
-        except Exception as exc:
-            crashed.append(chk.id)
-            findings.append(
-                Finding(
-                    "check-crashed",
-                    chk.id,
-                    Severity.SKIPPED,
-                    f"The check '{chk.id}' itself failed ({type(exc).__name__}: {exc}); this is a tfgpu bug, not a problem with your machine",
-                    evidence={"exception": type(exc).__name__, "origin": chk.origin},
-                )
-            )
-    return findings, crashed
+def load_all() -> Registry:
+    """The default registry: the built-in checks, then the `tfgpu.checks` entry points (built once)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        registry = builtin_registry()
+        registry.load_plugins()
+        _DEFAULT = registry
+    return _DEFAULT
+
+
+def run_checks(facts: Mapping[str, Any], matrix: Matrix | None, only: list[str] | None, options: Any = None,
+               registry: Registry | None = None) -> tuple[list[Finding], list[str]]:
+    """Run the selected checks of `registry` (the default one if None)."""
+    return (registry or load_all()).run(facts, matrix, only, options)

@@ -7,15 +7,14 @@ from typing import Iterable
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.model import Finding, Fix, ProbeStatus, Severity
-from tfgpu.probes.environment import EnvVars
 
 
-@check("target-python", "The target Python interpreter answers", "environment")
+@check("target-python", "The target Python interpreter answers", "environment", uses=("environment", "python_env"))
 def target_python(ctx: CheckContext) -> Iterable[Finding]:
     fail = ctx.failure("python_env")
     if fail is None:
         return
-    env: EnvVars | None = ctx.fact("environment")
+    env = ctx.environment
     active = None
     for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
         value = env.get(var) if env is not None else None

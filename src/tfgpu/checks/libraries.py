@@ -12,12 +12,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
+from tfgpu.checks.common import build_cuda, python_of
 from tfgpu.fixes import pinnable, pip, tf_requirement
 from tfgpu.model import Finding, Fix, Severity
 from tfgpu.probes.libraries import ORIGIN_LD, ORIGIN_RPATH, Libraries, LibraryCopy, LibraryStatus
 from tfgpu.probes.python_env import PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
-from tfgpu.probes.toolkit import Toolkit, Toolkits
+from tfgpu.rules import built_cudnn, cudnn_problem
+from tfgpu.versions import major_minor, major_of
 
 #: Library key -> pip wheel stem (append -cu11 / -cu12); the NVIDIA wheels TensorFlow's [and-cuda] pins.
 WHEEL_OF = {
@@ -39,36 +41,18 @@ _FAMILY_RE = re.compile(r"^nvidia-.+-cu(\d+)$")
 # --- small pure helpers ----------------------------------------------------------------------------
 
 
-def _has_and_cuda(build: TFBuild) -> bool:
+def has_and_cuda(build: TFBuild) -> bool:
     """Whether the release has the [and-cuda] extra: its METADATA lists it, its version is 2.14 or
     newer, or it is built for CUDA 12 or newer (every CUDA 12 build is 2.15 or newer), which still
     answers where the version is empty or garbled."""
-    st = _mm(build.version)
-    cuda_major = _major_of(build.cuda_version)
+    st = major_minor(build.version)
+    cuda_major = major_of(build.cuda_version)
     return (bool(build.and_cuda) or (st is not None and st >= AND_CUDA_SINCE)
             or (cuda_major is not None and cuda_major >= 12))
 
 
-
-
 def _tf_label(build: TFBuild) -> str:
     return f"TensorFlow {build.version}" if build.version else "this TensorFlow (its version is unknown)"
-
-
-def _major_of(version: str | None) -> int | None:
-    m = re.match(r"^(\d+)", version or "")
-    return int(m.group(1)) if m else None
-
-
-def _mm(version: str | None) -> tuple[int, int] | None:
-    """(major, minor) of a dotted version ("9.3.0" -> (9, 3)); None where it has no minor."""
-    m = re.match(r"^(\d+)\.(\d+)", version or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def _python_of(ctx: CheckContext) -> str | None:
-    env: PythonEnv | None = ctx.fact("python_env")
-    return env.executable if env is not None else None
 
 
 def _where(copy: LibraryCopy | None) -> str:
@@ -78,33 +62,6 @@ def _where(copy: LibraryCopy | None) -> str:
            "RUNPATH": "through TensorFlow's RUNPATH", "ld.so.cache": "from the ld.so cache",
            "default": "from a default system folder"}.get(copy.origin, f"from {copy.origin}")
     return f"{copy.path} ({how})"
-
-
-#: Where `built_cudnn` found the cuDNN a build was compiled with (the evidence's built_with_source).
-CUDNN_FROM_HEADERS = "matrix: cudnn_version.h shipped in the wheel"
-CUDNN_FROM_PIN = "matrix: the [and-cuda] nvidia-cudnn pin (major.minor)"
-CUDNN_FROM_BUILD_INFO = "build_info.py: major only, so only the major is compared"
-
-
-def built_cudnn(ctx: CheckContext, build: TFBuild) -> tuple[str | None, str]:
-    """(the cuDNN the build was compiled with, where that came from): the matrix row's shipped
-    header, else its major.minor (TFRow.cudnn_tested), else build_info's major alone."""
-    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
-    if row is not None and row.cudnn_headers:
-        return row.cudnn_headers, CUDNN_FROM_HEADERS
-    if row is not None and row.cudnn_tested:
-        return row.cudnn_tested, CUDNN_FROM_PIN
-    major = _major_of(build.cudnn_version)
-    return (str(major) if major is not None else None), CUDNN_FROM_BUILD_INFO
-
-
-def tf_cuda(ctx: CheckContext, build: TFBuild) -> str | None:
-    """The CUDA the build was made with: build_info's, else the matrix row's (TF 2.22.0rc0's
-    build_info.py names none; docs/tf_wheels_facts.md)."""
-    if build.cuda_version:
-        return build.cuda_version
-    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
-    return row.cuda if row is not None else None
 
 
 def and_cuda_lines(ctx: CheckContext, build: TFBuild) -> list[str]:
@@ -126,7 +83,7 @@ def wheel_requirement_named(ctx: CheckContext, build: TFBuild, stem: str) -> str
             continue
         if re.match(rf"^{re.escape(stem)}-cu\d+$", normalize(req.name)):
             return requirement_text(req)
-    major = _major_of(tf_cuda(ctx, build))
+    major = major_of(build_cuda(ctx, build))
     return f"{stem}-cu{major}" if major else None
 
 
@@ -207,7 +164,7 @@ def _reinstall_and_cuda(ctx: CheckContext, build: TFBuild, force: bool = False) 
     return Fix(
         f"Install {what} with its CUDA libraries as pip wheels ([and-cuda]); only the NVIDIA "
         "driver comes from the system",
-        (pip(_python_of(ctx), *args),),
+        (pip(python_of(ctx), *args),),
         ("https://www.tensorflow.org/install/pip#linux",),
     )
 
@@ -216,9 +173,9 @@ def _system_cuda_fix(ctx: CheckContext, build: TFBuild) -> Fix:
     """A release without [and-cuda] (2.13 and older): CUDA and cuDNN come from the system. conda-forge's
     `cudatoolkit` package stops at 11.8; CUDA 12 there is `cuda-version` + `cuda-cudart` and friends, and
     every CUDA 12 TensorFlow has the pip [and-cuda] route anyway."""
-    cuda_full = tf_cuda(ctx, build) or ""
+    cuda_full = build_cuda(ctx, build) or ""
     cuda = ".".join(cuda_full.split(".")[:2])
-    major = _major_of(cuda)
+    major = major_of(cuda)
     if major is not None and major >= 12:
         return _reinstall_and_cuda(ctx, build)
     row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
@@ -228,7 +185,7 @@ def _system_cuda_fix(ctx: CheckContext, build: TFBuild) -> Fix:
         return Fix(f"{_tf_label(build)} has no [and-cuda] extra and its build record names no CUDA version: install "
                    "the CUDA and cuDNN it was built for and put their lib folder on LD_LIBRARY_PATH, or install a "
                    "current TensorFlow with its CUDA libraries as pip wheels",
-                   (pip(_python_of(ctx), "install", tf_requirement()),),
+                   (pip(python_of(ctx), "install", tf_requirement()),),
                    ("https://www.tensorflow.org/install/source#gpu",))
     cudnn_spec = f" 'cudnn={cudnn}.*'" if cudnn else " cudnn"
     return Fix(
@@ -262,29 +219,13 @@ def _bad_winner(ctx: CheckContext, libs: Libraries, build: TFBuild, lib: Library
     """Why the winning copy is unusable, or None: unloadable, wrong CUDA major, too old a cuDNN."""
     if lib.load.status in ("failed", "crashed", "timed_out"):
         return f"it does not load ({lib.load.error})"
-    if lib.key == "cudart" and lib.load.version and _major_of(lib.load.version) != libs.cuda_major:
+    if lib.key == "cudart" and lib.load.version and major_of(lib.load.version) != libs.cuda_major:
         return f"it is CUDA runtime {lib.load.version}, not {libs.cuda_major}.x"
     if lib.key == "cudnn" and lib.load.version:
-        want, _src = built_cudnn(ctx, build)
+        want, _src = built_cudnn(ctx.matrix, build.version, build.cudnn_version)
         problem = cudnn_problem(lib.load.version, want)
         if problem:
             return problem
-    return None
-
-
-def cudnn_problem(loaded: str, built: str | None) -> str | None:
-    """TensorFlow's own rule (xla/stream_executor/cuda/cuda_dnn.cc, IsSourceCompatibleWithCudnnLibrary):
-    same major, and a minor at least the one it was compiled with."""
-    have, want = _mm(loaded), _mm(built)
-    if have is None:
-        return None
-    if want is None:
-        wmaj = _major_of(built)
-        return f"it is cuDNN {loaded}, not {wmaj}.x" if wmaj is not None and have[0] != wmaj else None
-    if have[0] != want[0]:
-        return f"it is cuDNN {loaded}, not {want[0]}.x"
-    if have[1] < want[1]:
-        return f"it is cuDNN {loaded}, older than the {built} TensorFlow was built with"
     return None
 
 
@@ -292,10 +233,12 @@ def cudnn_problem(loaded: str, built: str | None) -> str | None:
 
 
 @check("cuda-libraries-loadable", "Every CUDA library TensorFlow loads is found and loads", "libraries",
-       needs=("libraries",))
+       needs=("libraries",), uses=("python_env", "tf_build"))
 def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
-    libs: Libraries = ctx.fact("libraries")
-    build: TFBuild | None = ctx.fact("tf_build")
+    libs = ctx.libraries
+    if libs is None:
+        return
+    build = ctx.tf_build
     if build is None:
         return
     direct = [lib for lib in libs.libraries if lib.direct]
@@ -312,7 +255,7 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
                   "TensorFlow will log 'Cannot dlopen some GPU libraries' and run on the CPU only.")
         if found_else:
             detail += " Copies that do not count (other versions, or folders the loader does not search): " + "; ".join(found_else) + "."
-        fixes = [_reinstall_and_cuda(ctx, build)] if _has_and_cuda(build) else [_system_cuda_fix(ctx, build)]
+        fixes = [_reinstall_and_cuda(ctx, build)] if has_and_cuda(build) else [_system_cuda_fix(ctx, build)]
         yield ctx.finding(
             "cuda-lib-missing", Severity.ERROR,
             f"{len(missing)} of the {len(direct)} CUDA libraries TensorFlow {build.version} loads are missing: {names}",
@@ -331,10 +274,10 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
             fixes = []
             if dep_name:
                 dep_key = dep_name.split(".so")[0][3:]
-                req = wheel_requirement(ctx, build, dep_key) if _has_and_cuda(build) else None
+                req = wheel_requirement(ctx, build, dep_key) if has_and_cuda(build) else None
                 if req:
-                    fixes.append(Fix(f"Install the wheel that provides {dep_name}", (pip(_python_of(ctx), "install", req),)))
-            if _has_and_cuda(build):
+                    fixes.append(Fix(f"Install the wheel that provides {dep_name}", (pip(python_of(ctx), "install", req),)))
+            if has_and_cuda(build):
                 fixes.append(_reinstall_and_cuda(ctx, build, force=True))
             summary = (f"{lib.soname} is found at {lib.winner.path} but does not load: "
                        + (f"it needs {dep_name}, which is missing" if dep_name else (lib.load.error or "dlopen failed")))
@@ -343,7 +286,7 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
         elif lib.load.status in ("crashed", "timed_out"):
             bad = True
             what = "crashed the process that loaded it" if lib.load.status == "crashed" else "hung while loading"
-            fixes = [_reinstall_and_cuda(ctx, build, force=True)] if lib.winner.pip_wheel or _has_and_cuda(build) else []
+            fixes = [_reinstall_and_cuda(ctx, build, force=True)] if lib.winner.pip_wheel or has_and_cuda(build) else []
             if lib.winner.origin == ORIGIN_LD:
                 fixes.insert(0, _unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
             yield ctx.finding(
@@ -361,44 +304,48 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("cudart-version", "The CUDA runtime TensorFlow loads is the major it was built for", "libraries",
-       needs=("libraries",))
+       needs=("libraries",), uses=("python_env", "tf_build"))
 def cudart_version(ctx: CheckContext) -> Iterator[Finding]:
-    libs: Libraries = ctx.fact("libraries")
-    build: TFBuild | None = ctx.fact("tf_build")
+    libs = ctx.libraries
+    if libs is None:
+        return
+    build = ctx.tf_build
     lib = libs.get("cudart")
     if build is None or lib is None or lib.winner is None or not lib.load.version or libs.cuda_major is None:
         return
-    have = _major_of(lib.load.version)
+    have = major_of(lib.load.version)
     if have == libs.cuda_major:
         return
     fixes = []
     if lib.winner.origin == ORIGIN_LD:
         fixes.append(_unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
-    if _has_and_cuda(build):
+    if has_and_cuda(build):
         fixes.append(_reinstall_and_cuda(ctx, build, force=True))
     yield ctx.finding(
         "cudart-major-mismatch", Severity.ERROR,
         f"{lib.soname} at {lib.winner.path} is CUDA runtime {lib.load.version}, but TensorFlow {build.version} "
-        f"was built for CUDA {tf_cuda(ctx, build) or libs.cuda_major}",
+        f"was built for CUDA {build_cuda(ctx, build) or libs.cuda_major}",
         "The file carries the soname TensorFlow asks for but holds another major (a renamed or symlinked copy); "
         "TensorFlow's kernels will fail to launch or the import will fail on missing symbols.",
         _lib_evidence(lib), fixes)
 
 
 @check("cudnn-version", "The cuDNN TensorFlow loads matches the one it was built with", "libraries",
-       needs=("libraries",))
+       needs=("libraries",), uses=("python_env", "tf_build"))
 def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
-    libs: Libraries = ctx.fact("libraries")
-    build: TFBuild | None = ctx.fact("tf_build")
+    libs = ctx.libraries
+    if libs is None:
+        return
+    build = ctx.tf_build
     lib = libs.get("cudnn")
     if build is None or lib is None or lib.winner is None or not lib.load.version:
         return
-    built, source = built_cudnn(ctx, build)
+    built, source = built_cudnn(ctx.matrix, build.version, build.cudnn_version)
     problem = cudnn_problem(lib.load.version, built)
     if problem is None or built is None:
         return
     ev = {**_lib_evidence(lib), "built_with": built, "built_with_source": source,
-          "compared": "major.minor" if _mm(built) else "major", "cudnn_cudart": lib.load.cudart_version}
+          "compared": "major.minor" if major_minor(built) else "major", "cudnn_cudart": lib.load.cudart_version}
     fixes: list[Fix] = []
     good_pip = pip_cudnn_that_fits(ctx, build, lib, built)
     if lib.winner.origin in (ORIGIN_LD, ORIGIN_RPATH) and lib.expected is not None:
@@ -410,10 +357,10 @@ def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
         # the other copy wins; only taking that copy off the loader's path helps.
         ev["pip_cudnn"] = {"distribution": good_pip[0], "version": good_pip[1],
                            "path": lib.expected.path if lib.expected is not None else None}
-    elif _has_and_cuda(build):
+    elif has_and_cuda(build):
         req = wheel_requirement(ctx, build, "cudnn")
         if req:
-            fixes.append(Fix(f"Install a cuDNN that {_tf_label(build)} accepts", (pip(_python_of(ctx), "install", req),)))
+            fixes.append(Fix(f"Install a cuDNN that {_tf_label(build)} accepts", (pip(python_of(ctx), "install", req),)))
     else:
         fixes.append(_system_cuda_fix(ctx, build))
     where = _where(lib.winner)
@@ -431,7 +378,7 @@ def pip_cudnn_that_fits(ctx: CheckContext, build: TFBuild, lib: LibraryStatus,
     """(wheel name, version) of the installed pip cuDNN, where TensorFlow's own copy (the one it finds
     through its RUNPATH) is that wheel's and the wheel satisfies both the [and-cuda] pin and TensorFlow's
     cuDNN rule; None otherwise."""
-    env: PythonEnv | None = ctx.fact("python_env")
+    env = ctx.python_env
     expected = lib.expected
     if env is None or expected is None or not expected.pip_wheel or lib.winner is None:
         return None
@@ -460,8 +407,8 @@ def pip_cudnn_that_fits(ctx: CheckContext, build: TFBuild, lib: LibraryStatus,
 
 def cudnn_mismatch_text(loaded: str, where: str, built: str, tf_version: str) -> str:
     """Summary for a cuDNN TensorFlow rejects: another major, or an older minor of the same major."""
-    if _major_of(loaded) != _major_of(built):
-        shown = built if _mm(built) else f"{built}.x"
+    if major_of(loaded) != major_of(built):
+        shown = built if major_minor(built) else f"{built}.x"
         return (f"cuDNN {loaded} at {where} is another major than the cuDNN {shown} TensorFlow {tf_version} "
                 "was built with")
     return f"cuDNN {loaded} at {where} is older than the cuDNN {built} TensorFlow {tf_version} was built with"
@@ -469,7 +416,7 @@ def cudnn_mismatch_text(loaded: str, where: str, built: str, tf_version: str) ->
 
 def cudnn_mismatch_detail(loaded: str, built: str) -> str:
     rule = "CuDNN library needs to have matching major version and equal or higher minor version"
-    if _mm(built) is None:
+    if major_minor(built) is None:
         return (f"TensorFlow will log 'Loaded runtime CuDNN library: {loaded} but source was compiled with: "
                 f"{built}.x.y. {rule}' and every convolution will fail (DNN library initialization failed). The build "
                 f"record names only cuDNN's major ({built}), so only the major was compared.")
@@ -478,10 +425,12 @@ def cudnn_mismatch_detail(loaded: str, built: str) -> str:
 
 
 @check("library-shadowing", "No other copy shadows the CUDA libraries TensorFlow expects", "libraries",
-       needs=("libraries",))
+       needs=("libraries",), uses=("tf_build",))
 def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
-    libs: Libraries = ctx.fact("libraries")
-    build: TFBuild | None = ctx.fact("tf_build")
+    libs = ctx.libraries
+    if libs is None:
+        return
+    build = ctx.tf_build
     if build is None:
         return
     for lib in libs.libraries:
@@ -503,10 +452,12 @@ def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("and-cuda-requirements", "The pip CUDA wheels satisfy TensorFlow's [and-cuda] requirements", "libraries",
-       needs=("tf_build",))
+       needs=("tf_build",), uses=("libraries", "python_env"))
 def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
-    build: TFBuild = ctx.fact("tf_build")
-    env: PythonEnv | None = ctx.fact("python_env")
+    build = ctx.tf_build
+    if build is None:
+        return
+    env = ctx.python_env
     if env is None or not build.is_cuda_build or env.platform != "linux":
         return
     lines = and_cuda_lines(ctx, build)
@@ -516,7 +467,7 @@ def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
     nvidia = [r for r in results if normalize(r[0].name).startswith("nvidia-")]
     if not nvidia:
         return
-    libs: Libraries | None = ctx.fact("libraries")
+    libs = ctx.libraries
     missing_libs = [lib.soname for lib in libs.libraries if lib.direct and lib.winner is None] if libs else None
     if all(v == "missing" for _r, _h, v in nvidia):
         ok_elsewhere = missing_libs == []
@@ -552,17 +503,19 @@ def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("cuda-wheel-families", "pip CUDA wheels are all of TensorFlow's CUDA major", "libraries",
-       needs=("python_env",))
+       needs=("python_env",), uses=("tf_build",))
 def cuda_wheel_families(ctx: CheckContext) -> Iterator[Finding]:
-    env: PythonEnv = ctx.fact("python_env")
-    build: TFBuild | None = ctx.fact("tf_build")
+    env = ctx.python_env
+    if env is None:
+        return
+    build = ctx.tf_build
     families: dict[str, list[str]] = {}
     for dist in env.nvidia_wheels:
         m = _FAMILY_RE.match(normalize(dist.name))
         if m:
             families.setdefault(m.group(1), []).append(f"{dist.name} {dist.version}")
-    cuda = tf_cuda(ctx, build) if build is not None else None
-    want = str(_major_of(cuda)) if cuda else None
+    cuda = build_cuda(ctx, build) if build is not None else None
+    want = str(major_of(cuda)) if cuda else None
     foreign = {fam: names for fam, names in families.items() if want is not None and fam != want}
     if len(families) <= 1 and not foreign:
         return
@@ -581,159 +534,3 @@ def cuda_wheel_families(ctx: CheckContext) -> Iterator[Finding]:
         ev, fixes)
 
 
-# --- toolkit and XLA ------------------------------------------------------------------------------
-
-
-def _toolkit_on_ld_path(tk: Toolkit, ld_library_path: str | None) -> list[str]:
-    ld = [os.path.normpath(p) for p in (ld_library_path or "").split(":") if p]
-    mine = {os.path.normpath(d) for d in tk.lib_dirs} | {os.path.normpath(os.path.join(tk.realpath, r)) for r in ("lib64", "lib")}
-    return [p for p in ld if p in mine]
-
-
-def xla_flags_with_data_dir(current: str | None, root: str) -> str:
-    """XLA_FLAGS with --xla_gpu_cuda_data_dir=`root`, keeping every other flag already set (an earlier
-    --xla_gpu_cuda_data_dir is replaced). XLA splits XLA_FLAGS on whitespace, so `root` must hold none."""
-    return " ".join([*_other_xla_flags(current), f"--xla_gpu_cuda_data_dir={root}"])
-
-
-def _other_xla_flags(current: str | None) -> list[str]:
-    """The flags in XLA_FLAGS other than --xla_gpu_cuda_data_dir (XLA splits the value on whitespace)."""
-    return [w for w in (current or "").split() if not w.startswith("--xla_gpu_cuda_data_dir=")]
-
-
-def xla_flags_command(current: str | None, root: str) -> str:
-    """`export XLA_FLAGS=...` pointing XLA at `root`, appended to the flags already set."""
-    return f"export XLA_FLAGS={shlex.quote(xla_flags_with_data_dir(current, root))}"
-
-
-def _current_xla_flags(ctx: CheckContext) -> str | None:
-    env = ctx.fact("environment")
-    return env.get("XLA_FLAGS") if env is not None and hasattr(env, "get") else None
-
-
-def _has_space(path: str) -> bool:
-    return any(c.isspace() for c in path)
-
-
-def _xla_point_at(ctx: CheckContext, root: str, link_name: str) -> tuple[tuple[str, ...], str]:
-    """(commands that point XLA at `root`, a note for the fix's text). A path with whitespace cannot go
-    into XLA_FLAGS (XLA splits it on whitespace): link it from a path without spaces first."""
-    current = _current_xla_flags(ctx)
-    others = _other_xla_flags(current)
-    kept = " (keeping the XLA_FLAGS already set)" if others else ""
-    if not _has_space(root):
-        return (xla_flags_command(current, root),), kept
-    link = f"$HOME/{link_name}"
-    # Double quotes so that $HOME expands; the flags already set are escaped for them.
-    escaped = " ".join(["".join("\\" + c if c in '"\\$`' else c for c in w) for w in others]
-                       + [f"--xla_gpu_cuda_data_dir={link}"])
-    return ((f'ln -sfn {shlex.quote(root)} "{link}"', f'export XLA_FLAGS="{escaped}"'),
-            f"; its path {root!r} has whitespace, which XLA_FLAGS cannot hold (XLA splits the flags on whitespace), "
-            f"so link it from {link} first{kept}")
-
-
-def _xla_data_dir_fix(ctx: CheckContext, tks: Toolkits, build: TFBuild, want: int | None) -> Fix:
-    """Point XLA at the pip nvidia-cuda-nvcc wheel next to TensorFlow (installing it first where absent)."""
-    root = tks.pip_nvcc_root or os.path.normpath(os.path.join(build.package_dir, "..", "nvidia", "cuda_nvcc"))
-    commands, note = _xla_point_at(ctx, root, f"cuda-nvcc-{want}" if want else "cuda-nvcc")
-    cuda = f"CUDA {want} " if want else ""
-    if tks.pip_nvcc_root:
-        return Fix(f"Point XLA at the {cuda}ptxas and libdevice of the pip nvidia-cuda-nvcc wheel "
-                   f"(XLA prefers PATH and /usr/local/cuda over it otherwise){note}", commands)
-    req = wheel_requirement_named(ctx, build, NVCC_WHEEL) or NVCC_WHEEL
-    return Fix(f"Install the {cuda}ptxas and libdevice as a pip wheel and point XLA at it{note}",
-               (pip(_python_of(ctx), "install", req), *commands))
-
-
-@check("system-toolkit", "A system CUDA toolkit does not get in TensorFlow's way", "toolkit", needs=("toolkit",))
-def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
-    tks: Toolkits = ctx.fact("toolkit")
-    build: TFBuild | None = ctx.fact("tf_build")
-    libs: Libraries | None = ctx.fact("libraries")
-    cuda = tf_cuda(ctx, build) if build is not None else None
-    if build is None or not build.is_cuda_build or not cuda:
-        return
-    want = _major_of(cuda)
-    ld = libs.ld_library_path if libs is not None else None
-    pip_libs = _has_and_cuda(build)
-    for tk in tks.toolkits:
-        if tk.nvcc is None or tk.major is None or tk.major == want:
-            continue
-        conflicts: list[str] = []
-        xla_conflict = False
-        on_ld = _toolkit_on_ld_path(tk, ld)
-        if on_ld:
-            conflicts.append(f"its library folder {', '.join(on_ld)} is on LD_LIBRARY_PATH, ahead of TensorFlow's RUNPATH")
-        ptxas = tks.xla_ptxas
-        if ptxas.path and ptxas.version and _major_of(ptxas.version) == tk.major:
-            xla_conflict = True
-            conflicts.append(f"XLA will compile GPU kernels with its ptxas {ptxas.version} ({ptxas.path}, found via {ptxas.origin}) "
-                             f"instead of a CUDA {want} one")
-        libdevice = tks.xla_libdevice
-        if libdevice.path and libdevice.version and _major_of(libdevice.version) == tk.major:
-            xla_conflict = True
-            conflicts.append(f"XLA will link its libdevice ({libdevice.path}, via {libdevice.origin})")
-        ev = {"toolkit": tk.root, "realpath": tk.realpath, "version": tk.version, "found_via": list(tk.found_via),
-              "tensorflow_cuda": cuda, "xla_ptxas": ptxas.path, "xla_libdevice": libdevice.path}
-        if not conflicts:
-            yield ctx.finding(
-                "system-toolkit-differs", Severity.INFO,
-                f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda}; "
-                + ("this does not matter: TensorFlow uses its pip CUDA wheels" if pip_libs else
-                   "TensorFlow needs CUDA " + str(want) + " libraries, which this toolkit does not provide"),
-                "TensorFlow never uses nvcc; a toolkit matters only through its libraries on the loader's path or the "
-                "ptxas/libdevice XLA picks, and neither applies here.", ev)
-            continue
-        fixes: list[Fix] = []
-        if on_ld:
-            fixes.append(Fix("Take the toolkit's library folder off LD_LIBRARY_PATH",
-                             ((f"export LD_LIBRARY_PATH={shlex.quote(ld_library_path_without(ld, on_ld))}"
-                               if ld_library_path_without(ld, on_ld) else "unset LD_LIBRARY_PATH"),)))
-        if xla_conflict:
-            fixes.append(_xla_data_dir_fix(ctx, tks, build, want))
-        yield ctx.finding(
-            "system-toolkit-differs", Severity.WARNING,
-            f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda} "
-            f"and is in its way: {'; '.join(conflicts)}",
-            "nvcc itself is irrelevant to TensorFlow, but a ptxas or libdevice of another CUDA major can produce code "
-            "the driver or the GPU rejects (CUDA 13's ptxas no longer targets Maxwell, Pascal or Volta, and its "
-            "output needs a CUDA 13 driver), and its libraries on LD_LIBRARY_PATH win over the pip wheels.",
-            ev, fixes)
-
-
-@check("xla-tools", "XLA finds ptxas and libdevice", "toolkit", needs=("toolkit",))
-def xla_tools(ctx: CheckContext) -> Iterator[Finding]:
-    tks: Toolkits = ctx.fact("toolkit")
-    build: TFBuild | None = ctx.fact("tf_build")
-    if build is None or not build.is_cuda_build:
-        return
-    cuda = tf_cuda(ctx, build)
-    want = _major_of(cuda)
-    req = wheel_requirement_named(ctx, build, NVCC_WHEEL) if _has_and_cuda(build) else None
-
-    def fixes_for() -> tuple[Fix, ...]:
-        out = []
-        if tks.pip_nvcc_root or req:
-            out.append(_xla_data_dir_fix(ctx, tks, build, want))
-        toolkit = f"/usr/local/cuda-{'.'.join(cuda.split('.')[:2])}" if cuda else "/usr/local/cuda"
-        commands, note = _xla_point_at(ctx, toolkit, "cuda-toolkit")
-        out.append(Fix(f"Or point XLA at a {f'CUDA {want} ' if want else ''}toolkit that has bin/ptxas and nvvm/libdevice"
-                       + ("" if want else " (of the CUDA major TensorFlow was built for)") + note, commands))
-        return tuple(out)
-
-    if tks.xla_ptxas.path is None:
-        yield ctx.finding(
-            "xla-ptxas-missing", Severity.WARNING,
-            "XLA will find no ptxas: GPU kernels it compiles (jit_compile=True, and some ops) fall back to the driver's "
-            "slower, older PTX compiler or fail",
-            "XLA looks in --xla_gpu_cuda_data_dir, then PATH, then /usr/local/cuda and the pip nvidia-cuda-nvcc wheel "
-            "(xla/stream_executor/cuda/cuda_asm_compiler.cc).",
-            {"searched": list(tks.xla_ptxas.searched)}, fixes_for())
-    if tks.xla_libdevice.path is None:
-        yield ctx.finding(
-            "xla-libdevice-missing", Severity.WARNING,
-            "XLA will find no libdevice (nvvm/libdevice/libdevice.10.bc): XLA-compiled GPU code fails with "
-            "'libdevice not found at ./libdevice.10.bc'",
-            "XLA looks under --xla_gpu_cuda_data_dir, /usr/local/cuda and the pip nvidia-cuda-nvcc wheel "
-            "(xla/tsl/platform/default/cuda_root_path.cc).",
-            {"searched": list(tks.xla_libdevice.searched)}, fixes_for())

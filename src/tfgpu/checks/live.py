@@ -8,9 +8,9 @@ from typing import Iterable
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import pip, tf_requirement
-from tfgpu.logclass import classify
+from tfgpu.explain.classify import classify
 from tfgpu.model import Finding, Fix, Severity
-from tfgpu.probes.tf_live import TFLive, _short_device
+from tfgpu.probes.tf_live import TFLive, short_device
 
 LOG_TAIL = 15
 
@@ -31,7 +31,7 @@ def _tail(live: TFLive, n: int = LOG_TAIL) -> list[str]:
 def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[Finding]]:
     """(root causes and unrecognised lines, noise) from TensorFlow's own log, re-homed to this check."""
     causes, noise = [], []
-    for f in classify(live.log, ctx.matrix, ctx.options.get("knowledge")):
+    for f in classify(live.log, ctx.matrix, ctx.knowledge):
         if f.evidence.get("source") == "matrix":
             continue  # explain's matrix cross-checks repeat the doctor's own static checks
         rehomed = Finding(f.id, ctx.check_id, f.severity, f.summary, f.detail, f.evidence, f.fixes)
@@ -42,13 +42,15 @@ def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[
     return causes, noise
 
 
-@check("tf-live", "TensorFlow imports, lists the GPU and runs work on it (live)", "live", needs=("tf_live",))
+@check("tf-live", "TensorFlow imports, lists the GPU and runs work on it (live)", "live", needs=("tf_live",), uses=("libraries", "python_env", "tf_build"))
 def tf_live(ctx: CheckContext) -> Iterable[Finding]:
-    live: TFLive = ctx.fact("tf_live")
+    live = ctx.tf_live
+    if live is None:
+        return
     python = live.python
     ev = {"outcome": live.outcome, "stage": live.stage, "version": live.version, "seconds": live.seconds,
           "log_lines": live.log_lines_total, "log_tail": _tail(live)}
-    env = ctx.fact("python_env")
+    env = ctx.python_env
     if (live.outcome == "import_error" and env is not None and not env.tensorflow_distributions
             and not env.tensorflow_dirs):
         # Nothing to import: tf-installed already says so, with the install command.
@@ -76,7 +78,7 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
                                    ("nvidia-smi", "sudo fuser -v /dev/nvidia*"))))
     elif live.outcome == "import_error":
         first = (live.error or "").splitlines()[0] if live.error else "unknown error"
-        build = ctx.fact("tf_build")
+        build = ctx.tf_build
         version = live.version or (build.version if build is not None else None)
         yield ctx.finding("tf-import-failed", Severity.ERROR, f"import tensorflow failed: {first}",
                           live.error or "", ev,
@@ -100,12 +102,12 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
                 rev = {"gpu": gpu.name, "op": r.op, "device": r.device, "seconds": r.seconds}
                 if r.ok and "GPU" in r.device.upper():
                     yield ctx.finding("gpu-smoke-ok", Severity.OK,
-                                      f"{r.op} ran on {_short_device(r.device)} in {r.seconds * 1000:.0f} ms", "", rev)
+                                      f"{r.op} ran on {short_device(r.device)} in {r.seconds * 1000:.0f} ms", "", rev)
                 elif r.ok:
                     yield ctx.finding("gpu-smoke-on-cpu", Severity.WARNING,
                                       f"{r.op} asked for {device} but ran on {r.device or 'an unknown device'}", "", rev)
                 else:
-                    sub = [f for f in classify((r.error or "").splitlines(), ctx.matrix, ctx.options.get("knowledge"))
+                    sub = [f for f in classify((r.error or "").splitlines(), ctx.matrix, ctx.knowledge)
                            if f.severity is Severity.ERROR]
                     cause = sub[0] if sub else None
                     yield ctx.finding(cause.id if cause else "gpu-smoke-failed", Severity.ERROR,
@@ -136,7 +138,7 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
 
 def _mapped_vs_static(ctx: CheckContext, live: TFLive) -> Iterable[Finding]:
     """The libraries TensorFlow really mapped, against the copies the static resolution chose."""
-    static = ctx.fact("libraries")
+    static = ctx.libraries
     if static is None or not live.mapped_libraries:
         return
     import os

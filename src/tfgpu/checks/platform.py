@@ -8,17 +8,7 @@ from packaging.version import InvalidVersion, Version
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import install_tf
 from tfgpu.model import Fix, Severity
-from tfgpu.probes.environment import EnvVars
-from tfgpu.probes.host import HostInfo
-from tfgpu.probes.python_env import PythonEnv
-
-
-
-def windows_gpu_last(matrix) -> str:
-    """The last release series with GPU support on native Windows, from the matrix's
-    tensorflow_platforms row (TensorFlow's Windows build table: 2.10)."""
-    row = matrix.platform_row("windows-native") if matrix is not None else None
-    return row.last if row is not None and row.last else "2.10"
+from tfgpu.rules import windows_gpu_last
 
 
 def normalize_platform(platform: str) -> str:
@@ -30,8 +20,8 @@ def normalize_platform(platform: str) -> str:
 
 
 def _tf_version(ctx: CheckContext) -> Version | None:
-    build = ctx.fact("tf_build")
-    env: PythonEnv | None = ctx.fact("python_env")
+    build = ctx.tf_build
+    env = ctx.python_env
     text = build.version if build else (env.tensorflow_distributions[0].version if env and env.tensorflow_distributions else None)
     try:
         return Version(text) if text else None
@@ -40,10 +30,10 @@ def _tf_version(ctx: CheckContext) -> Version | None:
 
 
 @check("platform-gpu-support", "TensorFlow can use an NVIDIA GPU on this platform", "platform",
-       needs=("host", "python_env"))
+       needs=("host", "python_env"), uses=("tf_build",))
 def platform_gpu_support(ctx: CheckContext):
-    host: HostInfo | None = ctx.fact("host")
-    env: PythonEnv | None = ctx.fact("python_env")
+    host = ctx.host
+    env = ctx.python_env
     platform = env.platform if env else {"Linux": "linux", "Windows": "win32", "Darwin": "darwin"}.get(host.system if host else "", "")
     platform = normalize_platform(platform)
     machine = (env.machine if env else host.machine if host else "").lower()
@@ -86,7 +76,7 @@ def platform_gpu_support(ctx: CheckContext):
                                ("https://learn.microsoft.com/windows/wsl/install",)),))
         return
     if machine in ("aarch64", "arm64"):
-        build = ctx.fact("tf_build")
+        build = ctx.tf_build
         if build is not None and build.is_cuda_build:
             yield ctx.finding("linux-aarch64", Severity.INFO,
                               "Linux aarch64 with a CUDA build of TensorFlow", "", ev)
@@ -102,51 +92,5 @@ def platform_gpu_support(ctx: CheckContext):
         return
     where = "WSL2" if host is not None and host.wsl == "wsl2" else "Linux x86_64"
     yield ctx.finding("platform-gpu-supported", Severity.OK, f"{where}: TensorFlow supports NVIDIA GPUs here", "", ev)
-
-
-def parse_visible_devices(value: str) -> list[str]:
-    """The entries CUDA honours: the list stops at the first invalid entry (so "-1" hides all)."""
-    entries = []
-    for raw in value.split(","):
-        item = raw.strip()
-        if not item:
-            break
-        if item.isdigit() or item.startswith("GPU-") or item.startswith("MIG-"):
-            entries.append(item)
-            continue
-        break
-    return entries
-
-
-@check("cuda-visible-devices", "CUDA_VISIBLE_DEVICES leaves a GPU visible", "environment", needs=("environment",))
-def cuda_visible_devices(ctx: CheckContext):
-    env: EnvVars = ctx.fact("environment")
-    value = env.get("CUDA_VISIBLE_DEVICES")
-    if value is None:
-        return
-    entries = parse_visible_devices(value)
-    ev = {"CUDA_VISIBLE_DEVICES": value, "visible_entries": entries}
-    if not entries:
-        why = "is empty" if value.strip() == "" else f"is {value!r}, which CUDA reads as an invalid first entry"
-        yield ctx.finding(
-            "cuda-visible-devices-hides-all", Severity.ERROR,
-            f"CUDA_VISIBLE_DEVICES {why}: every GPU is hidden from TensorFlow",
-            "CUDA stops reading the list at its first invalid entry, so an empty value or -1 means no device "
-            "at all, and TensorFlow logs 'failed call to cuInit: CUDA_ERROR_NO_DEVICE'.",
-            ev,
-            (Fix("Unset it (or name the GPUs to use, e.g. 0 or 0,1)", ("unset CUDA_VISIBLE_DEVICES",)),),
-        )
-        return
-    dropped = len([x for x in value.split(",")]) - len(entries)
-    if dropped > 0:
-        yield ctx.finding(
-            "cuda-visible-devices-truncated", Severity.WARNING,
-            f"CUDA_VISIBLE_DEVICES={value!r}: only {','.join(entries)} are visible; CUDA ignores everything after "
-            "the first invalid entry", "", ev,
-            (Fix("Name only valid GPU indices or UUIDs", (f"export CUDA_VISIBLE_DEVICES={','.join(entries)}",)),),
-        )
-        return
-    yield ctx.finding("cuda-visible-devices", Severity.INFO,
-                      f"CUDA_VISIBLE_DEVICES={value}: TensorFlow sees only these GPUs", "", ev)
 
 

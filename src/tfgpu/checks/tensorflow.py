@@ -15,14 +15,15 @@ from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import pinnable, install_tf, pip, tf_requirement
 from tfgpu.model import Finding, Fix, ProbeStatus, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
-from tfgpu.probes.tf_build import TFBuild
 
 
 
 
-@check("tf-installed", "TensorFlow is installed in the target environment", "tensorflow", needs=("python_env",))
+@check("tf-installed", "TensorFlow is installed in the target environment", "tensorflow", needs=("python_env",), uses=("environment",))
 def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
-    env: PythonEnv = ctx.fact("python_env")
+    env = ctx.python_env
+    if env is None:
+        return
     dists = env.tensorflow_distributions
     if not dists and not env.tensorflow_dirs:
         yield ctx.finding(
@@ -168,7 +169,7 @@ def _pythonpath_without(value: str, folder: str) -> tuple[str, bool]:
 
 def shadowed_package_fixes(ctx: CheckContext, env: PythonEnv, package_dir: str) -> tuple[Fix, ...]:
     folder = os.path.dirname(package_dir)
-    environ = ctx.fact("environment")
+    environ = ctx.environment
     pythonpath = environ.get("PYTHONPATH") if environ is not None else None
     fixes = []
     if pythonpath is not None:
@@ -235,7 +236,9 @@ def _remove_shadowing_fix(env: PythonEnv, first: Distribution) -> Fix:
 
 @check("tf-single-distribution", "Only one TensorFlow distribution is installed", "tensorflow", needs=("python_env",))
 def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
-    env: PythonEnv = ctx.fact("python_env")
+    env = ctx.python_env
+    if env is None:
+        return
     by_name = copies_by_name(env)
     for copies in by_name.values():
         if len(copies) < 2:
@@ -279,11 +282,13 @@ def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-@check("tf-cuda-build", "The installed TensorFlow is a CUDA build", "tensorflow", needs=("python_env",))
+@check("tf-cuda-build", "The installed TensorFlow is a CUDA build", "tensorflow", needs=("python_env",), uses=("tf_build",))
 def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
-    env: PythonEnv = ctx.fact("python_env")
+    env = ctx.python_env
+    if env is None:
+        return
     fail = ctx.failure("tf_build")
-    build: TFBuild | None = ctx.fact("tf_build")
+    build = ctx.tf_build
     if build is None:
         if fail is None or fail.status in (ProbeStatus.SKIPPED,) or not (env.tensorflow_distributions or env.tensorflow_dirs):
             return  # nothing installed: tf-installed says so
@@ -390,10 +395,12 @@ def _target_python_version(env: PythonEnv) -> Version | None:
 
 
 @check("python-supported", "The target Python is one the installed TensorFlow supports", "tensorflow",
-       needs=("tf_build",))
+       needs=("tf_build",), uses=("python_env",))
 def python_supported(ctx: CheckContext) -> Iterator[Finding]:
-    env: PythonEnv | None = ctx.fact("python_env")
-    build: TFBuild = ctx.fact("tf_build")
+    env = ctx.python_env
+    build = ctx.tf_build
+    if build is None:
+        return
     if env is None:
         return
     pyv = _target_python_version(env)

@@ -6,12 +6,28 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from tfgpu.explain.knowledge import FixTemplate, Knowledge, Signature
 from tfgpu.explain.scan import ScanResult, SignatureHits
 from tfgpu.fixes import install_tf, tf_requirement
 from tfgpu.model import Finding, Fix, Report, Severity, Verdict, VerdictStatus
+from tfgpu.rules import (
+    CCFit,
+    CCSupport,
+    DriverVerdict,
+    built_cudnn,
+    cc_support,
+    cudnn_problem,
+    driver_floor,
+    driver_minor_compat_text,
+    driver_too_old_text,
+    judge_driver,
+    machine_os,
+    ptx_jit_needs_driver_text,
+    windows_gpu_last,
+)
+from tfgpu.versions import cc_pair, cudnn_from_number, pep440
 
 CHECK = "explain"
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
@@ -41,26 +57,6 @@ class _Context:
 def _first(values: dict[str, list[str]], name: str) -> str | None:
     got = values.get(name)
     return got[0] if got else None
-
-
-def _version(text: str | None) -> Version | None:
-    if not text:
-        return None
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
-def cudnn_from_number(text: str) -> str | None:
-    """'8600' → '8.6.0', '90300' → '9.3.0' (cuDNN's own version encodings before and from 9)."""
-    if not text.isdigit():
-        return None
-    if len(text) == 5:
-        return f"{int(text[0])}.{int(text[1:3])}.{int(text[3:])}"
-    if len(text) == 4:
-        return f"{int(text[0])}.{int(text[1])}.{int(text[2:])}"
-    return None
 
 
 def _shell_requirement(req: str) -> str:
@@ -95,7 +91,7 @@ def cudnn_fix_values(compiled: str | None, cuda_major: str | None) -> dict[str, 
     if got is None or got[0] < 8:
         return {}
     major, version = got
-    cuda = cuda_major or ("11" if major == 8 and (_version(version) or Version("8")) < Version("8.9") else "12")
+    cuda = cuda_major or ("11" if major == 8 and (pep440(version) or Version("8")) < Version("8.9") else "12")
     return {"cudnn_cuda": cuda, "cudnn_at_least": version, "cudnn_next_major": str(major + 1)}
 
 
@@ -238,7 +234,7 @@ def _fix_applies(when: dict[str, Any], values: dict[str, list[str]], ctx: _Conte
         return False
     if platform == "linux" and ctx.platform == "windows":
         return False
-    tfv = _version(ctx.tf_version)
+    tfv = pep440(ctx.tf_version)
     if "tf_below" in when and tfv is not None and not tfv < Version(str(when["tf_below"])):
         return False
     if "tf_at_least" in when and tfv is not None and not tfv >= Version(str(when["tf_at_least"])):
@@ -288,60 +284,20 @@ def _finding_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledg
 # --- cross-checks against the compatibility matrix -----------------------------------------------
 #
 # The rules are the doctor's own functions (tfgpu.checks.driver, tfgpu.checks.libraries,
-# tfgpu.matrix.cc_support), applied to fact records built from what the log showed, so that the
+# tfgpu.rules.cc_support), applied to fact records built from what the log showed, so that the
 # doctor and explain reach the same verdict on the same facts.
 
 
-def _cc_tuple(text: str) -> tuple[int, int] | None:
-    m = re.match(r"^(\d+)\.(\d+)$", text)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def _doctor_context(scan: ScanResult, ctx: _Context, matrix: Any | None) -> Any:
-    """A CheckContext holding the host, interpreter and TensorFlow build the log stands for."""
-    from tfgpu.checks import CheckContext
-    from tfgpu.probes.host import HostInfo
-    from tfgpu.probes.python_env import PythonEnv
-    from tfgpu.probes.tf_build import TFBuild
-
-    windows = ctx.platform == "windows"
-    wsl = _first(scan.facts, "wsl") if not windows else None
-    facts: dict[str, Any] = {
-        "host": HostInfo("Windows" if windows else "Linux", "", "", wsl=wsl),
-        "python_env": PythonEnv("", "", "", "win32" if windows else "linux", "", "", False, False, (), ()),
-    }
-    row = ctx.tf_row
-    if row is not None and ctx.tf_version:
-        facts["tf_build"] = TFBuild(
-            getattr(row, "package", None) or "tensorflow", ctx.tf_version, "", "", True, False,
-            str(row.cuda) if getattr(row, "cuda", None) else None,
-            str(row.cudnn) if getattr(row, "cudnn", None) else None,
-            tuple(getattr(row, "compute_capabilities", None) or ()), None, None,
-            tuple(getattr(row, "and_cuda", None) or ()), {})
-    return CheckContext(CHECK, facts, matrix)
-
-
 def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matrix: Any | None) -> list[Finding]:
-    """Versions in the log checked against the matrix with the doctor's rules: driver vs TensorFlow's
-    CUDA (PTX JIT included), cuDNN version, compute capability."""
-    from tfgpu.checks.driver import (
-        DriverFit,
-        _os_name,
-        driver_fit,
-        driver_minor_compat_text,
-        driver_too_old_text,
-        ptx_jit_needs_driver_text,
-    )
-    from tfgpu.checks.libraries import built_cudnn, cudnn_problem
-    from tfgpu.matrix import cc_support
-
+    """Versions in the log checked against the matrix with the doctor's rules (`tfgpu.rules`): driver vs
+    TensorFlow's CUDA (PTX JIT included), cuDNN version, compute capability."""
     out: list[Finding] = []
     facts = scan.facts
     row = ctx.tf_row
     tf_label = f"TensorFlow {ctx.tf_version}" if ctx.tf_version else "this TensorFlow"
     cuda = (str(row.cuda) if row is not None and getattr(row, "cuda", None) else None) or _first(facts, "cuda_version")
-    doctor = _doctor_context(scan, ctx, matrix)
-    build = doctor.fact("tf_build")
+    os_name = machine_os("win32" if ctx.platform == "windows" else "linux",
+                         _first(facts, "wsl") if ctx.platform != "windows" else None)
 
     def sig_finding(sig_id: str, summary: str, evidence: dict[str, Any], fact: str,
                     severity: Severity | None = None, fixes_of: str | None = None, detail: str | None = None) -> Finding:
@@ -361,24 +317,24 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
             severity = sig.severity if sig else Severity.ERROR
         return Finding(sig_id, CHECK, severity, summary, detail, ev, fixes)
 
-    # Compute capability: the doctor's gpu-compute-capability rule (matrix.cc_support).
-    supports: list[tuple[str, tuple[str, str] | None]] = []
+    # Compute capability: the doctor's gpu-compute-capability rule (rules.cc_support).
+    supports: list[tuple[str, CCFit]] = []
     built_ccs = tuple(getattr(row, "compute_capabilities", None) or ()) if row is not None else ()
     if built_ccs:
         for text in facts.get("compute_capability", []):
-            cc = _cc_tuple(text)
+            cc = cc_pair(text)
             if cc is None:
                 continue
             how = cc_support(cc, built_ccs)
             supports.append((text, how))
             ev = {"cc": text, "build": ", ".join(built_ccs), "tensorflow": ctx.tf_version}
-            if how is not None and how[0] == "ptx":
+            if how.kind is CCSupport.PTX:
                 out.append(sig_finding(
                     "gpu-ptx-jit",
                     f"{tf_label} has no machine code for compute capability {text}: the driver compiles its "
-                    f"{how[1]} PTX at start-up (build targets: {ev['build']})", {**ev, "uses": how[1]},
+                    f"{how.entry} PTX at start-up (build targets: {ev['build']})", {**ev, "uses": how.entry},
                     "compute_capability"))
-            elif how is None:
+            elif how.kind is CCSupport.NONE:
                 out.append(sig_finding(
                     "gpu-cc-unsupported",
                     f"{tf_label} has no code for compute capability {text} (build targets: {ev['build']})",
@@ -387,28 +343,28 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
     # Driver: the doctor's driver-supports-tf-cuda rule (driver_fit, and PTX JIT needing the toolkit driver).
     driver = _first(facts, "driver_version")
     if matrix is not None and driver and cuda:
-        column = _os_name(doctor)
-        need = matrix.driver_need(cuda, column)
-        fit = driver_fit(driver, need)
-        ev = {"driver": driver, "cuda": cuda, "tensorflow": ctx.tf_version, "driver_column": column,
-              "toolkit_driver": need.toolkit_min, "minor_compat_driver": need.minor_compat_min, "fit": fit.value}
-        ptx = [(text, how[1]) for text, how in supports if how is not None and how[0] == "ptx"]
-        if fit is DriverFit.TOO_OLD:
+        judged = judge_driver(driver, cuda, matrix, os_name.value, supports)
+        need = judged.need
+        ev = {"driver": driver, "cuda": cuda, "tensorflow": ctx.tf_version, "driver_column": judged.column,
+              "toolkit_driver": need.toolkit_min, "minor_compat_driver": need.minor_compat_min,
+              "fit": judged.fit.value}
+        if judged.verdict is DriverVerdict.TOO_OLD:
             out.append(sig_finding(
                 "driver-too-old", driver_too_old_text(driver, need.minor_compat_min, cuda, need.toolkit_min),
-                {**ev, "needed": need.minor_compat_min or need.toolkit_min}, "driver_version"))
-        elif fit is DriverFit.MINOR_COMPAT and ptx and need.toolkit_min:
+                {**ev, "needed": driver_floor(need)}, "driver_version"))
+        elif judged.verdict is DriverVerdict.PTX_JIT_TOO_OLD:
+            ptx = judged.ptx
             gpus = (f"the GPU{'s' if len(ptx) != 1 else ''} of compute capability "
                     f"{', '.join(text for text, _ in ptx)}")
             out.append(sig_finding(
                 "driver-too-old",
-                ptx_jit_needs_driver_text(driver, ptx[0][1], gpus, len(ptx), need.toolkit_min, cuda),
+                ptx_jit_needs_driver_text(driver, ptx[0][1], gpus, len(ptx), need.toolkit_min or "?", cuda),
                 {**ev, "needed": need.toolkit_min, "ptx": ptx[0][1]}, "driver_version",
                 detail=(f"{tf_label} has no native kernels for this GPU, only {ptx[0][1]} PTX, which the driver must "
                         "JIT-compile. An older driver can run native code of a newer CUDA minor release, but it "
                         "cannot compile PTX from a newer toolkit: kernels fail with "
                         "CUDA_ERROR_UNSUPPORTED_PTX_VERSION.")))
-        elif fit is DriverFit.MINOR_COMPAT:
+        elif judged.verdict is DriverVerdict.MINOR_COMPAT:
             out.append(sig_finding(
                 "driver-minor-compat",
                 driver_minor_compat_text(driver, need.minor_compat_min or "?", cuda, need.toolkit_min or "?"),
@@ -419,7 +375,7 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
                         "CUDA_ERROR_UNSUPPORTED_PTX_VERSION, and some features need the newer driver.")))
     driver_cuda = _first(facts, "driver_cuda")
     if driver_cuda and cuda and not driver:
-        dv, cv = _version(driver_cuda), _version(cuda)
+        dv, cv = pep440(driver_cuda), pep440(cuda)
         if dv is not None and cv is not None and dv.major < cv.major:
             out.append(sig_finding(
                 "driver-too-old",
@@ -429,8 +385,8 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
     # cuDNN: the doctor's cudnn-version rule (same major, at least the minor the build was compiled with).
     loaded = _first(facts, "cudnn_loaded")
     version = cudnn_from_number(loaded) if loaded else None
-    if build is not None and version:
-        built, _source = built_cudnn(doctor, build)
+    if row is not None and ctx.tf_version and version:
+        built, _source = built_cudnn(matrix, ctx.tf_version, str(row.cudnn) if getattr(row, "cudnn", None) else None)
         problem = cudnn_problem(version, built)
         if problem and built:
             # One id for both cases (another major, an older minor), as the doctor names it.
@@ -449,10 +405,8 @@ def _windows_finding(scan: ScanResult, ctx: _Context, matrix: Any | None) -> Fin
     """
     if ctx.platform != "windows":
         return None
-    tfv = _version(ctx.tf_version) or _version(ctx.tf_min)
+    tfv = pep440(ctx.tf_version) or pep440(ctx.tf_min)
     cpu_only = "tf-cpu-only-build" in scan.hits
-    from tfgpu.checks.platform import windows_gpu_last
-
     last = windows_gpu_last(matrix)
     if not (cpu_only or (tfv is not None and tfv > Version(last))):
         return None

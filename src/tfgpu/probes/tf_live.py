@@ -76,12 +76,12 @@ class TFLive:
         conv = [(g, r) for g, r in ran if r.op == "conv2d"]
         n = len(self.gpus)
         if conv:
-            where = ", ".join(sorted({_short_device(r.device) for _, r in conv}))
+            where = ", ".join(sorted({short_device(r.device) for _, r in conv}))
             return f"{label} listed {n} GPU{'s' if n != 1 else ''} and ran conv2d on {where}"
         return f"{label} listed {n} GPU{'s' if n != 1 else ''}"
 
 
-def _short_device(device: str) -> str:
+def short_device(device: str) -> str:
     """'/job:localhost/replica:0/task:0/device:GPU:0' → '/GPU:0'."""
     tail = device.rsplit("device:", 1)[-1]
     return "/" + tail if not tail.startswith("/") else tail

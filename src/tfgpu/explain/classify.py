@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from tfgpu.explain import KnowledgeError, explain_lines
+from tfgpu.explain import load_knowledge as _load
 from tfgpu.model import Finding
 
 
 def load_knowledge() -> Any | None:
     """The signature knowledge, or None when it cannot be read (then logs go unclassified)."""
-    from tfgpu.explain import KnowledgeError
-    from tfgpu.explain import load_knowledge as load
-
     try:
-        return load()
+        return _load()
     except (KnowledgeError, OSError):
         return None
 
@@ -27,6 +26,4 @@ def classify(lines: Iterable[str], matrix: Any, knowledge: Any | None, source: s
     unrecognised error lines, with the same ids as the doctor's checks. No knowledge, no findings."""
     if knowledge is None:
         return []
-    from tfgpu.explain import explain_lines
-
     return list(explain_lines(list(lines), matrix, source, knowledge).findings)
