@@ -5,11 +5,28 @@ Used by `tfgpu recommend` (and by fixes that offer "the newest TensorFlow this d
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from tfgpu.checks.driver import DriverFit, driver_fit
-from tfgpu.matrix import Matrix, TFRow, cc_support, driver_at_least, parse_cc
+from packaging.version import InvalidVersion, Version
+
+from tfgpu.fixes import tf_requirement
+from tfgpu.matrix import Matrix, TFRow, parse_cc
+from tfgpu.rules import (
+    OS,
+    CCSupport,
+    DriverFit,
+    DriverVerdict,
+    cc_support,
+    driver_column,
+    driver_fit,
+    driver_floor,
+    judge_driver,
+    nvidia_platform,
+    platform_gpu_refusal,
+    python_wheel_refusal,
+)
+from tfgpu.versions import driver_at_least, short
+
 
 @dataclass(frozen=True)
 class Machine:
@@ -46,12 +63,12 @@ class Advice:
 
 def classify_cc(cc: str, build: tuple[str, ...] | list[str]) -> tuple[str, str | None]:
     """How a GPU of compute capability `cc` ("8.6") runs a build's kernels: ("sass", "sm_80"),
-    ("ptx", "compute_90") or ("none", None). The rule itself is `tfgpu.matrix.cc_support`."""
+    ("ptx", "compute_90") or ("none", None). The rule itself is `tfgpu.rules.cc_support`."""
     parsed = parse_cc(cc)
     if parsed is None:
-        return ("none", None)
-    how = cc_support((parsed[1], parsed[2]), build)
-    return (how[0], how[1]) if how else ("none", None)
+        return (CCSupport.NONE.value, None)
+    fit = cc_support((parsed[1], parsed[2]), build)
+    return (fit.kind.value, fit.entry)
 
 
 def install_command(row: TFRow) -> str:
@@ -63,71 +80,57 @@ def install_command(row: TFRow) -> str:
     return f'pip install "tensorflow=={series}.*"'
 
 
-def _py_mm(version: str | None) -> str | None:
-    if not version:
-        return None
-    m = re.match(r"^(\d+)\.(\d+)", version)
-    return f"{m.group(1)}.{m.group(2)}" if m else None
-
-
 def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, list[str]]:
     """(reason to exclude, or None; caveats) for one release on one machine."""
     notes: list[str] = []
-    label = row.series
-    if machine.os == "macos":
+    if machine.os == OS.MACOS.value:
         return "macOS has no CUDA: no TensorFlow release can use an NVIDIA GPU there (tensorflow-metal uses the Apple GPU)", notes
-    platform = {"windows": "windows-native", "wsl2": "wsl2"}.get(machine.os, "linux-x86_64")
-    if machine.os == "linux" and machine.machine.lower() in ("aarch64", "arm64"):
-        platform = "linux-aarch64"
-    if matrix.nvidia_gpu_on(platform, label) is False:
-        prow = matrix.platform_row(platform)
-        span = f" (GPU support there: {prow.first or 'all'} to {prow.last or 'now'})" if prow and prow.gpu == "nvidia-cuda" else ""
-        return f"no NVIDIA GPU support on {platform} for this release{span}" + (f": {prow.note}" if prow and prow.note else ""), notes
+    refusal = platform_gpu_refusal(matrix, nvidia_platform(machine.os, machine.machine), row.series)
+    if refusal:
+        return refusal, notes
     if not row.cuda:
         return "this build has no CUDA version recorded", notes
-    py = _py_mm(machine.python)
-    if py and row.python and py not in row.python:
-        return f"no Linux wheel for Python {py} (it has {', '.join(row.python)})", notes
+    refusal = python_wheel_refusal(row, machine.python)
+    if refusal:
+        return refusal, notes
     if machine.glibc and row.glibc and not driver_at_least(machine.glibc, row.glibc):
         return f"its wheel needs glibc {row.glibc}, this system has {machine.glibc}", notes
-    ptx_only = []
+    fits = []
     for cc in machine.ccs:
-        kind, entry = classify_cc(cc, row.compute_capabilities)
-        if kind == "none":
+        parsed = parse_cc(cc)
+        fit = cc_support((parsed[1], parsed[2]), row.compute_capabilities) if parsed else None
+        if fit is None or fit.kind is CCSupport.NONE:
             return (f"compute capability {cc} is not in its build ({', '.join(row.compute_capabilities)})", notes)
-        if kind == "ptx":
-            ptx_only.append((cc, entry))
-    # Under WSL2 the driver is the Windows one and reports its Windows version (as the driver
-    # check does): the Windows column applies there too.
-    os_key = "windows" if machine.os in ("windows", "wsl2") else "linux"
-    need = matrix.driver_need(row.cuda, os_key)
-    fit = driver_fit(machine.driver, need) if machine.driver else None
-    if fit is DriverFit.TOO_OLD:
-        floor = need.minor_compat_min or need.toolkit_min
-        kind = "minor-version compatibility floor" if need.minor_compat_min else "driver"
-        return (f"CUDA {row.cuda.split('.')[0]} needs a driver of at least {floor} ({kind} for CUDA {row.cuda}); "
-                f"this driver is {machine.driver}", notes)
-    if fit is DriverFit.MINOR_COMPAT:
-        if ptx_only:
-            ccs = ", ".join(f"{cc} (only {entry})" for cc, entry in ptx_only)
+        fits.append((cc, fit))
+    ptx_only = [(cc, fit.entry) for cc, fit in fits if fit.kind is CCSupport.PTX]
+    need = matrix.driver_need(row.cuda, driver_column(machine.os))
+    if machine.driver:
+        judged = judge_driver(machine.driver, row.cuda, matrix, machine.os, fits)
+        if judged.verdict is DriverVerdict.TOO_OLD:
+            kind = "minor-version compatibility floor" if need.minor_compat_min else "driver"
+            return (f"CUDA {row.cuda.split('.')[0]} needs a driver of at least {driver_floor(need)} ({kind} for CUDA "
+                    f"{row.cuda}); this driver is {machine.driver}", notes)
+        if judged.verdict is DriverVerdict.PTX_JIT_TOO_OLD:
+            ccs = ", ".join(f"{cc} (only {entry})" for cc, entry in judged.ptx)
             return (f"GPU {ccs} needs PTX JIT, which needs the CUDA {row.cuda} driver {need.toolkit_min} or newer; "
                     f"this driver is {machine.driver}", notes)
-        notes.append(f"runs under CUDA minor-version compatibility (driver {machine.driver} < {need.toolkit_min}, "
-                     f"the CUDA {row.cuda} toolkit driver): SASS kernels run, PTX JIT does not")
-    if fit is DriverFit.UNKNOWN:
-        notes.append(f"the matrix has no driver data for CUDA {row.cuda}: the driver was not checked")
-    if not machine.driver and need.toolkit_min:
-        notes.append(f"needs an NVIDIA driver of at least {need.minor_compat_min or need.toolkit_min} "
+        if judged.verdict is DriverVerdict.MINOR_COMPAT:
+            notes.append(f"runs under CUDA minor-version compatibility (driver {machine.driver} < {need.toolkit_min}, "
+                         f"the CUDA {row.cuda} toolkit driver): SASS kernels run, PTX JIT does not")
+        if judged.verdict is DriverVerdict.UNKNOWN:
+            notes.append(f"the matrix has no driver data for CUDA {row.cuda}: the driver was not checked")
+    elif need.toolkit_min:
+        notes.append(f"needs an NVIDIA driver of at least {driver_floor(need)} "
                      f"({need.toolkit_min} for full CUDA {row.cuda} support)")
     for cc, entry in ptx_only:
         notes.append(f"no SASS for compute capability {cc}: kernels are JIT-compiled from {entry} PTX on first start "
                      "(minutes; keep the cache with CUDA_CACHE_MAXSIZE=4294967296)")
     if not row.and_cuda:
         cudnn = row.cudnn_tested or row.cudnn or "?"
-        where = "PATH" if machine.os == "windows" else "LD_LIBRARY_PATH"
+        where = "PATH" if machine.os == OS.WINDOWS.value else "LD_LIBRARY_PATH"
         notes.append(f"no [and-cuda] extra: install CUDA {row.cuda} and cuDNN {cudnn} yourself "
                      f"(e.g. from conda-forge) and put their libraries on {where}")
-    if machine.os == "wsl2":
+    if machine.os == OS.WSL2.value:
         notes.append("WSL2: install the NVIDIA driver on Windows only, never inside the Linux distribution")
     return None, notes
 
@@ -148,3 +151,79 @@ def recommend(matrix: Matrix, machine: Machine) -> Advice:
             # Only the releases newer than the best recommendation need a reason.
             excluded.append(Exclusion(row.series, reason))
     return Advice(tuple(recs), tuple(excluded), machine, tuple(assumptions))
+
+
+# --- the newest release that fits, instead of changing the machine ------------------------------------
+
+
+def _older_than(row: TFRow, below: str | None) -> bool:
+    if not below:
+        return True
+    try:
+        return Version(row.release) < Version(below)
+    except InvalidVersion:
+        return True  # the installed version is unreadable: every release is a candidate
+
+
+def tf_alternatives(matrix: Matrix, machine: Machine, below: str | None = None,
+                    native_only: bool = False) -> tuple[TFRow | None, list[tuple[str, str]]]:
+    """(the newest release older than `below` that `judge` accepts for `machine`, or None; (series,
+    reason) for each release passed over). `native_only`: only a release whose CUDA the driver runs
+    natively (its toolkit driver or newer), not through minor-version compatibility."""
+    passed: list[tuple[str, str]] = []
+    for row in matrix.tf_rows_newest_first():
+        if not _older_than(row, below):
+            continue
+        reason, _notes = judge(row, machine, matrix)
+        if reason is None and row.cuda and machine.driver:
+            fit = driver_fit(machine.driver, matrix.driver_need(row.cuda, driver_column(machine.os)))
+            if fit is DriverFit.UNKNOWN:
+                reason = f"the matrix has no driver data for CUDA {row.cuda}"
+            elif native_only and fit is not DriverFit.OK:
+                reason = (f"CUDA {row.cuda} runs on driver {machine.driver} only through minor-version "
+                          "compatibility too")
+        if reason is None:
+            return row, passed
+        passed.append((row.series, reason))
+    return None, passed
+
+
+def newest_tf_for_driver(matrix: Matrix, driver: str, ccs: list[tuple[int, int]], os_name: str,
+                         below: str | None = None, *, python: str | None = None, machine: str = "x86_64",
+                         glibc: str | None = None, native_only: bool = False) -> TFRow | None:
+    """The newest TensorFlow in the matrix that this driver runs on these GPUs (with this Python,
+    architecture and glibc where given), by `judge`: its CUDA at or above the toolkit driver, or within
+    minor-version compatibility where every GPU has native SASS (PTX from a newer toolkit cannot be
+    JIT-compiled by an older driver). `os_name`: "linux", "wsl2" or "windows"."""
+    m = Machine(driver=driver, ccs=tuple(f"{a}.{b}" for a, b in ccs), python=python, os=os_name,
+                machine=machine, glibc=glibc)
+    return tf_alternatives(matrix, m, below, native_only)[0]
+
+
+def tf_row_requirement(row: TFRow) -> str:
+    """The pip requirement for a matrix row's release series (its [and-cuda] form where it has one)."""
+    if row.package == "tensorflow-gpu":
+        return f"tensorflow-gpu=={row.series}.*"
+    return tf_requirement(row.release, and_cuda=bool(row.and_cuda))
+
+
+def system_cuda_text(row: TFRow) -> str:
+    """What a release without [and-cuda] (2.13 and older) needs from the system."""
+    cudnn = row.cudnn_tested or row.cudnn or "?"
+    return (f"it has no [and-cuda] extra, so it needs CUDA {row.cuda} and cuDNN {cudnn} installed on the system "
+            "(e.g. from conda-forge) and on LD_LIBRARY_PATH")
+
+
+def no_alternative_text(machine: Machine, native_only: bool) -> str:
+    """Why no TensorFlow release is offered instead of a driver upgrade."""
+    facts = [f"driver {machine.driver}"]
+    if machine.ccs:
+        facts.append(f"GPU compute capability {', '.join(machine.ccs)}")
+    if machine.python:
+        facts.append(f"Python {short(machine.python) or machine.python}")
+    if native_only:
+        return (f"No older TensorFlow release in tfgpu's matrix runs natively (without minor-version "
+                f"compatibility) on this machine ({', '.join(facts)}); to leave minor-version compatibility, "
+                "upgrade the driver.")
+    return (f"No older TensorFlow release in tfgpu's matrix fits this machine ({', '.join(facts)}) either, as "
+            "`tfgpu recommend` also finds: the driver must be upgraded.")
