@@ -24,7 +24,7 @@ def _by_id(report: dict) -> dict[str, list[dict]]:
 
 def test_and_cuda_venv_lists_every_library_from_the_pip_wheels():
     python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
-    report, _ = json_report("doctor", "--json", "--fast", "--python", python)
+    report, _ = json_report("doctor", "--json", "--fast", "--python", python, expect_codes=(1,))  # no driver
     libs = report["facts"]["libraries"]
     assert libs["status"] == "ok", libs
     data = libs["data"]
@@ -54,7 +54,7 @@ def test_and_cuda_venv_lists_every_library_from_the_pip_wheels():
                 assert "does not matter" in f["summary"]
 
 
-def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: Path):
+def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: Path, hermetic):
     python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
     shadow = tmp_path / "old-cudnn"
     standins.fake_cudnn(cc, shadow, 90100)
@@ -88,7 +88,7 @@ def test_a_shadowing_cudnn_fix_keeps_the_rest_of_ld_library_path(cc, tmp_path: P
                             env={"LD_LIBRARY_PATH": f"{shadow}:{other}"}, expect_codes=(1,))
     mismatch = findings_by_id(report)["cudnn-version-mismatch"][0]
     commands = [c for fix in mismatch["fixes"] for c in fix["commands"]]
-    assert commands == [f"export LD_LIBRARY_PATH={other}"], commands
+    assert commands == [f"export LD_LIBRARY_PATH={other}:{hermetic.no_driver_lib}"], commands  # run_tfgpu's last
     assert not any("pip" in c for c in commands)
 
 
