@@ -88,7 +88,7 @@ def fake_tf(conv_body: str) -> str:
 
 def test_standin_gpu_that_runs_everything_is_ready(tmp_path):
     python = standin_env(tmp_path, fake_tf("return _T(_placed())"))
-    data, _ = json_report("doctor", "--json", "--python", python, "tf-live")
+    data, _ = json_report("doctor", "--json", "--python", python, "tf-live", expect_codes=(0,))
     live = data["facts"]["tf_live"]["data"]
     assert live["outcome"] == "ok" and live["gpus"][0]["details"]["device_name"] == "NVIDIA H100 80GB HBM3"
     ops = {r["op"]: r for r in live["gpus"][0]["smoke"]}
@@ -145,7 +145,7 @@ def test_standin_that_floods_the_log_is_bounded(tmp_path):
     python = standin_env(tmp_path, fake_tf("return _T(_placed())").replace(
         "class _Dev:", "for _i in range(1000000):\n    sys.stderr.write('I0000 00:00:1.0  1 x.cc:1] line %d\\n' % _i)\nclass _Dev:", 1))
     t0 = time.monotonic()
-    data, proc = json_report("doctor", "--json", "--python", python, "tf-live", timeout=300)
+    data, proc = json_report("doctor", "--json", "--python", python, "tf-live", timeout=300, expect_codes=(0,))
     assert time.monotonic() - t0 < 120
     live = data["facts"]["tf_live"]["data"]
     assert live["outcome"] == "ok" and len(live["log"]) <= 301
@@ -154,23 +154,23 @@ def test_standin_that_floods_the_log_is_bounded(tmp_path):
 
 def test_fast_never_runs_the_live_probe(tmp_path):
     python = standin_env(tmp_path, "import os\nos.abort()\n")
-    data, _ = json_report("doctor", "--json", "--fast", "--python", python)
+    data, _ = json_report("doctor", "--json", "--fast", "--python", python, expect_codes=(1,))  # no driver
     assert "tf_live" not in data["facts"] and data["verdict"]["predicted"] is True
 
 
 def test_no_smoke_lists_without_running_work(tmp_path):
     python = standin_env(tmp_path, fake_tf("raise RuntimeError('never called')"))
-    data, _ = json_report("doctor", "--json", "--no-smoke", "--python", python, "tf-live")
+    data, _ = json_report("doctor", "--json", "--no-smoke", "--python", python, "tf-live", expect_codes=(0,))
     assert data["facts"]["tf_live"]["data"]["gpus"][0]["smoke"] == []
     assert "gpu-listed" in findings_by_id(data)
 
 
 def test_live_facts_replay(tmp_path):
     python = standin_env(tmp_path, fake_tf("return _T(_placed())"))
-    data, _ = json_report("doctor", "--json", "--python", python)
+    data, _ = json_report("doctor", "--json", "--python", python, expect_codes=(1,))  # no driver
     saved = tmp_path / "r.json"
     saved.write_text(json.dumps(data))
-    replay, _ = json_report("doctor", "--json", "--from-facts", str(saved))
+    replay, _ = json_report("doctor", "--json", "--from-facts", str(saved), expect_codes=(1,))
     assert replay["verdict"] == data["verdict"]
     assert [f["id"] for f in replay["findings"]] == [f["id"] for f in data["findings"]]
 
@@ -199,7 +199,7 @@ def test_real_tensorflow_221_without_gpu():
 def test_secrets_never_reach_the_report_with_the_live_probe(tmp_path):
     python = standin_env(tmp_path, fake_tf("return _T(_placed())"))
     proc = run_tfgpu("doctor", "--json", "--python", python, env={"TF_VAR_password": "s3cr3t-value", "AWS_SECRET_ACCESS_KEY": "s3cr3t-2"})
-    assert proc.returncode in (0, 1)
+    assert proc.returncode == 1, proc.stderr[-2000:]  # no driver
     assert "s3cr3t" not in proc.stdout and "s3cr3t" not in proc.stderr
 
 
