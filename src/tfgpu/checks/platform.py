@@ -3,11 +3,13 @@ and does the environment hide every GPU."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import install_tf
-from tfgpu.model import Fix, Severity
+from tfgpu.model import Finding, Fix, Severity
 from tfgpu.rules import windows_gpu_last
 
 
@@ -31,7 +33,7 @@ def _tf_version(ctx: CheckContext) -> Version | None:
 
 @check("platform-gpu-support", "TensorFlow can use an NVIDIA GPU on this platform", "platform",
        needs=("host", "python_env"), uses=("tf_build",))
-def platform_gpu_support(ctx: CheckContext):
+def platform_gpu_support(ctx: CheckContext) -> Iterator[Finding]:
     host = ctx.host
     env = ctx.python_env
     platform = env.platform if env else {"Linux": "linux", "Windows": "win32", "Darwin": "darwin"}.get(host.system if host else "", "")

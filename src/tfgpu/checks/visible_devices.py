@@ -24,7 +24,7 @@ def parse_visible_devices(value: str) -> list[str]:
     return entries
 
 @check("cuda-visible-devices", "CUDA_VISIBLE_DEVICES leaves a GPU visible", "environment", needs=("environment",))
-def cuda_visible_devices(ctx: CheckContext):
+def cuda_visible_devices(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.environment
     if env is None:
         return

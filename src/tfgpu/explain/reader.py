@@ -11,7 +11,7 @@ import codecs
 import io
 import re
 import sys
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 #: Characters kept from one line; the rest of an overlong line is skipped, not stored.
 MAX_LINE_CHARS = 4096
@@ -34,7 +34,7 @@ def iter_binary_lines(stream: BinaryIO, max_chars: int = MAX_LINE_CHARS) -> Iter
         text = io.TextIOWrapper(io.BufferedReader(_Prepend(head, stream)), encoding="utf-16", errors="replace", newline=None)
         yield from _iter_text_lines(text, max_chars)
         return
-    stream = _Prepend(head, stream) if head else stream
+    stream = _Prepend(head, stream) if head else stream  # type: ignore[assignment]  # a BinaryIO reader
     limit = max_chars
     first = True
     while True:
@@ -76,7 +76,7 @@ class _Prepend(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: Any) -> int:
         if self._head:
             n = min(len(buffer), len(self._head))
             buffer[:n] = self._head[:n]
@@ -87,7 +87,7 @@ class _Prepend(io.RawIOBase):
         buffer[:n] = data
         return n
 
-    def readline(self, size: int | None = -1) -> bytes:  # type: ignore[override]
+    def readline(self, size: int | None = -1) -> bytes:
         if self._head:
             head, self._head = self._head, b""
             if b"\n" in head:

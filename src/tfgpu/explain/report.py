@@ -100,7 +100,7 @@ def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Con
     platform = "windows" if facts.get("platform") else None
     for name in ("cuda-lib-missing", "cudnn-missing"):
         hits = scan.hits.get(name)
-        if hits and any(knowledge.library(s) and knowledge.library(s).windows for s in hits.values.get("soname", [])):
+        if hits and any(getattr(knowledge.library(s), "windows", False) for s in hits.values.get("soname", [])):
             platform = "windows"
     tf_version = _first(facts, "tf_version")
     tf_min = None
@@ -117,8 +117,8 @@ def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Con
     cuda_major = None
     if tf_row is not None and getattr(tf_row, "cuda", None):
         cuda_major = str(tf_row.cuda).split(".")[0]
-    elif _first(facts, "cuda_version"):
-        cuda_major = _first(facts, "cuda_version").split(".")[0]
+    elif cuda_seen := _first(facts, "cuda_version"):
+        cuda_major = cuda_seen.split(".")[0]
     elif _first(facts, "cuda_major_hint"):
         cuda_major = _first(facts, "cuda_major_hint")
     else:
@@ -194,7 +194,7 @@ def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge
                 meanings.append(rec.meaning)
         derived["code_display"] = ", ".join(codes)
         derived["cuinit_meaning"] = meanings[0] if meanings else "see the lines after it for the reason"
-        values["code_name"] = [(knowledge.cuinit_code(c).name if knowledge.cuinit_code(c) else c) for c in values["code"]]
+        values["code_name"] = [getattr(knowledge.cuinit_code(c), "name", c) for c in values["code"]]
     if "kernel" in values and "dso" in values:
         derived["versions"] = f"kernel module {values['kernel'][0]}, library {values['dso'][0]}"
     if "cc" not in values and scan.facts.get("compute_capability"):
@@ -306,7 +306,7 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
         line = scan.fact_lines.get(fact)
         ev = {"role": "cause", "matches": 1 if line else 0,
               "lines": [{"line": line.line, "text": line.text}] if line else [], "values": evidence,
-              "source": "matrix", "threads": list((sig or fix_sig).threads) if (sig or fix_sig) else []}
+              "source": "matrix", "threads": list(getattr(sig or fix_sig, "threads", ()))}
         values = {k: [str(v)] for k, v in evidence.items() if v is not None}
         if sig_id == "cudnn-version-mismatch":
             values.update({k: [v] for k, v in cudnn_fix_values(evidence.get("compiled"), ctx.cuda_major).items()})
