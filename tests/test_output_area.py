@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from conftest import validate_report
-from tfgpu.model import Finding, Report, Severity, Verdict, VerdictStatus
+from tfgpu.model import Finding, Report, RunOptions, Severity, Verdict, VerdictStatus
 from tfgpu.render.json import report_to_dict
 from tfgpu.render.rich import render
 from tfgpu.runner import _with_areas
@@ -31,10 +31,10 @@ def test_rich_groups_by_the_findings_own_area():
 def test_verdict_names_the_error_of_the_earliest_area():
     later = Finding("lib-bad", "unregistered-a", Severity.ERROR, "a library is missing", area="libraries")
     earlier = Finding("drv-bad", "unregistered-b", Severity.ERROR, "the driver is too old", area="driver")
-    verdict = decide({}, [later, earlier], None)
+    verdict = decide({}, [later, earlier], RunOptions())
     assert verdict.status is VerdictStatus.NOT_READY and verdict.headline.endswith("the driver is too old")
     no_area = Finding("odd", "unregistered-c", Severity.ERROR, "an area-less error")
-    assert decide({}, [no_area, later], None).headline.endswith("a library is missing")
+    assert decide({}, [no_area, later], RunOptions()).headline.endswith("a library is missing")
 
 
 def test_json_carries_the_area_and_old_reports_still_validate():

@@ -187,13 +187,15 @@ def doctor(
             _err(f"{flag} {value}: expected a number of seconds between 1 and 86400")
             raise typer.Exit(EXIT_USAGE)
     matrix = _load_matrix(matrix_file)
-    options = {"fast": fast, "smoke": not no_smoke, "strict": strict, "live_timeout": live_timeout}
+    from tfgpu.model import RunOptions
+
+    options = RunOptions(fast=fast, smoke=not no_smoke, strict=strict, timeout=timeout, live_timeout=live_timeout,
+                         from_facts=str(from_facts) if from_facts is not None else None)
     t0 = time.monotonic()
     from tfgpu.runner import build_report
 
     if from_facts is not None:
         results, timings = _read_facts(from_facts, probes_mod.load_all())
-        options["from_facts"] = str(from_facts)
     else:
         from tfgpu.probes import ProbeContext
         from tfgpu.probes.python_env import default_python
@@ -377,7 +379,7 @@ def recommend(
 def _machine_facts(python: Optional[str], matrix, need_driver: bool, need_python: bool) -> dict:
     """This machine's facts for `recommend`, through the same probes as the doctor."""
     from tfgpu import probes as probes_mod
-    from tfgpu.model import ProbeFailure
+    from tfgpu.model import ProbeFailure, RunOptions
     from tfgpu.probes import ProbeContext
     from tfgpu.probes.python_env import default_python
     from tfgpu.runner import run_probes
@@ -387,7 +389,8 @@ def _machine_facts(python: Optional[str], matrix, need_driver: bool, need_python
     target = python or default_python(os.environ)
     if python:
         _validate_python(python)
-    ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=20.0, matrix=matrix)
+    ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=20.0, matrix=matrix,
+                       options=RunOptions(timeout=20.0))
     results, _ = run_probes([registry[n] for n in wanted], ctx)
     out: dict = {}
     host = results.get("host")

@@ -1,4 +1,5 @@
-"""The report model: severities, fixes, findings, probe outcomes and the report itself.
+"""The report model: severities, fixes, findings, probe outcomes, the report itself, and the
+options of the run that made it.
 
 Everything here is plain, frozen data. Probes produce facts, checks produce findings, renderers
 read a `Report`; none of them share anything else.
@@ -82,6 +83,28 @@ class ProbeFailure:
     status: ProbeStatus
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one run was asked for. The CLI builds it; it travels unchanged to the probes (through
+    `ProbeContext.options`), the checks (`CheckContext.options`) and the verdict."""
+
+    #: Never import TensorFlow: static facts only, a predicted verdict.
+    fast: bool = False
+    #: Run a little work on each GPU after the live import (off with --no-smoke).
+    smoke: bool = True
+    #: A warning, or a verdict that could not be decided, fails the run (exit 1).
+    strict: bool = False
+    #: Seconds each probe may take (the live probe has its own limit).
+    timeout: float = 30.0
+    #: Seconds the live TensorFlow import and GPU smoke test may take.
+    live_timeout: float = 120.0
+    #: The saved report whose facts were replayed instead of probing, if any.
+    from_facts: str | None = None
+    #: explain's signature knowledge, for classifying the live import's log: data handed to the
+    #: checks so that they stay pure (the runner loads it when there is a live log).
+    knowledge: Any = None
 
 
 class VerdictStatus(str, enum.Enum):

@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable
 
-from tfgpu.model import Finding, ProbeFailure, ProbeStatus, Report
+from tfgpu.model import Finding, ProbeFailure, ProbeStatus, Report, RunOptions
 from tfgpu.probes import Probe, ProbeContext
 
 
@@ -64,9 +64,9 @@ class _Outcomes:
 
 
 def _live_limit(options: Any) -> float:
-    """The live probe's own limit, from RunOptions (or a plain mapping, as older callers pass)."""
+    """The live probe's own limit, from RunOptions (or a plain mapping, as tests and older callers pass)."""
     value = options.get("live_timeout") if isinstance(options, dict) else getattr(options, "live_timeout", None)
-    return float(value or 120.0)
+    return float(value or RunOptions.live_timeout)
 
 
 def run_probes(
@@ -174,7 +174,7 @@ def build_report(
     timings: dict[str, float],
     matrix: Any,
     check_ids: list[str] | None,
-    options: dict[str, Any],
+    options: RunOptions,
 ) -> Report:
     """Run the checks over the facts and assemble the Report."""
     from tfgpu import __version__
@@ -182,10 +182,10 @@ def build_report(
     from tfgpu.verdict import decide
 
     t0 = time.monotonic()
-    if "tf_live" in results and "knowledge" not in options:
-        from tfgpu.logclass import load_knowledge
+    if "tf_live" in results and options.knowledge is None:
+        from tfgpu.explain.classify import load_knowledge
 
-        options = {**options, "knowledge": load_knowledge()}  # checks stay pure: data is handed in
+        options = replace(options, knowledge=load_knowledge())  # checks stay pure: data is handed in
     findings, failed = run_checks(results, matrix, check_ids, options)
     findings = _fold_live_duplicates(findings)
     if not check_ids:  # a contradiction needs every static check's say

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from tfgpu.model import Finding, ProbeFailure, Severity, Verdict, VerdictStatus
+from tfgpu.model import Finding, ProbeFailure, RunOptions, Severity, Verdict, VerdictStatus
 
 #: Which area's error explains the verdict first: the earliest blocker in the chain.
 AREA_ORDER = ("platform", "tensorflow", "environment", "driver", "gpu", "libraries", "toolkit", "live")
@@ -22,7 +22,9 @@ def _area_rank(finding: Finding) -> int:
     return AREA_ORDER.index(area) if area in AREA_ORDER else len(AREA_ORDER)
 
 
-def decide(facts: dict[str, Any], findings: Sequence[Finding], options: dict[str, Any]) -> Verdict:
+def decide(facts: dict[str, Any], findings: Sequence[Finding], options: RunOptions) -> Verdict:
+    """The verdict. `options` is the run's (nothing in it changes the verdict today; --strict acts on
+    the exit code, not on what is true of the machine)."""
     live_fact = facts.get("tf_live")
     # Proven only by a live import that completed; a crash or a hang proves nothing either way.
     predicted = getattr(live_fact, "outcome", None) != "ok"

@@ -157,11 +157,11 @@ def _render(report: Report, width: int, color: bool, show_ok: bool) -> str:
         items = [f for f in items if f not in skipped]
         for f in items:
             icon, istyle = ICONS[f.severity]
-            line = Text()
-            line.append(f" {icon} ", style=istyle)
-            line.append(f.summary)
-            line.append(f"  [{f.id}]", style="dim")
-            console.print(line)
+            head_line = Text()
+            head_line.append(f" {icon} ", style=istyle)
+            head_line.append(f.summary)
+            head_line.append(f"  [{f.id}]", style="dim")
+            console.print(head_line)
             if f.detail and f.severity.rank >= Severity.WARNING.rank:
                 console.print(Text(f"   {f.detail}", style="dim"))
             lines = f.evidence.get("lines") if isinstance(f.evidence, dict) else None
