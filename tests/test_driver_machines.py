@@ -3,6 +3,7 @@ shared by test_driver_checks_driver.py and test_driver_checks_gpu.py."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tfgpu.probes.environment import EnvVars
 from tfgpu.probes.host import HostInfo
 from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
+from tfgpu.render.json import fact_to_dict, facts_from_dict
 from tfgpu.serde import from_jsonable, to_jsonable
 
 MIB = 1024**2
@@ -202,9 +204,29 @@ def all_commands(finding: Finding) -> list[str]:
     return [c for fix in finding.fixes for c in fix.commands]
 
 
-@pytest.mark.parametrize("name", sorted(MACHINES))
+DRIVER_FACTS = sorted(n for n, m in MACHINES.items() if isinstance(m["driver"], DriverInfo))
+DRIVER_FAILURES = sorted(n for n, m in MACHINES.items() if isinstance(m["driver"], ProbeFailure))
+
+
+def test_every_machine_is_a_driver_fact_or_a_driver_failure():
+    assert len(DRIVER_FACTS) + len(DRIVER_FAILURES) == len(MACHINES)
+    assert DRIVER_FACTS and DRIVER_FAILURES
+
+
+@pytest.mark.parametrize("name", DRIVER_FACTS)
 def test_machine_driver_fact_round_trips(name):
     drv = MACHINES[name]["driver"]
-    if isinstance(drv, DriverInfo):
-        assert from_jsonable(DriverInfo, to_jsonable(drv)) == drv
-        assert drv.summary()
+    assert from_jsonable(DriverInfo, to_jsonable(drv)) == drv
+    assert drv.summary()
+
+
+@pytest.mark.parametrize("name", DRIVER_FAILURES)
+def test_machine_driver_failure_round_trips(name):
+    """A driver failure survives a saved report (what --from-facts reads) unchanged; its cause is
+    one the probe knows and its system record decodes to the same DriverSystem."""
+    fail = MACHINES[name]["driver"]
+    saved = json.loads(json.dumps({"driver": fact_to_dict(fail)}))
+    assert facts_from_dict(saved, {"driver": DriverInfo}) == {"driver": fail}
+    assert DriverFailure(fail.evidence["cause"]).value == fail.evidence["cause"]
+    system = from_jsonable(DriverSystem, fail.evidence["system"])
+    assert to_jsonable(system) == fail.evidence["system"]
