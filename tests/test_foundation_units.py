@@ -11,7 +11,7 @@ import pytest
 
 from tfgpu import proc
 from tfgpu.checks import CheckContext, load_all, run_checks
-from tfgpu.checks.platform import parse_visible_devices
+from tfgpu.checks.visible_devices import parse_visible_devices
 from tfgpu.matrix import load as load_matrix
 from tfgpu.model import ProbeFailure, ProbeStatus, Severity
 from tfgpu.probes import Probe, ProbeContext

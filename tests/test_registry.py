@@ -12,7 +12,7 @@ from test_driver_machines import MACHINES
 
 from tfgpu.checks import FACT_TYPES, Check, CheckContext, Registry, UndeclaredFact, builtin_registry, check
 from tfgpu.matrix import load as load_matrix
-from tfgpu.model import Severity
+from tfgpu.model import Area, Severity
 
 
 def _says(ctx: CheckContext):
@@ -69,7 +69,12 @@ def test_context_without_declarations_allows_any_fact_and_enforces_declared():
 
 def test_declaring_an_unknown_fact_is_refused_at_registration():
     with pytest.raises(ValueError, match="unknown facts"):
-        check("typo-check", "Typo", "demo", needs=("drivr",))(_says)
+        check("typo-check", "Typo", Area.DRIVER, needs=("drivr",))(_says)
+
+
+def test_a_builtin_area_must_be_a_known_one():
+    with pytest.raises(ValueError):
+        check("odd-area-check", "Odd", "drivr")(_says)  # type: ignore[arg-type]
 
 
 def test_typed_accessor_gives_none_for_a_fact_of_the_wrong_type():

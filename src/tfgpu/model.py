@@ -107,6 +107,20 @@ class RunOptions:
     knowledge: Any = None
 
 
+class Area(str, enum.Enum):
+    """The part of the stack a check (and its findings) is about; renderers group by it."""
+
+    PLATFORM = "platform"
+    ENVIRONMENT = "environment"
+    TENSORFLOW = "tensorflow"
+    DRIVER = "driver"
+    GPU = "gpu"
+    LIBRARIES = "libraries"
+    TOOLKIT = "toolkit"
+    LIVE = "live"
+    PLUGINS = "plugins"
+
+
 class VerdictStatus(str, enum.Enum):
     READY = "ready"
     NOT_READY = "not_ready"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from tfgpu.matrix import Matrix
-from tfgpu.model import Finding, Fix, ProbeFailure, Severity
+from tfgpu.model import Area, Finding, Fix, ProbeFailure, RunOptions, Severity
 from tfgpu.probes.driver import DriverInfo
 from tfgpu.probes.environment import EnvVars
 from tfgpu.probes.host import HostInfo
@@ -57,7 +57,7 @@ class CheckContext:
     check_id: str
     facts: Mapping[str, Any]
     matrix: Matrix | None
-    options: Any = None
+    options: RunOptions | None = None
     area: str = ""
     #: The facts this check may read; None allows any (explain and tests build contexts directly).
     declared: frozenset[str] | None = None
@@ -154,9 +154,10 @@ class Check:
 BUILTIN: list[Check] = []
 
 
-def check(id: str, title: str, area: str, needs: tuple[str, ...] = (),
+def check(id: str, title: str, area: Area, needs: tuple[str, ...] = (),
           uses: tuple[str, ...] = ()) -> Callable[[CheckFunc], CheckFunc]:
     """Register a built-in check. Ids are stable, short and kebab-case; facts are declared."""
+    area_name = Area(area).value  # a built-in's area is one of the known ones
     if not ID_RE.match(id):
         raise ValueError(f"check id {id!r} is not kebab-case")
     unknown = [n for n in (*needs, *uses) if n not in FACT_TYPES]
@@ -164,7 +165,8 @@ def check(id: str, title: str, area: str, needs: tuple[str, ...] = (),
         raise ValueError(f"check {id!r} declares unknown facts {unknown}")
 
     def register(func: CheckFunc) -> CheckFunc:
-        BUILTIN.append(Check(id, title, area, func, tuple(needs), tuple(uses), getattr(func, "__module__", "built-in")))
+        BUILTIN.append(Check(id, title, area_name, func, tuple(needs), tuple(uses),
+                             getattr(func, "__module__", "built-in")))
         return func
 
     return register
@@ -240,12 +242,12 @@ class Registry:
                                                    dist))
                     continue
                 # A bare function declares nothing: it may read any fact through `ctx.fact`.
-                self.add(Check(ep.name, title, "plugins", obj, (), tuple(FACT_TYPES), ep.value), ep.name, dist)
+                self.add(Check(ep.name, title, Area.PLUGINS.value, obj, (), tuple(FACT_TYPES), ep.value), ep.name, dist)
             else:
                 self.errors.append(PluginError(ep.name, f"{ep.value}: neither a tfgpu Check nor a function", dist))
 
     def run(self, facts: Mapping[str, Any], matrix: Matrix | None, only: list[str] | None,
-            options: Any = None) -> tuple[list[Finding], list[str]]:
+            options: RunOptions | None = None) -> tuple[list[Finding], list[str]]:
         """Run the selected checks; return (findings, ids of checks that crashed)."""
         findings = [_plugin_error_finding(e) for e in self.errors]
         crashed: list[str] = []
@@ -280,7 +282,7 @@ def _plugin_error_finding(error: PluginError) -> Finding:
         {"entry_point": error.entry_point},
         (Fix(f"Reinstall, or remove, the package '{dist}' that provides it",
              (f"python -m pip install --force-reinstall {dist}", f"python -m pip uninstall {dist}")),),
-        "plugins")
+        Area.PLUGINS.value)
 
 
 def builtin_registry() -> Registry:
@@ -307,7 +309,8 @@ def load_all() -> Registry:
     return _DEFAULT
 
 
-def run_checks(facts: Mapping[str, Any], matrix: Matrix | None, only: list[str] | None, options: Any = None,
+def run_checks(facts: Mapping[str, Any], matrix: Matrix | None, only: list[str] | None,
+               options: RunOptions | None = None,
                registry: Registry | None = None) -> tuple[list[Finding], list[str]]:
     """Run the selected checks of `registry` (the default one if None)."""
     return (registry or load_all()).run(facts, matrix, only, options)

@@ -22,7 +22,7 @@ from tfgpu.checks.common import (
 )
 from tfgpu.fixes import pip
 from tfgpu.matrix import Matrix
-from tfgpu.model import Finding, Fix, Severity
+from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.driver import DriverFailure, DriverInfo, DriverSystem, GpuInfo
 from tfgpu.recommend import (
     Machine,
@@ -92,7 +92,7 @@ def driver_missing_text(system: dict[str, Any]) -> str:
     return f"No NVIDIA driver is installed ({', '.join(found)})"
 
 
-@check("driver-present", "An NVIDIA driver is installed, loaded and answering", "driver", uses=("driver", "host", "python_env", "tf_build"))
+@check("driver-present", "An NVIDIA driver is installed, loaded and answering", Area.DRIVER, uses=("driver", "host", "python_env", "tf_build"))
 def driver_present(ctx: CheckContext) -> Iterator[Finding]:
     fail = ctx.failure("driver")
     driver = ctx.driver
@@ -444,7 +444,7 @@ def _forward_compat_fix(ctx: CheckContext, driver: DriverInfo, cuda: str) -> Fix
                 f'export LD_LIBRARY_PATH="/usr/local/cuda-{dotted}/compat:$LD_LIBRARY_PATH"'),
                (CUDA_COMPAT,))
 
-@check("driver-supports-tf-cuda", "The driver is new enough for the CUDA TensorFlow was built with", "driver",
+@check("driver-supports-tf-cuda", "The driver is new enough for the CUDA TensorFlow was built with", Area.DRIVER,
        needs=("driver",), uses=("host", "python_env", "tf_build"))
 def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
     driver = ctx.driver

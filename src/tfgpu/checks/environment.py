@@ -6,10 +6,10 @@ import shlex
 from typing import Iterable
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.model import Finding, Fix, ProbeStatus, Severity
+from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
 
 
-@check("target-python", "The target Python interpreter answers", "environment", uses=("environment", "python_env"))
+@check("target-python", "The target Python interpreter answers", Area.ENVIRONMENT, uses=("environment", "python_env"))
 def target_python(ctx: CheckContext) -> Iterable[Finding]:
     fail = ctx.failure("python_env")
     if fail is None:

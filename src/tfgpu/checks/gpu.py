@@ -9,7 +9,7 @@ from typing import Any
 from tfgpu.checks import CheckContext, check
 from tfgpu.checks.common import CUDA_ENV_VARS, gpu_cc, gpu_label, gpu_lost_fixes, python_of
 from tfgpu.fixes import pip, tf_requirement
-from tfgpu.model import Finding, Fix, Severity
+from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.driver import GIB
 from tfgpu.rules import CCSupport, cc_support, last_tf_for_cc
 
@@ -22,7 +22,7 @@ LOW_VRAM_SHARE = 0.10
 JIT_CACHE_MAX = 4294967296
 
 
-@check("gpu-compute-capability", "Each GPU's compute capability is in TensorFlow's build", "gpu",
+@check("gpu-compute-capability", "Each GPU's compute capability is in TensorFlow's build", Area.GPU,
        needs=("driver",), uses=("environment", "python_env", "tf_build"))
 def gpu_compute_capability(ctx: CheckContext) -> Iterator[Finding]:
     driver = ctx.driver
@@ -103,7 +103,7 @@ def vram_in_use_text(label: str, pids: list[int], used: int | None) -> str:
     held = f" {verb} {used / GIB:.1f} GiB" if used else f" {'uses' if len(pids) == 1 else 'use'} it"
     return f"{label}: {len(pids)} other process{'es' if len(pids) != 1 else ''}{held} (pid {', '.join(map(str, pids))})"
 
-@check("gpu-memory", "GPUs have free VRAM and no other processes holding it", "gpu", needs=("driver",))
+@check("gpu-memory", "GPUs have free VRAM and no other processes holding it", Area.GPU, needs=("driver",))
 def gpu_memory(ctx: CheckContext) -> Iterator[Finding]:
     driver = ctx.driver
     if driver is None:
@@ -152,7 +152,7 @@ def gpu_memory(ctx: CheckContext) -> Iterator[Finding]:
                               + (f", {g.memory_bandwidth_gb_s:g} GB/s" if g.memory_bandwidth_gb_s else ""),
                               evidence={**ev, "bandwidth_gb_s": g.memory_bandwidth_gb_s})
 
-@check("mig-mode", "MIG mode is understood", "gpu", needs=("driver",))
+@check("mig-mode", "MIG mode is understood", Area.GPU, needs=("driver",))
 def mig_mode(ctx: CheckContext) -> Iterator[Finding]:
     driver = ctx.driver
     if driver is None:

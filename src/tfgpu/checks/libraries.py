@@ -14,7 +14,7 @@ from packaging.version import InvalidVersion, Version
 from tfgpu.checks import CheckContext, check
 from tfgpu.checks.common import build_cuda, python_of
 from tfgpu.fixes import pinnable, pip, tf_requirement
-from tfgpu.model import Finding, Fix, Severity
+from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.libraries import ORIGIN_LD, ORIGIN_RPATH, Libraries, LibraryCopy, LibraryStatus
 from tfgpu.probes.python_env import PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
@@ -232,7 +232,7 @@ def _bad_winner(ctx: CheckContext, libs: Libraries, build: TFBuild, lib: Library
 # --- libraries ------------------------------------------------------------------------------------
 
 
-@check("cuda-libraries-loadable", "Every CUDA library TensorFlow loads is found and loads", "libraries",
+@check("cuda-libraries-loadable", "Every CUDA library TensorFlow loads is found and loads", Area.LIBRARIES,
        needs=("libraries",), uses=("python_env", "tf_build"))
 def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
     libs = ctx.libraries
@@ -303,7 +303,7 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
                            "origin": lib.winner.origin if lib.winner else None} for lib in libs.libraries})
 
 
-@check("cudart-version", "The CUDA runtime TensorFlow loads is the major it was built for", "libraries",
+@check("cudart-version", "The CUDA runtime TensorFlow loads is the major it was built for", Area.LIBRARIES,
        needs=("libraries",), uses=("python_env", "tf_build"))
 def cudart_version(ctx: CheckContext) -> Iterator[Finding]:
     libs = ctx.libraries
@@ -330,7 +330,7 @@ def cudart_version(ctx: CheckContext) -> Iterator[Finding]:
         _lib_evidence(lib), fixes)
 
 
-@check("cudnn-version", "The cuDNN TensorFlow loads matches the one it was built with", "libraries",
+@check("cudnn-version", "The cuDNN TensorFlow loads matches the one it was built with", Area.LIBRARIES,
        needs=("libraries",), uses=("python_env", "tf_build"))
 def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
     libs = ctx.libraries
@@ -424,7 +424,7 @@ def cudnn_mismatch_detail(loaded: str, built: str) -> str:
             f"{rule}' and every convolution will fail (DNN library initialization failed).")
 
 
-@check("library-shadowing", "No other copy shadows the CUDA libraries TensorFlow expects", "libraries",
+@check("library-shadowing", "No other copy shadows the CUDA libraries TensorFlow expects", Area.LIBRARIES,
        needs=("libraries",), uses=("tf_build",))
 def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
     libs = ctx.libraries
@@ -451,7 +451,7 @@ def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
 # --- pip wheels -----------------------------------------------------------------------------------
 
 
-@check("and-cuda-requirements", "The pip CUDA wheels satisfy TensorFlow's [and-cuda] requirements", "libraries",
+@check("and-cuda-requirements", "The pip CUDA wheels satisfy TensorFlow's [and-cuda] requirements", Area.LIBRARIES,
        needs=("tf_build",), uses=("libraries", "python_env"))
 def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
     build = ctx.tf_build
@@ -502,7 +502,7 @@ def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
          _reinstall_and_cuda(ctx, build)))
 
 
-@check("cuda-wheel-families", "pip CUDA wheels are all of TensorFlow's CUDA major", "libraries",
+@check("cuda-wheel-families", "pip CUDA wheels are all of TensorFlow's CUDA major", Area.LIBRARIES,
        needs=("python_env",), uses=("tf_build",))
 def cuda_wheel_families(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.python_env

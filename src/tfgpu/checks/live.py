@@ -4,13 +4,14 @@ own log says; and whether that contradicts the static prediction."""
 from __future__ import annotations
 
 import signal as _signal
-from typing import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import pip, tf_requirement
 from tfgpu.explain.classify import classify
-from tfgpu.model import Finding, Fix, Severity
-from tfgpu.probes.tf_live import TFLive, short_device
+from tfgpu.model import Area, Finding, Fix, Severity
+from tfgpu.probes.tf_live import LiveOutcome, TFLive, short_device
 
 LOG_TAIL = 15
 
@@ -34,7 +35,7 @@ def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[
     for f in classify(live.log, ctx.matrix, ctx.knowledge):
         if f.evidence.get("source") == "matrix":
             continue  # explain's matrix cross-checks repeat the doctor's own static checks
-        rehomed = Finding(f.id, ctx.check_id, f.severity, f.summary, f.detail, f.evidence, f.fixes)
+        rehomed = Finding(f.id, ctx.check_id, f.severity, f.summary, f.detail, f.evidence, f.fixes, ctx.area)
         if f.id.startswith("noise-"):
             noise.append(rehomed)
         elif f.severity.rank >= Severity.WARNING.rank:
@@ -42,81 +43,116 @@ def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[
     return causes, noise
 
 
-@check("tf-live", "TensorFlow imports, lists the GPU and runs work on it (live)", "live", needs=("tf_live",), uses=("libraries", "python_env", "tf_build"))
-def tf_live(ctx: CheckContext) -> Iterable[Finding]:
+def _crashed(ctx: CheckContext, live: TFLive, ev: dict[str, Any], causes: list[Finding]) -> Iterator[Finding]:
+    name = _signame(live.signal)
+    detail = "TensorFlow's process died; the doctor kept going."
+    fixes: list[Fix] = []
+    if live.signal == 4:  # SIGILL: the wheel uses AVX (TensorFlow pip page: binaries use AVX)
+        detail = "Illegal instruction: this CPU lacks an instruction set the wheel was built for (AVX)."
+        fixes.append(Fix("Use a TensorFlow build for this CPU (build from source, or a conda-forge build)",
+                         ("grep -o -w avx /proc/cpuinfo | head -1",)))
+    yield ctx.finding("tf-import-crashed", Severity.ERROR,
+                      f"TensorFlow crashed with signal {live.signal} ({name}) during stage '{live.stage}'",
+                      detail, {**ev, "signal": live.signal}, fixes)
+
+
+def _timed_out(ctx: CheckContext, live: TFLive, ev: dict[str, Any], causes: list[Finding]) -> Iterator[Finding]:
+    yield ctx.finding("tf-import-hung", Severity.ERROR,
+                      f"TensorFlow did not finish within {live.seconds:.0f} s (stuck after stage '{live.stage}')",
+                      "A hung driver, a GPU that needs a reset, or a first-start PTX JIT compile can do this; "
+                      "so can a limit shorter than TensorFlow's import takes on this machine.",
+                      ev, (Fix("If TensorFlow is only slow here, give it longer",
+                               (f"tfgpu doctor --live-timeout {max(300, int(live.seconds * 4))}",)),
+                           Fix("See whether the driver answers, and what holds the GPU",
+                               ("nvidia-smi", "sudo fuser -v /dev/nvidia*"))))
+
+
+def _import_error(ctx: CheckContext, live: TFLive, ev: dict[str, Any], causes: list[Finding]) -> Iterator[Finding]:
+    first = (live.error or "").splitlines()[0] if live.error else "unknown error"
+    build = ctx.tf_build
+    version = live.version or (build.version if build is not None else None)
+    yield ctx.finding("tf-import-failed", Severity.ERROR, f"import tensorflow failed: {first}",
+                      live.error or "", ev,
+                      (Fix("Reinstall the same TensorFlow release in the target environment",
+                           (pip(live.python, "install", "--force-reinstall", "--no-deps",
+                                tf_requirement(version, and_cuda=False)),)),))
+
+
+def _failed(ctx: CheckContext, live: TFLive, ev: dict[str, Any], causes: list[Finding]) -> Iterator[Finding]:
+    yield ctx.finding("tf-live-failed", Severity.ERROR,
+                      f"The live TensorFlow probe failed: {live.error or 'no answer'}", "", ev)
+
+
+def _no_gpu(ctx: CheckContext, live: TFLive, ev: dict[str, Any], causes: list[Finding]) -> Iterator[Finding]:
+    ids = [f.id for f in causes if f.severity is Severity.ERROR] or [f.id for f in causes]
+    why = f"its log shows: {', '.join(dict.fromkeys(ids))}" if ids else "its log names no cause"
+    fixes = list(causes[0].fixes[:2]) if causes else []
+    yield ctx.finding("tf-live-no-gpu", Severity.ERROR,
+                      f"TensorFlow {live.version} imported but listed no GPU ({why})",
+                      "tf.config.list_physical_devices('GPU') returned an empty list.", ev, fixes)
+
+
+def _gpus_listed(ctx: CheckContext, live: TFLive, ev: dict[str, Any], causes: list[Finding]) -> Iterator[Finding]:
+    for i, gpu in enumerate(live.gpus):
+        device = f"/GPU:{i}"
+        for r in gpu.smoke:
+            rev = {"gpu": gpu.name, "op": r.op, "device": r.device, "seconds": r.seconds}
+            if r.ok and "GPU" in r.device.upper():
+                yield ctx.finding("gpu-smoke-ok", Severity.OK,
+                                  f"{r.op} ran on {short_device(r.device)} in {r.seconds * 1000:.0f} ms", "", rev)
+            elif r.ok:
+                yield ctx.finding("gpu-smoke-on-cpu", Severity.WARNING,
+                                  f"{r.op} asked for {device} but ran on {r.device or 'an unknown device'}", "", rev)
+            else:
+                sub = [f for f in classify((r.error or "").splitlines(), ctx.matrix, ctx.knowledge)
+                       if f.severity is Severity.ERROR]
+                cause = sub[0] if sub else None
+                yield ctx.finding(cause.id if cause else "gpu-smoke-failed", Severity.ERROR,
+                                  f"{r.op} failed on {device} ({gpu.name}): "
+                                  f"{cause.summary if cause else (r.error or '').splitlines()[0][:200]}",
+                                  r.error or "", {**rev, "error": r.error}, cause.fixes if cause else ())
+        if not live.smoke_ran:
+            yield ctx.finding("gpu-listed", Severity.OK, f"TensorFlow lists {device}: {gpu.name}",
+                              "", {"details": gpu.details})
+
+
+Outcome = Callable[[CheckContext, TFLive, dict[str, Any], list[Finding]], Iterator[Finding]]
+
+#: One handler per way the live import ended; an import that finished goes to `_no_gpu` / `_gpus_listed`.
+OUTCOME_HANDLERS: dict[LiveOutcome, Outcome] = {
+    LiveOutcome.CRASHED: _crashed,
+    LiveOutcome.TIMED_OUT: _timed_out,
+    LiveOutcome.IMPORT_ERROR: _import_error,
+    LiveOutcome.FAILED: _failed,
+}
+
+
+def _outcome(live: TFLive) -> LiveOutcome | None:
+    try:
+        return LiveOutcome(live.outcome)
+    except ValueError:
+        return None
+
+
+@check("tf-live", "TensorFlow imports, lists the GPU and runs work on it (live)", Area.LIVE, needs=("tf_live",),
+       uses=("libraries", "python_env", "tf_build"))
+def tf_live(ctx: CheckContext) -> Iterator[Finding]:
     live = ctx.tf_live
     if live is None:
         return
-    python = live.python
+    outcome = _outcome(live)
     ev = {"outcome": live.outcome, "stage": live.stage, "version": live.version, "seconds": live.seconds,
           "log_lines": live.log_lines_total, "log_tail": _tail(live)}
     env = ctx.python_env
-    if (live.outcome == "import_error" and env is not None and not env.tensorflow_distributions
+    if (outcome is LiveOutcome.IMPORT_ERROR and env is not None and not env.tensorflow_distributions
             and not env.tensorflow_dirs):
         # Nothing to import: tf-installed already says so, with the install command.
         return
     causes, noise = _log_findings(ctx, live)
-    if live.outcome == "crashed":
-        name = _signame(live.signal)
-        detail = "TensorFlow's process died; the doctor kept going."
-        fixes: list[Fix] = []
-        if live.signal == 4:  # SIGILL: the wheel uses AVX (TensorFlow pip page: binaries use AVX)
-            detail = "Illegal instruction: this CPU lacks an instruction set the wheel was built for (AVX)."
-            fixes.append(Fix("Use a TensorFlow build for this CPU (build from source, or a conda-forge build)",
-                             ("grep -o -w avx /proc/cpuinfo | head -1",)))
-        yield ctx.finding("tf-import-crashed", Severity.ERROR,
-                          f"TensorFlow crashed with signal {live.signal} ({name}) during stage '{live.stage}'",
-                          detail, {**ev, "signal": live.signal}, fixes)
-    elif live.outcome == "timed_out":
-        yield ctx.finding("tf-import-hung", Severity.ERROR,
-                          f"TensorFlow did not finish within {live.seconds:.0f} s (stuck after stage '{live.stage}')",
-                          "A hung driver, a GPU that needs a reset, or a first-start PTX JIT compile can do this; "
-                          "so can a limit shorter than TensorFlow's import takes on this machine.",
-                          ev, (Fix("If TensorFlow is only slow here, give it longer",
-                                   (f"tfgpu doctor --live-timeout {max(300, int(live.seconds * 4))}",)),
-                               Fix("See whether the driver answers, and what holds the GPU",
-                                   ("nvidia-smi", "sudo fuser -v /dev/nvidia*"))))
-    elif live.outcome == "import_error":
-        first = (live.error or "").splitlines()[0] if live.error else "unknown error"
-        build = ctx.tf_build
-        version = live.version or (build.version if build is not None else None)
-        yield ctx.finding("tf-import-failed", Severity.ERROR, f"import tensorflow failed: {first}",
-                          live.error or "", ev,
-                          (Fix("Reinstall the same TensorFlow release in the target environment",
-                               (pip(python, "install", "--force-reinstall", "--no-deps",
-                                    tf_requirement(version, and_cuda=False)),)),))
-    elif live.outcome == "failed":
-        yield ctx.finding("tf-live-failed", Severity.ERROR,
-                          f"The live TensorFlow probe failed: {live.error or 'no answer'}", "", ev)
-    elif not live.gpus:
-        ids = [f.id for f in causes if f.severity is Severity.ERROR] or [f.id for f in causes]
-        why = f"its log shows: {', '.join(dict.fromkeys(ids))}" if ids else "its log names no cause"
-        fixes = list(causes[0].fixes[:2]) if causes else []
-        yield ctx.finding("tf-live-no-gpu", Severity.ERROR,
-                          f"TensorFlow {live.version} imported but listed no GPU ({why})",
-                          "tf.config.list_physical_devices('GPU') returned an empty list.", ev, fixes)
-    else:
-        for i, gpu in enumerate(live.gpus):
-            device = f"/GPU:{i}"
-            for r in gpu.smoke:
-                rev = {"gpu": gpu.name, "op": r.op, "device": r.device, "seconds": r.seconds}
-                if r.ok and "GPU" in r.device.upper():
-                    yield ctx.finding("gpu-smoke-ok", Severity.OK,
-                                      f"{r.op} ran on {short_device(r.device)} in {r.seconds * 1000:.0f} ms", "", rev)
-                elif r.ok:
-                    yield ctx.finding("gpu-smoke-on-cpu", Severity.WARNING,
-                                      f"{r.op} asked for {device} but ran on {r.device or 'an unknown device'}", "", rev)
-                else:
-                    sub = [f for f in classify((r.error or "").splitlines(), ctx.matrix, ctx.knowledge)
-                           if f.severity is Severity.ERROR]
-                    cause = sub[0] if sub else None
-                    yield ctx.finding(cause.id if cause else "gpu-smoke-failed", Severity.ERROR,
-                                      f"{r.op} failed on {device} ({gpu.name}): "
-                                      f"{cause.summary if cause else (r.error or '').splitlines()[0][:200]}",
-                                      r.error or "", {**rev, "error": r.error}, cause.fixes if cause else ())
-            if not live.smoke_ran:
-                yield ctx.finding("gpu-listed", Severity.OK, f"TensorFlow lists {device}: {gpu.name}",
-                                  "", {"details": gpu.details})
+    handler = OUTCOME_HANDLERS.get(outcome) if outcome is not None else None
+    if handler is None:
+        handler = _gpus_listed if live.gpus else _no_gpu
+    yield from handler(ctx, live, ev, causes)
     seen = set()
     for f in causes:
         if f.id not in seen:
@@ -129,7 +165,7 @@ def tf_live(ctx: CheckContext) -> Iterable[Finding]:
                           f"{len(lines) or len(noise)} log line(s) are harmless noise ({', '.join(ids)})",
                           " ".join(f.summary for f in noise), {"noise": ids, "lines": lines})
     yield from _mapped_vs_static(ctx, live)
-    if live.outcome == "ok":
+    if outcome is LiveOutcome.OK:
         gpus = len(live.gpus)
         yield ctx.finding("tf-live-imported", Severity.INFO,
                           f"TensorFlow {live.version} imported in {live.import_seconds or 0:.1f} s and listed {gpus} GPU"

@@ -9,7 +9,7 @@ from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import install_tf
-from tfgpu.model import Finding, Fix, Severity
+from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.rules import windows_gpu_last
 
 
@@ -31,7 +31,7 @@ def _tf_version(ctx: CheckContext) -> Version | None:
         return None
 
 
-@check("platform-gpu-support", "TensorFlow can use an NVIDIA GPU on this platform", "platform",
+@check("platform-gpu-support", "TensorFlow can use an NVIDIA GPU on this platform", Area.PLATFORM,
        needs=("host", "python_env"), uses=("tf_build",))
 def platform_gpu_support(ctx: CheckContext) -> Iterator[Finding]:
     host = ctx.host

@@ -13,13 +13,13 @@ from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import pinnable, install_tf, pip, tf_requirement
-from tfgpu.model import Finding, Fix, ProbeStatus, Severity
+from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 
 
 
 
-@check("tf-installed", "TensorFlow is installed in the target environment", "tensorflow", needs=("python_env",), uses=("environment",))
+@check("tf-installed", "TensorFlow is installed in the target environment", Area.TENSORFLOW, needs=("python_env",), uses=("environment",))
 def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.python_env
     if env is None:
@@ -234,7 +234,7 @@ def _remove_shadowing_fix(env: PythonEnv, first: Distribution) -> Fix:
                ("rm -rf " + " ".join(shlex.quote(p) for p in paths),))
 
 
-@check("tf-single-distribution", "Only one TensorFlow distribution is installed", "tensorflow", needs=("python_env",))
+@check("tf-single-distribution", "Only one TensorFlow distribution is installed", Area.TENSORFLOW, needs=("python_env",))
 def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.python_env
     if env is None:
@@ -282,7 +282,7 @@ def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-@check("tf-cuda-build", "The installed TensorFlow is a CUDA build", "tensorflow", needs=("python_env",), uses=("tf_build",))
+@check("tf-cuda-build", "The installed TensorFlow is a CUDA build", Area.TENSORFLOW, needs=("python_env",), uses=("tf_build",))
 def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.python_env
     if env is None:
@@ -394,7 +394,7 @@ def _target_python_version(env: PythonEnv) -> Version | None:
         return None
 
 
-@check("python-supported", "The target Python is one the installed TensorFlow supports", "tensorflow",
+@check("python-supported", "The target Python is one the installed TensorFlow supports", Area.TENSORFLOW,
        needs=("tf_build",), uses=("python_env",))
 def python_supported(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.python_env

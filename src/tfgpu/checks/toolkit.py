@@ -11,7 +11,7 @@ from tfgpu.checks import CheckContext, check
 from tfgpu.checks.common import build_cuda, python_of
 from tfgpu.checks.libraries import NVCC_WHEEL, has_and_cuda, ld_library_path_without, wheel_requirement_named
 from tfgpu.fixes import pip
-from tfgpu.model import Finding, Fix, Severity
+from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import Toolkit, Toolkits
 from tfgpu.versions import major_of
@@ -70,7 +70,7 @@ def _xla_data_dir_fix(ctx: CheckContext, tks: Toolkits, build: TFBuild, want: in
     return Fix(f"Install the {cuda}ptxas and libdevice as a pip wheel and point XLA at it{note}",
                (pip(python_of(ctx), "install", req), *commands))
 
-@check("system-toolkit", "A system CUDA toolkit does not get in TensorFlow's way", "toolkit", needs=("toolkit",), uses=("environment", "libraries", "python_env", "tf_build"))
+@check("system-toolkit", "A system CUDA toolkit does not get in TensorFlow's way", Area.TOOLKIT, needs=("toolkit",), uses=("environment", "libraries", "python_env", "tf_build"))
 def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
     tks = ctx.toolkit
     if tks is None:
@@ -127,7 +127,7 @@ def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
             "output needs a CUDA 13 driver), and its libraries on LD_LIBRARY_PATH win over the pip wheels.",
             ev, fixes)
 
-@check("xla-tools", "XLA finds ptxas and libdevice", "toolkit", needs=("toolkit",), uses=("environment", "python_env", "tf_build"))
+@check("xla-tools", "XLA finds ptxas and libdevice", Area.TOOLKIT, needs=("toolkit",), uses=("environment", "python_env", "tf_build"))
 def xla_tools(ctx: CheckContext) -> Iterator[Finding]:
     tks = ctx.toolkit
     if tks is None:

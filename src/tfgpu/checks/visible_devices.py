@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.model import Finding, Fix, Severity
+from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.driver import GpuInfo
 
 
@@ -23,7 +23,7 @@ def parse_visible_devices(value: str) -> list[str]:
         break
     return entries
 
-@check("cuda-visible-devices", "CUDA_VISIBLE_DEVICES leaves a GPU visible", "environment", needs=("environment",))
+@check("cuda-visible-devices", "CUDA_VISIBLE_DEVICES leaves a GPU visible", Area.ENVIRONMENT, needs=("environment",))
 def cuda_visible_devices(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.environment
     if env is None:
@@ -66,7 +66,7 @@ def visible_entry_exists(entry: str, gpus: tuple[GpuInfo, ...]) -> bool:
         return any(g.mig_mode_current for g in gpus)
     return sum(1 for g in gpus if g.uuid and g.uuid.startswith(entry)) == 1
 
-@check("cuda-visible-devices-gpus", "CUDA_VISIBLE_DEVICES names GPUs that exist", "gpu",
+@check("cuda-visible-devices-gpus", "CUDA_VISIBLE_DEVICES names GPUs that exist", Area.GPU,
        needs=("driver", "environment"))
 def cuda_visible_devices_gpus(ctx: CheckContext) -> Iterator[Finding]:
     driver = ctx.driver

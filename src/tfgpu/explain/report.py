@@ -11,7 +11,7 @@ from packaging.version import Version
 from tfgpu.explain.knowledge import FixTemplate, Knowledge, Signature
 from tfgpu.explain.scan import ScanResult, SignatureHits
 from tfgpu.fixes import install_tf, tf_requirement
-from tfgpu.model import Finding, Fix, Report, Severity, Verdict, VerdictStatus
+from tfgpu.model import Area, Finding, Fix, Report, Severity, Verdict, VerdictStatus
 from tfgpu.rules import (
     CCFit,
     CCSupport,
@@ -30,6 +30,12 @@ from tfgpu.rules import (
 from tfgpu.versions import cc_pair, cudnn_from_number, pep440
 
 CHECK = "explain"
+#: Findings read from TensorFlow's own log belong where the doctor puts that log: its live check.
+LOG_AREA = Area.LIVE.value
+#: The area of each matrix cross-check, as the doctor's check for the same rule has it.
+RULE_AREAS = {"driver-too-old": Area.DRIVER.value, "driver-minor-compat": Area.DRIVER.value,
+              "gpu-ptx-jit": Area.GPU.value, "gpu-cc-unsupported": Area.GPU.value,
+              "cudnn-version-mismatch": Area.LIBRARIES.value}
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 _ROLE_ORDER = {"cause": 0, "consequence": 1, "unrecognized": 2, "noise": 3}
 
@@ -278,7 +284,8 @@ def _finding_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledg
     evidence = _evidence(sig, hits, values)
     if sig.follows:
         evidence["follows_from"] = [d for d in sig.follows if d in scan.hits]
-    return Finding(sig.id, CHECK, sig.severity, summary, sig.detail, evidence, _fixes(sig.fixes, values, ctx))
+    return Finding(sig.id, CHECK, sig.severity, summary, sig.detail, evidence, _fixes(sig.fixes, values, ctx),
+                   LOG_AREA)
 
 
 # --- cross-checks against the compatibility matrix -----------------------------------------------
@@ -315,7 +322,7 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
             detail = sig.detail if sig else ""
         if severity is None:
             severity = sig.severity if sig else Severity.ERROR
-        return Finding(sig_id, CHECK, severity, summary, detail, ev, fixes)
+        return Finding(sig_id, CHECK, severity, summary, detail, ev, fixes, RULE_AREAS.get(sig_id, LOG_AREA))
 
     # Compute capability: the doctor's gpu-compute-capability rule (rules.cc_support).
     supports: list[tuple[str, CCFit]] = []
@@ -421,6 +428,7 @@ def _windows_finding(scan: ScanResult, ctx: _Context, matrix: Any | None) -> Fin
          "values": {"platform": "windows", "tensorflow": ctx.tf_version or ctx.tf_min},
          "threads": ["https://github.com/tensorflow/tensorflow/issues/62080"]},
         (install_tf(None, "win32"),),
+        Area.PLATFORM.value,
     )
 
 
@@ -437,6 +445,7 @@ def _unrecognized_finding(scan: ScanResult) -> Finding | None:
         {"role": "unrecognized", "matches": n,
          "lines": [{"line": e.line, "text": e.text} for e in scan.unrecognized]},
         (Fix("Run the doctor on the machine that produced this log", ("tfgpu doctor",)),),
+        LOG_AREA,
     )
 
 
@@ -499,7 +508,7 @@ def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, sou
             i = by_id[extra.id]
             old = findings[i]
             findings[i] = Finding(old.id, old.check, old.severity, old.summary, old.detail,
-                                  {**old.evidence, "matrix_check": extra.evidence["values"]}, old.fixes)
+                                  {**old.evidence, "matrix_check": extra.evidence["values"]}, old.fixes, old.area)
         else:
             by_id[extra.id] = len(findings)
             findings.append(extra)
