@@ -32,7 +32,7 @@ WHEEL_OF = {
 #: The pip wheel stem with XLA's ptxas and libdevice (nvidia/cuda_nvcc).
 NVCC_WHEEL = "nvidia-cuda-nvcc"
 
-#: The first release whose wheel has [and-cuda] and an nvidia RUNPATH (docs/tf_wheels_facts.md).
+#: The first release whose wheel has [and-cuda] and an nvidia RUNPATH (docs/knowledge.md, "TensorFlow builds").
 AND_CUDA_SINCE = (2, 14)
 
 _FAMILY_RE = re.compile(r"^nvidia-.+-cu(\d+)$")

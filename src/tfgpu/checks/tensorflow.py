@@ -362,7 +362,7 @@ def tf_cuda_build_text(version: str, cuda: str | None, cudnn: str | None, ccs: t
                        matrix_cuda: str | None = None, matrix_cudnn: str | None = None) -> str:
     """Summary for a CUDA build, from what its build record (and, where that is silent, tfgpu's
     matrix) says. TensorFlow's build_info.py dropped the CUDA and cuDNN versions and the compute
-    capabilities in 2.22.0rc0, keeping only is_cuda_build (docs/tf_wheels_facts.md)."""
+    capabilities in 2.22.0rc0, keeping only is_cuda_build (read from the wheels' build_info.py)."""
     archs = f" ({', '.join(ccs)})" if ccs else ""
     if cuda and cudnn:
         return f"TensorFlow {version} is built for CUDA {cuda} and cuDNN {cudnn}{archs}"

@@ -61,7 +61,7 @@ class DriverFailure(str, enum.Enum):
     UNSUPPORTED_OS = "unsupported_os"
 
 
-# NVML return codes (nvml.h; docs/official_facts.md section 5.2) and what each means here.
+# NVML return codes (nvml.h, NVML API reference; docs/knowledge.md, "What the machine says") and what each means here.
 NVML_CAUSES: dict[int, DriverFailure] = {
     4: DriverFailure.PERMISSION_DENIED,  # NVML_ERROR_NO_PERMISSION
     9: DriverFailure.DRIVER_NOT_LOADED,  # NVML_ERROR_DRIVER_NOT_LOADED
@@ -80,7 +80,7 @@ _STATUS: dict[DriverFailure, ProbeStatus] = {
     DriverFailure.UNSUPPORTED_OS: ProbeStatus.SKIPPED,
 }
 
-# What nvidia-smi prints for each failure (user reports quoted in docs/official_facts.md 5.2).
+# What nvidia-smi prints for each failure, as users report it (docs/knowledge.md, "What the machine says").
 _SMI_SIGNATURES: tuple[tuple[str, DriverFailure], ...] = (
     ("driver/library version mismatch", DriverFailure.VERSION_MISMATCH),
     ("couldn't communicate with the nvidia driver", DriverFailure.DRIVER_NOT_LOADED),
@@ -435,7 +435,7 @@ def ask_nvidia_smi(ctx: ProbeContext, limit: float, system: DriverSystem, nvml_e
                           timeout=limit, env=dict(ctx.environ))
     text = res.stdout + res.stderr
     if res.ok is False and "not a valid field" in text and not res.timed_out:
-        # Older drivers reject compute_cap (docs/official_facts.md 5.3): ask again without it.
+        # Older drivers reject compute_cap (docs/knowledge.md, "What the machine says"): ask again without it.
         fields = tuple(f for f in fields if f != "compute_cap")
         res = ctx.run_command([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
                               timeout=limit, env=dict(ctx.environ))

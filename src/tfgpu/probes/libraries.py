@@ -54,7 +54,7 @@ TF_OBJECTS = (
     os.path.join("python", "_pywrap_tensorflow_internal.so"),
 )
 
-#: Fallback sonames by CUDA family while the matrix lacks the release (docs/tf_wheels_facts.md,
+#: Fallback sonames by CUDA family while the matrix lacks the release (docs/knowledge.md, "TensorFlow builds":
 #: "dlopen() names": CUDA 12 builds 2.15+; CUDA 11 builds 2.5-2.14). cupti 11 follows the minor.
 #: The matrix rows list only the libraries DsoLoader has a loader for (read from each wheel's
 #: libtensorflow_framework); these tables follow the same facts: no curand loader in any CUDA 12
