@@ -26,7 +26,7 @@ MIB = 1024**2
 GIB = 1024**3
 PY = "/srv/venv/bin/python"
 
-#: compute capabilities of the real wheels (docs/tf_wheels_facts.md).
+#: compute capabilities of the real wheels (their build_info.py; docs/knowledge.md, "TensorFlow builds").
 TF_BUILDS = {
     "2.21": ("2.21.0", "12.5.1", ("sm_60", "sm_70", "sm_80", "sm_89", "compute_90")),
     "2.15": ("2.15.1", "12.2", ("sm_50", "sm_60", "sm_70", "sm_75", "compute_80")),

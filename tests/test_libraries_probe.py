@@ -170,7 +170,7 @@ def test_sonames_come_from_the_matrix_when_it_has_the_release(tmp_path: Path):
         pytest.skip("matrix has no 2.21 row yet")
     names, source = wanted_sonames(fake_build(tmp_path), matrix) or ({}, "")
     assert source == "matrix" and names["cudnn"] == "libcudnn.so.9"
-    assert "curand" not in names  # DsoLoader has no curand loader since 2.14 (tf_wheels_facts.md)
+    assert "curand" not in names  # DsoLoader has no curand loader since 2.14 (docs/knowledge.md)
 
 
 # --- the child ----------------------------------------------------------------------------------------
