@@ -9,8 +9,9 @@ import re
 import pytest
 from conftest import REPO, run_tfgpu
 
-from tfgpu.matrix import MatrixError, driver_at_least, load, validate
+from tfgpu.matrix import MatrixError, load, validate
 from tfgpu.recommend import Machine, classify_cc, recommend
+from tfgpu.versions import driver_at_least
 
 MATRIX = REPO / "compat_matrix.yaml"
 

@@ -262,15 +262,6 @@ def series_of(version: str) -> str:
     return ".".join(parts[:2])
 
 
-def driver_at_least(have: str, need: str) -> bool:
-    """Compare NVIDIA driver versions ("535.104.05" >= "525.60.13") numerically by part."""
-    return _driver_key(have) >= _driver_key(need)
-
-
-def _driver_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
-
-
 def parse_cc(text: str) -> tuple[str, int, int] | None:
     """'sm_86' → ('sm', 8, 6); 'compute_90' → ('compute', 9, 0); '8.6' or '86' → ('sm', 8, 6)."""
     text = text.strip()

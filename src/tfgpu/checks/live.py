@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.fixes import pip, tf_requirement
 from tfgpu.explain.classify import classify
+from tfgpu.fixes import pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.tf_live import LiveOutcome, TFLive, short_device
 

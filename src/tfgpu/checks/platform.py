@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import install_tf
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.rules import windows_gpu_last
+from tfgpu.versions import pep440
 
 
 def normalize_platform(platform: str) -> str:
@@ -25,10 +26,7 @@ def _tf_version(ctx: CheckContext) -> Version | None:
     build = ctx.tf_build
     env = ctx.python_env
     text = build.version if build else (env.tensorflow_distributions[0].version if env and env.tensorflow_distributions else None)
-    try:
-        return Version(text) if text else None
-    except InvalidVersion:
-        return None
+    return pep440(text)
 
 
 @check("platform-gpu-support", "TensorFlow can use an NVIDIA GPU on this platform", Area.PLATFORM,

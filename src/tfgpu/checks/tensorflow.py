@@ -9,14 +9,12 @@ import shlex
 from collections.abc import Iterator
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.fixes import pinnable, install_tf, pip, tf_requirement
+from tfgpu.fixes import install_tf, pinnable, pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
-
-
+from tfgpu.versions import numeric_key, pep440, short
 
 
 @check("tf-installed", "TensorFlow is installed in the target environment", Area.TENSORFLOW, needs=("python_env",), uses=("environment",))
@@ -82,15 +80,8 @@ def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
 # --- TensorFlow for the target's Python, when none is installed ------------------------------------------
 
 
-def _py_mm(version: str | None) -> str | None:
-    m = re.match(r"^(\d+)\.(\d+)", version or "")
-    return f"{m.group(1)}.{m.group(2)}" if m else None
-
-
 def _sorted_pythons(pythons: set[str]) -> list[str]:
-    def key(v: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in re.findall(r"\d+", v))
-    return sorted(pythons, key=key)
+    return sorted(pythons, key=numeric_key)
 
 
 def install_tf_for_target(ctx: CheckContext, env: PythonEnv) -> tuple[Fix, ...]:
@@ -99,7 +90,7 @@ def install_tf_for_target(ctx: CheckContext, env: PythonEnv) -> tuple[Fix, ...]:
     cuDNN it needs; where none has, a new virtualenv with a Python current TensorFlow supports."""
     if not env.platform.startswith("linux") or ctx.matrix is None:
         return (install_tf(env.executable, env.platform, machine=env.machine),)
-    py = _py_mm(env.version)
+    py = short(env.version)
     rows = ctx.matrix.tf_rows_newest_first()
     if py is None or not rows:
         return (install_tf(env.executable, env.platform, machine=env.machine),)
@@ -387,13 +378,6 @@ def _fresh_venv_fix(tested: list[str], version: str) -> Fix:
                (f"{py} -m venv .venv-tf", pip(".venv-tf/bin/python", "install", tf_requirement(pinnable(version)))))
 
 
-def _target_python_version(env: PythonEnv) -> Version | None:
-    try:
-        return Version(env.version)
-    except InvalidVersion:
-        return None
-
-
 @check("python-supported", "The target Python is one the installed TensorFlow supports", Area.TENSORFLOW,
        needs=("tf_build",), uses=("python_env",))
 def python_supported(ctx: CheckContext) -> Iterator[Finding]:
@@ -403,7 +387,7 @@ def python_supported(ctx: CheckContext) -> Iterator[Finding]:
         return
     if env is None:
         return
-    pyv = _target_python_version(env)
+    pyv = pep440(env.version)
     if pyv is None:
         return
     spec_text = build.requires_python

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from tfgpu.explain.knowledge import Knowledge, Pattern
-from tfgpu.matrix import driver_at_least
+from tfgpu.versions import driver_at_least
 
 #: Matching lines kept as evidence per finding (the count covers all of them).
 MAX_EVIDENCE_LINES = 5
