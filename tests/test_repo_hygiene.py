@@ -29,8 +29,8 @@ def tracked_files() -> list[str]:
 
 
 def test_the_pattern_finds_what_it_must():
-    for text in ("see ../" "shared/docs/x.md", "docs/official" "_facts.md 5.2", "tf_wheels" "_facts.json",
-                 "python /" "work/main/x.py"):
+    for text in ("see ../" + "shared/docs/x.md", "docs/official" + "_facts.md 5.2", "tf_wheels" + "_facts.json",
+                 "python /" + "work/main/x.py"):
         assert OUTSIDE.search(text), text
     assert not OUTSIDE.search("user@host:~/work/pytorch$ python x.py")
 
