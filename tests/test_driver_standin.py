@@ -3,8 +3,10 @@ path (and against stand-in nvidia-smi scripts); also the helpers the other drive
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ import yaml
 from conftest import REPO, compile_shared
 
 from tfgpu.model import ProbeFailure, ProbeStatus
-from tfgpu.probes import ProbeContext
+from tfgpu.probes import ProbeContext, _children
 from tfgpu.probes.driver import (
     SMI_FIELDS,
     DriverFailure,
@@ -64,7 +66,8 @@ def build_fake_nvml(cc: str, out_dir: Path, old_driver: bool = False) -> Path:
 def nvml_env(libdir: Path | None, gpus: str = "", driver: str = "535.104.05", cuda: int = 12020,
              init_error: int | None = None, hang: int | None = None) -> dict[str, str]:
     """Environment for a run against the stand-in (None: no stand-in at all)."""
-    env = {"LD_LIBRARY_PATH": str(libdir) if libdir else "", "FAKE_NVML_GPUS": gpus,
+    # None: conftest's "no driver" folder (unloadable libraries), so the host's real driver never answers.
+    env = {"LD_LIBRARY_PATH": str(libdir) if libdir else os.environ.get("LD_LIBRARY_PATH", ""), "FAKE_NVML_GPUS": gpus,
            "FAKE_NVML_DRIVER": driver, "FAKE_NVML_CUDA": str(cuda)}
     if init_error is not None:
         env["FAKE_NVML_INIT_ERROR"] = str(init_error)
@@ -197,6 +200,27 @@ def test_no_library_is_library_not_found():
     assert isinstance(got, ProbeFailure)
     assert got.status is ProbeStatus.NOT_FOUND and got.evidence["cause"] == DriverFailure.LIBRARY_NOT_FOUND.value
     assert got.evidence["nvidia_smi"] == "nvidia-smi: not found"
+
+
+def _nvml_child_answer(source: str, env: dict[str, str]) -> dict:
+    folders = json.dumps([p for p in sys.path[1:] if p])
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", source, folders], capture_output=True, text=True,
+                         env=env, timeout=60)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_without_a_library_the_child_answers_as_pynvml_would_without_importing_it(tmp_path):
+    """No loadable libnvidia-ml.so.1: the child's short cut (no pynvml import) gives pynvml's own answer."""
+    broken = tmp_path / "lib"
+    broken.mkdir()
+    (broken / "libnvidia-ml.so.1").write_bytes(b"not a library")  # also hides the host's real one
+    env = {**os.environ, "LD_LIBRARY_PATH": str(broken)}
+    source = _children.source(_children.NVML)
+    assert "missing = _library_missing()" in source
+    short = _nvml_child_answer(source + "\nassert 'pynvml' not in sys.modules\n", env)
+    through_pynvml = _nvml_child_answer(source.replace("missing = _library_missing()", "missing = None"), env)
+    assert short == through_pynvml
+    assert short["stage"] == "load" and short["error_code"] == 12 and short["bindings"]
 
 
 def test_hung_nvml_is_timed_out_within_the_limit(fake_nvml):
