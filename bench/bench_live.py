@@ -2,49 +2,44 @@
 `python -c "import tensorflow as tf; tf.config.list_physical_devices('GPU')"` in the same target.
 
 Both run in this one invocation, alternating; prints median wall time, the ratio, and the peak
-resident memory of the largest process of each (ru_maxrss of the children). Aim: ratio <= 1.15.
+resident memory of the largest process of each tree (bench/_common.py MEASURE), and a per-process
+breakdown of one sampled doctor run. Aim (issue #10): ratio <= 1.10.
 
-    .venv/bin/python bench/bench_live.py [--python .venvs/tf-2.21.0/bin/python] [--runs 5]
+    .venv/bin/python bench/bench_live.py [--python .venvs/tf-2.21.0-and-cuda/bin/python] [--runs 5]
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from _common import alternate, clean_env, median, target_args
 
+from _common import alternate, clean_env, measure, median, target_args
 
-# Runs one command in a fresh process and reports its time and the peak RSS of its largest child.
-MEASURE = r"""
-import json, resource, subprocess, sys, time
-t0 = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "rc": p.returncode, "maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
-"""
-
-
-def measure(argv: list[str], env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEASURE, *argv], capture_output=True, text=True, env=env, timeout=900)
-    rec = json.loads(out.stdout)
-    if rec["rc"] not in (0, 1):
-        raise SystemExit(f"{argv[:4]} exited with {rec['rc']}")
-    return rec
+AIM_RATIO = 1.10
 
 
 def main() -> None:
-    args = target_args(__doc__.splitlines()[0], "tf-2.21.0")
+    args = target_args(__doc__.splitlines()[0], "tf-2.21.0-and-cuda")
     env = clean_env()
     doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--python", args.python]
     baseline = [args.python, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"]
-    b, d = alternate(lambda: measure(baseline, env), lambda: measure(doctor, env), args.runs)
-    dm = median(r["seconds"] for r in d)
-    bm = median(r["seconds"] for r in b)
-    print(f"target: {args.python}")
-    print(f"bare import + list_physical_devices  median {bm:.3f} s  peak RSS {max(r['maxrss_kib'] for r in b) / 1024:.0f} MiB")
-    print(f"tfgpu doctor --json (live)           median {dm:.3f} s  peak RSS {max(r['maxrss_kib'] for r in d) / 1024:.0f} MiB")
-    print(f"ratio doctor/bare = {dm / bm:.3f}  (aim: <= 1.15)")
+    b, d = alternate(lambda: measure(baseline, env, ok_codes=(0,)), lambda: measure(doctor, env), args.runs)
+    sampled = measure(doctor, env, sample=True)
+    bm, dm = median(r["seconds"] for r in b), median(r["seconds"] for r in d)
+    result = {
+        "target": args.python,
+        "baseline_import_list_s": round(bm, 3),
+        "baseline_runs_s": [round(r["seconds"], 3) for r in b],
+        "doctor_s": round(dm, 3),
+        "doctor_runs_s": [round(r["seconds"], 3) for r in d],
+        "ratio": round(dm / bm, 3),
+        "aim_ratio": AIM_RATIO,
+        "meets_ratio": dm / bm <= AIM_RATIO,
+        "baseline_largest_process_mb": round(max(r["maxrss_kib"] for r in b) / 1024, 1),
+        "doctor_largest_process_mb": round(max(r["maxrss_kib"] for r in d) / 1024, 1),
+        "per_process_mb": [[label, round(kib / 1024, 1)] for label, kib in sampled["processes"]],
+    }
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -206,6 +206,7 @@ def _nvml_child_answer(source: str, env: dict[str, str]) -> dict:
     folders = json.dumps([p for p in sys.path[1:] if p])
     out = subprocess.run([sys.executable, "-I", "-S", "-c", source, folders], capture_output=True, text=True,
                          env=env, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

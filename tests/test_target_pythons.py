@@ -21,7 +21,7 @@ import pytest
 from conftest import findings_by_id, json_report, run_tfgpu
 
 from tfgpu.probes.python_env import MARK as ENV_MARK
-from tfgpu.probes.python_env import child_script, parse_child_output
+from tfgpu.probes.python_env import child_args, child_script, parse_child_output
 from tfgpu.probes.tf_live import child_source, parse_stages
 
 OLD_PYTHON3 = ("3.6", "3.7", "3.8", "3.9")
@@ -182,10 +182,12 @@ def old_venv(request, tmp_path_factory) -> tuple[str, str]:
     return version, _venv(version, str(tmp_path_factory.mktemp("target-" + version)))
 
 
-def _run_child(python: str, source: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+def _run_child(python: str, source: str, cwd: Path, env_extra: dict | None = None,
+               args: list[str] | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
     env.update(env_extra or {})
-    return subprocess.run([python, "-c", source], check=False, capture_output=True, text=True, timeout=120, cwd=str(cwd), env=env)
+    return subprocess.run([python, "-c", source, *(args or [])], check=False, capture_output=True, text=True,
+                          timeout=120, cwd=str(cwd), env=env)
 
 
 # --- Python 3.6 ... 3.9 ----------------------------------------------------------------------------
@@ -245,7 +247,7 @@ def test_standin_tensorflow_stages(old_venv, style, tmp_path):
 def test_inquiry_runs_as_is(old_venv, tmp_path):
     """The inquiry text itself (what `python -c` gets), without the CLI around it."""
     version, python = old_venv
-    proc = _run_child(python, child_script(), tmp_path)
+    proc = _run_child(python, child_script(), tmp_path, args=child_args())
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = parse_child_output(proc.stdout)
     assert data is not None and data["version"].startswith(version + ".")
@@ -266,7 +268,7 @@ def test_python2_is_refused_cleanly(tmp_path):
 
 def test_python2_children_refuse(tmp_path):
     python = need_python("2.7")
-    inquiry = _run_child(python, child_script(), tmp_path)
+    inquiry = _run_child(python, child_script(), tmp_path, args=child_args())
     assert inquiry.returncode == 3 and ENV_MARK not in inquiry.stdout
     assert "Python 3" in inquiry.stderr and "Traceback" not in inquiry.stderr
     live = _run_child(python, child_source(), tmp_path)

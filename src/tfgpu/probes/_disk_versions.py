@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tfgpu.probes import FactEnum
 
@@ -131,9 +131,9 @@ class WheelIndex:
         path = os.path.normpath(os.path.abspath(path))
         candidates = []
         for wheel in self.wheels:
-            loc = os.path.normpath(os.path.abspath(wheel.location))
-            if path.startswith(loc + os.sep):
-                candidates.append((wheel, os.path.relpath(path, loc)))
+            loc = os.path.normpath(os.path.abspath(wheel.location)) + os.sep
+            if path.startswith(loc):
+                candidates.append((wheel, path[len(loc):]))
         # The wheel named for the file's folder first (nvidia/cudnn/lib -> nvidia-cudnn-cu12): one RECORD read.
         folder = path.split(os.sep)[-3].replace("_", "-").lower() if path.count(os.sep) >= 3 else ""
         candidates.sort(key=lambda c: 0 if folder and folder in c[0].name.lower() else 1)

@@ -382,24 +382,37 @@ def resolve_library(soname: str, search: list[SearchDir], cache: dict[str, list[
     return copies, winner
 
 
+def _by_stem(names: list[str]) -> dict[str, list[str]]:
+    """Names grouped by their library stem: "libcudart.so.12" under "libcudart.so."."""
+    index: dict[str, list[str]] = {}
+    for name in names:
+        cut = name.find(".so.")
+        if cut > 0:
+            index.setdefault(name[:cut + 4], []).append(name)
+    return index
+
+
 def other_versions(soname: str, search: list[SearchDir], cache: dict[str, list[str]],
-                   listing: dict[str, list[str]]) -> list[str]:
-    """Files of the same library under another soname ("libcudart.so.13" when .12 is wanted)."""
+                   listing: dict[str, dict[str, list[str]]]) -> list[str]:
+    """Files of the same library under another soname ("libcudart.so.13" when .12 is wanted).
+    `listing` keeps each folder's (and the cache's) names by stem, read once for all libraries."""
     stem = soname.split(".so")[0] + ".so."
     found: list[str] = []
-    for name, paths in cache.items():
-        if name.startswith(stem) and name != soname:
-            found.extend(paths)
+    if LD_SO_CACHE not in listing:
+        listing[LD_SO_CACHE] = _by_stem(list(cache))
+    for name in listing[LD_SO_CACHE].get(stem, ()):
+        if name != soname:
+            found.extend(cache[name])
     for d in search:
         if d.origin == ORIGIN_CACHE or not d.exists:
             continue
         if d.path not in listing:
             try:
-                listing[d.path] = os.listdir(d.path)
+                listing[d.path] = _by_stem(os.listdir(d.path))
             except OSError:
-                listing[d.path] = []
-        for name in listing[d.path]:
-            if name.startswith(stem) and name != soname and re.match(r"^\d+(\.\d+)*$", name[len(stem):]):
+                listing[d.path] = {}
+        for name in listing[d.path].get(stem, ()):
+            if name != soname and re.match(r"^\d+(\.\d+)*$", name[len(stem):]):
                 found.append(os.path.join(d.path, name))
     out: list[str] = []
     for p in found:
@@ -673,7 +686,7 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
         notes.append(f"no TensorFlow shared object with a dynamic section under {build.package_dir}")
     cache, cache_desc = read_ld_cache(ctx, machine)
     search = build_search_path(environ, rpath, runpath, machine, _extra_dirs(environ, env))
-    listing: dict[str, list[str]] = {}
+    listing: dict[str, dict[str, list[str]]] = {}
     statuses: list[dict] = []
     for key, soname in names.items():
         copies, winner = resolve_library(soname, search, cache)

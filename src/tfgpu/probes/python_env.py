@@ -8,14 +8,14 @@ stuck network mount in sys.path or a .pth file that blocks (timed out); it crash
 
 from __future__ import annotations
 
-import json
+import ast
 import os
 import re
 import sys
 from dataclasses import dataclass
 
 from tfgpu.model import ProbeStatus
-from tfgpu.probes import ProbeContext, failure, probe
+from tfgpu.probes import ProbeContext, _children, failure, probe
 
 #: Distributions that carry TensorFlow or decide how it behaves. nvidia-* wheels are added by prefix.
 TF_FAMILY = (
@@ -33,109 +33,18 @@ TF_FAMILY = (
 )
 RELATED = ("tensorflow-metal", "keras", "tf-keras", "keras-nightly", "tensorrt", "tensorrt-libs", "jax", "jaxlib", "torch")
 
+#: Between these, the inquiry's answer (`tfgpu.probes._children.env`, which defines the same).
 MARK = "@@TFGPU-ENV@@"
-
-# Runs inside the target interpreter. Python 3 of any age: no f-strings, no walrus, stdlib only
-# (tests/test_target_pythons.py runs it under 3.6 and up where those interpreters exist).
-# It lists dist-info/egg-info folders on sys.path and reads only the METADATA headers it needs.
-# Python 2 would run the rest of it just as well, so it refuses first: it prints no answer, and the
-# probe reports that the interpreter "did not answer as a Python 3 interpreter".
-CHILD_SCRIPT = r"""
-import json, os, sys, platform, re
-if sys.version_info[0] < 3:
-    sys.stderr.write("tfgpu: this is Python %%s; the target must be Python 3\n" %% sys.version.split()[0])
-    sys.exit(3)
-WANT = set(%(want)s)
-RELATED = set(%(related)s)
-FULL = set(%(full)s)
-def norm(n):
-    return re.sub(r"[-_.]+", "-", n).lower()
-def headers(path):
-    out = {"Requires-Dist": [], "Provides-Extra": []}
-    try:
-        fh = open(path, "rb")
-    except (IOError, OSError):
-        return out
-    try:
-        for raw in fh:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if not line.strip():
-                break
-            if ":" not in line or line[:1] in " \t":
-                continue
-            k, v = line.split(":", 1)
-            v = v.strip()
-            if k in ("Requires-Dist", "Provides-Extra"):
-                out[k].append(v)
-            elif k not in out:
-                out[k] = v
-    finally:
-        fh.close()
-    return out
-dists = []
-seen = set()
-for entry in sys.path:
-    if not entry or not os.path.isdir(entry):
-        continue
-    try:
-        names = os.listdir(entry)
-    except OSError:
-        continue
-    for name in sorted(names):
-        if name.endswith(".dist-info"):
-            meta = "METADATA"
-        elif name.endswith(".egg-info"):
-            meta = "PKG-INFO"
-        else:
-            continue
-        base = name.rsplit(".", 1)[0]
-        dname = norm(base.split("-")[0])
-        if not (dname in WANT or dname in RELATED or dname.startswith("nvidia-")):
-            continue
-        mpath = os.path.join(entry, name, meta) if os.path.isdir(os.path.join(entry, name)) else os.path.join(entry, name)
-        h = headers(mpath)
-        real = norm(h.get("Name", dname) or dname)
-        key = (real, entry)
-        if key in seen:
-            continue
-        seen.add(key)
-        rec = {"name": real, "version": h.get("Version", ""), "location": entry, "metadata_dir": os.path.join(entry, name)}
-        if real in FULL:
-            rec["requires_python"] = h.get("Requires-Python")
-            rec["requires_dist"] = h["Requires-Dist"]
-            rec["provides_extra"] = h["Provides-Extra"]
-        dists.append(rec)
-pkg_dirs = []
-for entry in sys.path:
-    if entry and os.path.isdir(os.path.join(entry, "tensorflow")):
-        pkg_dirs.append(os.path.join(entry, "tensorflow"))
-conda = os.path.isdir(os.path.join(sys.prefix, "conda-meta"))
-info = {
-    "version": "%%d.%%d.%%d" %% tuple(sys.version_info[:3]),
-    "implementation": platform.python_implementation(),
-    "executable": sys.executable,
-    "prefix": sys.prefix,
-    "base_prefix": getattr(sys, "base_prefix", sys.prefix),
-    "platform": sys.platform,
-    "machine": platform.machine(),
-    "is_venv": getattr(sys, "base_prefix", sys.prefix) != sys.prefix,
-    "is_conda": conda,
-    "sys_path": [p for p in sys.path if p],
-    "distributions": dists,
-    "tensorflow_dirs": pkg_dirs,
-    "cwd_tensorflow": os.path.join(os.getcwd(), "tensorflow") if os.path.isdir(os.path.join(os.getcwd(), "tensorflow")) else None,
-}
-sys.stdout.write("%(mark)s" + json.dumps(info) + "%(mark)s")
-"""
 
 
 def child_script() -> str:
-    return CHILD_SCRIPT % {
-        "want": repr(list(TF_FAMILY)),
-        "related": repr(list(RELATED)),
-        "full": repr(list(TF_FAMILY)),
-        "mark": MARK,
-    }
+    """The inquiry's source, as the target runs it (`python -c SOURCE *child_args()`)."""
+    return _children.source(_children.ENV)
+
+
+def child_args() -> list[str]:
+    """The inquiry's arguments: the TensorFlow family, the related packages, and those read in full."""
+    return [",".join(TF_FAMILY), ",".join(RELATED), ",".join(TF_FAMILY)]
 
 
 @dataclass(frozen=True)
@@ -203,12 +112,13 @@ def default_python(environ: dict[str, str] | os._Environ) -> str:
 
 
 def parse_child_output(stdout: str) -> dict | None:
+    """The inquiry's record: a Python literal between two MARKs (read as a literal, never run)."""
     parts = stdout.split(MARK)
     if len(parts) < 3:
         return None
     try:
-        data = json.loads(parts[1])
-    except ValueError:
+        data = ast.literal_eval(parts[1])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -223,7 +133,9 @@ def probe_python_env(ctx: ProbeContext):
     env = dict(ctx.environ)
     env.pop("PYTHONSTARTUP", None)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    result = ctx.run_command([python, "-c", child_script()], timeout=min(ctx.timeout, 20.0), env=env)
+    # Not isolated: the inquiry must see the user's sys.path (PYTHONPATH, user site-packages, .pth files).
+    result = ctx.run_child(_children.ENV, python=python, isolated=False, args=child_args(),
+                           timeout=min(ctx.timeout, 20.0), env=env)
     evidence = {"command": f"{python} -c <inquiry>", "outcome": result.describe()}
     if result.start_error == "not found":
         return failure("python_env", ProbeStatus.NOT_FOUND, f"{python}: no such interpreter", **evidence)

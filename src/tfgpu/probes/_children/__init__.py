@@ -9,6 +9,7 @@ cap, crash and hang as values). Which interpreter, and how isolated:
 - `libs`  tfgpu's own interpreter, `-I -S`: dlopen()s CUDA libraries and asks their versions.
 - `nvml`  tfgpu's own interpreter, `-I -S`, with tfgpu's module folders as its argument: asks
           NVML through pynvml (the one package it imports), so that a hung driver hangs only it.
+- `env`   the *target* interpreter, not isolated: lists the distributions on the user's sys.path.
 - `live`  the *target* interpreter, not isolated, in an empty working folder: imports TensorFlow
           exactly as the user's program would, so PYTHONPATH and the user's site-packages count.
 
@@ -21,10 +22,11 @@ from __future__ import annotations
 import os
 from functools import cache
 
+ENV = "env"
 LIBS = "libs"
 NVML = "nvml"
 LIVE = "live"
-NAMES = (LIBS, NVML, LIVE)
+NAMES = (ENV, LIBS, NVML, LIVE)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
