@@ -1,44 +1,51 @@
-"""Benchmark: `tfgpu doctor --json --fast` against `python -c "import tensorflow"` in the same target.
+"""Benchmark: `tfgpu doctor --fast --json` against the bare TensorFlow import of the same target.
 
-Both are timed in this one invocation, alternating, and the ratio of medians is printed. Aim: the
-static doctor under 10% of TensorFlow's own import time.
+Baseline: `python -c "import tensorflow as tf; tf.config.list_physical_devices('GPU')"`. Both run
+in this one invocation, alternating, each in a fresh measuring process (bench/_common.py MEASURE)
+that reports the wall time and the peak RSS of the LARGEST process of the command's whole tree
+(a child subreaper, so no descendant escapes). One extra sampled run of the doctor breaks the
+memory down per process. Aims (issue #10): wall <= 0.05x the baseline, largest process <= 60 MB.
 
-    .venv/bin/python bench/bench_doctor.py [--python .venvs/tf-2.21.0/bin/python] [--runs 5]
+    .venv/bin/python bench/bench_doctor.py [--python .venvs/tf-2.21.0-and-cuda/bin/python] [--runs 5]
 """
 
 from __future__ import annotations
 
-import subprocess
+import json
 import sys
-import time
-from _common import alternate, clean_env, median, target_args
 
+from _common import alternate, clean_env, measure, median, target_args
 
-
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    # A blocking wait: subprocess.run(timeout=...) polls with sleeps of up to 50 ms, which would
-    # add up to 50 ms to each measurement.
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    code = proc.wait()
-    elapsed = time.perf_counter() - t0
-    if code not in (0, 1):
-        raise SystemExit(f"{argv[:4]} exited with {code}")
-    return elapsed
+AIM_RATIO = 0.05
+AIM_RSS_MB = 60.0
 
 
 def main() -> None:
-    args = target_args(__doc__.splitlines()[0], "tf-2.21.0")
+    args = target_args(__doc__.splitlines()[0], "tf-2.21.0-and-cuda")
     env = clean_env()
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--fast", "--python", args.python]
-    baseline = [args.python, "-c", "import tensorflow"]
-    b_times, d_times = alternate(lambda: timed(baseline, env), lambda: timed(doctor, env), args.runs)
-    d, b = median(d_times), median(b_times)
-    print(f"target: {args.python}")
-    print(f"python -c 'import tensorflow'   median {b:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in b_times)})")
-    print(f"tfgpu doctor --json --fast      median {d:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in d_times)})")
-    print(f"ratio doctor/import = {d / b:.3f}  (aim: < 0.10)")
+    doctor = [sys.executable, "-m", "tfgpu", "doctor", "--fast", "--json", "--python", args.python]
+    baseline = [args.python, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"]
+    b, d = alternate(lambda: measure(baseline, env, ok_codes=(0,)), lambda: measure(doctor, env), args.runs)
+    sampled = measure(doctor, env, sample=True)
+    bm, dm = median(r["seconds"] for r in b), median(r["seconds"] for r in d)
+    rss_mb = max(r["maxrss_kib"] for r in d) / 1024
+    result = {
+        "target": args.python,
+        "baseline_import_list_s": round(bm, 3),
+        "doctor_fast_s": round(dm, 3),
+        "doctor_fast_runs_s": [round(r["seconds"], 3) for r in d],
+        "ratio": round(dm / bm, 4),
+        "aim_ratio": AIM_RATIO,
+        "largest_process_mb": round(rss_mb, 1),
+        "aim_largest_process_mb": AIM_RSS_MB,
+        "baseline_largest_process_mb": round(max(r["maxrss_kib"] for r in b) / 1024, 1),
+        "subreaper": all(r["subreaper"] for r in d),
+        "per_process_mb": [[label, round(kib / 1024, 1)] for label, kib in sampled["processes"]],
+    }
+    result["meets_ratio"] = result["ratio"] <= AIM_RATIO
+    result["meets_rss"] = rss_mb <= AIM_RSS_MB
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
