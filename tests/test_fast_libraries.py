@@ -337,3 +337,19 @@ def test_real_and_cuda_wheels_versions_on_disk_match_the_loaded_ones():
     header = from_header("cudnn", "libcudnn.so.9", str(present["cudnn"]), str(present["cudnn"]))
     if header is not None:  # the cuDNN wheel ships include/cudnn_version.h
         assert header.version == cudnn.version
+
+
+# --- the full doctor's loader child yields to the live import ------------------------------------------------
+
+NICE_PROBE_C = """
+#include <sys/resource.h>
+/* Reports the niceness of the process that loads it as the CUDA runtime version 12.<nice>. */
+int cudaRuntimeGetVersion(int *v) { *v = 12000 + 10 * getpriority(PRIO_PROCESS, 0); return 0; }
+"""
+
+
+def test_the_loader_child_runs_at_a_lower_priority(cc, tmp_path: Path):
+    lib = compile_shared(cc, NICE_PROBE_C, tmp_path / "libcudart.so.12", "libcudart.so.12")
+    got = load_in_child(ProbeContext(python=sys.executable, environ={}, timeout=20.0), [("cudart", str(lib))])
+    assert got["cudart"].status == "loaded"
+    assert got["cudart"].version == f"12.{min(19, os.nice(0) + 10)}"

@@ -102,7 +102,18 @@ def probe_one(key, path):
     return result
 
 
+def yield_to_the_live_import():
+    """Lower this child's priority (nice +10). In the full doctor it runs alongside the live
+    TensorFlow import, which is what the user waits for; on a busy machine it should take the CPU
+    the import leaves, not share the import's. Where that is not allowed, it runs as it is."""
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):
+        pass
+
+
 def main():
+    yield_to_the_live_import()
     try:
         request = json.loads(sys.stdin.read() or "{}")
     except ValueError as exc:
