@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "data" / "libs"))
 
 import standins  # noqa: E402
-from conftest import compile_shared, run_tfgpu, tf_python  # noqa: E402
+from conftest import compile_shared, run_tfgpu, tf_python, validate_report  # noqa: E402
 
 from tfgpu import serde  # noqa: E402
 from tfgpu.probes import ProbeContext  # noqa: E402
@@ -167,7 +167,9 @@ def test_doctor_fast_through_the_cli_loads_no_library(cc, tmp_path: Path):
     proc = run_tfgpu("doctor", "--fast", "--json", "--python", sys.executable, env=env)
     assert proc.returncode == 1, proc.stderr[-2000:]  # no driver (conftest's stand-in)
     assert not marker.exists(), f"doctor --fast loaded: {marker.read_text()}"
-    facts = json.loads(proc.stdout)["facts"]["libraries"]["data"]
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    facts = report["facts"]["libraries"]["data"]
     by_key = {lib["key"]: lib["load"] for lib in facts["libraries"]}
     assert facts["loaded"] is False
     assert (by_key["cudnn"]["status"], by_key["cudnn"]["version"], by_key["cudnn"]["version_source"]) == \
