@@ -126,15 +126,17 @@ while True:  # reap every orphaned descendant, so that its peak counts too
     except ChildProcessError:
         break
 done.set()
-print(json.dumps({"seconds": wall, "rc": rc, "subreaper": subreaper,
-                  "maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": wall, "rc": rc, "subreaper": subreaper, "maxrss_kib": usage.ru_maxrss,
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
                   "processes": sorted(seen.values(), key=lambda x: -x[1])}))
 """
 
 
 def measure(argv: list[str], env: dict[str, str], sample: bool = False, ok_codes: tuple[int, ...] = (0, 1)) -> dict:
-    """{"seconds", "rc", "maxrss_kib" (the largest process of the tree), "processes" (with `sample`:
-    [label, peak KiB] per process seen)} of one run of `argv`."""
+    """{"seconds" (wall), "cpu_seconds" (user+system, summed over the tree), "rc", "maxrss_kib" (the
+    largest process of the tree), "processes" (with `sample`: [label, peak KiB] per process seen)}
+    of one run of `argv`."""
     out = subprocess.run([sys.executable, "-c", MEASURE, "--sample" if sample else "--no-sample", *argv],
                          capture_output=True, text=True, env=env, timeout=900)
     rec = json.loads(out.stdout)

@@ -29,12 +29,14 @@ def main() -> None:
     b, d = alternate(lambda: measure(baseline, env, ok_codes=(0,)), lambda: measure(doctor, env), args.runs)
     sampled = measure(doctor, env, sample=True)
     bm, dm = median(r["seconds"] for r in b), median(r["seconds"] for r in d)
+    bc, dc = median(r["cpu_seconds"] for r in b), median(r["cpu_seconds"] for r in d)
     rss_mb = max(r["maxrss_kib"] for r in d) / 1024
     result = {
         "target": args.python,
         "baseline_import_list_s": round(bm, 3),
         "doctor_fast_s": round(dm, 3),
         "doctor_fast_runs_s": [round(r["seconds"], 3) for r in d],
+        "cpu_s": {"baseline": round(bc, 3), "doctor": round(dc, 3), "ratio": round(dc / bc, 4)},
         "ratio": round(dm / bm, 4),
         "aim_ratio": AIM_RATIO,
         "largest_process_mb": round(rss_mb, 1),

@@ -26,12 +26,14 @@ def main() -> None:
     b, d = alternate(lambda: measure(baseline, env, ok_codes=(0,)), lambda: measure(doctor, env), args.runs)
     sampled = measure(doctor, env, sample=True)
     bm, dm = median(r["seconds"] for r in b), median(r["seconds"] for r in d)
+    bc, dc = median(r["cpu_seconds"] for r in b), median(r["cpu_seconds"] for r in d)
     result = {
         "target": args.python,
         "baseline_import_list_s": round(bm, 3),
         "baseline_runs_s": [round(r["seconds"], 3) for r in b],
         "doctor_s": round(dm, 3),
         "doctor_runs_s": [round(r["seconds"], 3) for r in d],
+        "cpu_s": {"baseline": round(bc, 3), "doctor": round(dc, 3), "ratio": round(dc / bc, 4)},
         "ratio": round(dm / bm, 3),
         "aim_ratio": AIM_RATIO,
         "meets_ratio": dm / bm <= AIM_RATIO,
