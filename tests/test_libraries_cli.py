@@ -54,7 +54,7 @@ def test_and_cuda_venv_lists_every_library_from_the_pip_wheels():
                 assert "does not matter" in f["summary"]
 
 
-def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: Path, hermetic):
+def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: Path):
     python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
     shadow = tmp_path / "old-cudnn"
     standins.fake_cudnn(cc, shadow, 90100)
@@ -78,7 +78,7 @@ def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: P
     assert str(shadow) in mismatch["fixes"][0]["summary"]
 
 
-def test_a_shadowing_cudnn_fix_keeps_the_rest_of_ld_library_path(cc, tmp_path: Path):
+def test_a_shadowing_cudnn_fix_keeps_the_rest_of_ld_library_path(cc, tmp_path: Path, hermetic):
     python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
     shadow = tmp_path / "old cudnn"
     standins.fake_cudnn(cc, shadow, 90100)
