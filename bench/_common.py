@@ -96,13 +96,18 @@ def sampler():
     me = os.getpid()
     while not done.is_set():
         for pid in descendants(me):
-            try:
+            try:  # the command line before and after, so that an exec in between is not mislabelled
+                with open("/proc/%d/cmdline" % pid, "rb") as fh:
+                    before = fh.read()
                 with open("/proc/%d/status" % pid) as fh:
                     hwm = next((int(l.split()[1]) for l in fh if l.startswith("VmHWM:")), 0)
                 with open("/proc/%d/cmdline" % pid, "rb") as fh:
-                    cmd = fh.read().split(b"\0")
+                    cmd = fh.read()
             except (OSError, StopIteration, ValueError):
                 continue
+            if cmd != before:
+                continue
+            cmd = cmd.split(b"\0")
             words = [c.decode("utf-8", "replace") for c in cmd if c]
             if not words:  # exiting (a zombie): its peak was read while it ran
                 continue
