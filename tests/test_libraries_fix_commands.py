@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from test_libraries_checks import SP, build, env, facts, healthy, lib, libraries, pip_copy, run
 
-from tfgpu.checks.libraries import _has_and_cuda, xla_flags_command, xla_flags_with_data_dir
+from tfgpu.checks.libraries import has_and_cuda
+from tfgpu.checks.toolkit import xla_flags_command, xla_flags_with_data_dir
 from tfgpu.model import ProbeFailure, ProbeStatus, Severity
 from tfgpu.probes.environment import EnvVars
 from tfgpu.probes.libraries import LibraryCopy, LoadResult
@@ -132,7 +133,7 @@ def test_a_garbled_version_never_becomes_a_requirement():
 
 def test_an_empty_version_with_cuda_12_is_not_called_older_than_the_pip_wheels():
     b = replace(build(""), cuda_version="12.5.1", and_cuda=())
-    assert _has_and_cuda(b)
+    assert has_and_cuda(b)
     found = run(_missing_libs(""))
     f = found["cuda-lib-missing"][0]
     text = " ".join([x.summary for x in f.fixes] + _commands(f))
