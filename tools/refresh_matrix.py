@@ -17,6 +17,21 @@ keeping every other byte of the file as it was.
 
 Release list and Python tags come from PyPI's JSON API when it is reachable; otherwise the
 fallback table below names the releases, and the tags are the ones whose download succeeds.
+
+Besides what the wheel read says, each row gets facts about its whole series:
+
+- `python_by_release`: for every final release of the series, the Python versions with a Linux
+  x86_64 (and aarch64) wheel, from the file names PyPI's Simple API lists (JSON form, PEP 691);
+  nothing is downloaded. A patch release can drop a Python its predecessors had (cp35 after
+  2.3.1, cp36 after 2.6.2, cp37 after 2.11.0), so the series' newest release does not say it all.
+- `tested_build`: cuDNN and CUDA major.minor from TensorFlow's tested build configurations table
+  (Linux GPU), the only place that gives the cuDNN minor of 1.15-2.13 (their build_info.py has
+  the major only). `--tested-builds FILE` reads the table from a tensorflow/docs checkout's
+  site/en/install/source.md; otherwise the copy below (read at TESTED_BUILDS_COMMIT) is used.
+- `cpu_only_tensorflow`: the releases whose plain `tensorflow` wheel is CPU-only, so that the GPU
+  build is the row's `package` (tensorflow-gpu), from CPU_ONLY_TENSORFLOW below.
+
+    python tools/refresh_matrix.py --release-facts-only   # only these, from PyPI, no wheel download
 """
 
 from __future__ import annotations
@@ -30,7 +45,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -44,6 +59,7 @@ except ImportError:  # running from a checkout without an install
 from packaging.version import InvalidVersion, Version
 from wheel_facts import (
     OPTIONAL_ROW_KEYS,
+    RELEASE_FACT_KEYS,
     ROW_KEYS,
     WheelMembers,
     python_versions_from_tags,
@@ -80,6 +96,32 @@ PLATFORMS = ("manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x8
              "manylinux2010_x86_64", "manylinux1_x86_64")
 PIP_TIMEOUT_S = 1800
 HTTP_TIMEOUT_S = 30
+
+# --- facts about a whole series (see the module docstring) ---------------------------------------
+PYPI_FILES_SOURCE = "pypi-file-lists"
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+TESTED_BUILDS_SOURCE = "tf-tested-builds"
+TESTED_BUILDS_COMMIT = "7c3650212740204359d4ceae481abc79345541be"  # tensorflow/docs, 2026-03-11
+# series -> (cuDNN, CUDA) of the Linux GPU table in tensorflow/docs site/en/install/source.md at
+# TESTED_BUILDS_COMMIT (lines 486-508; each row names the series' x.y.0 release, 1.15 as tensorflow_gpu-1.15.0).
+TESTED_BUILDS: dict[str, tuple[str, str]] = {
+    "1.15": ("7.4", "10.0"), "2.0": ("7.4", "10.0"), "2.1": ("7.6", "10.1"), "2.2": ("7.6", "10.1"),
+    "2.3": ("7.6", "10.1"), "2.4": ("8.0", "11.0"), "2.5": ("8.1", "11.2"), "2.6": ("8.1", "11.2"),
+    "2.7": ("8.1", "11.2"), "2.8": ("8.1", "11.2"), "2.9": ("8.1", "11.2"), "2.10": ("8.1", "11.2"),
+    "2.11": ("8.1", "11.2"), "2.12": ("8.6", "11.8"), "2.13": ("8.6", "11.8"), "2.14": ("8.7", "11.8"),
+    "2.15": ("8.9", "12.2"), "2.16": ("8.9", "12.3"), "2.17": ("8.9", "12.3"), "2.18": ("9.3", "12.5"),
+    "2.19": ("9.3", "12.5"), "2.20": ("9.3", "12.5"), "2.21": ("9.3", "12.5"),
+}
+CPU_ONLY_SOURCE = "tf-plain-wheels"
+# Releases whose plain `tensorflow` Linux wheel has is_cuda_build = False in its build_info.py (read
+# from the PyPI wheels by HTTP range requests, 2026-11-30, every release listed): TF 1.15.0's
+# `tensorflow` was a CUDA build, 1.15.2 on were not (there is no 1.15.1); every 2.0.x was CPU-only;
+# from 2.1.0 the plain package is the CUDA build.
+CPU_ONLY_TENSORFLOW: dict[str, tuple[str, ...]] = {
+    "1.15": ("1.15.2", "1.15.3", "1.15.4", "1.15.5"),
+    "2.0": ("2.0.0", "2.0.1", "2.0.2", "2.0.3", "2.0.4"),
+}
+ARCHES = ("x86_64", "aarch64")
 
 
 def log(msg: str) -> None:
@@ -142,17 +184,92 @@ class PypiIndex:
         return None
 
 
-def linux_x86_64_wheels(files: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{python tag: file record} of the non-yanked CPython manylinux x86_64 wheels."""
-    out: dict[str, dict[str, Any]] = {}
+def fetch_simple_files(project: str) -> list[dict[str, Any]] | None:
+    """Every file PyPI lists for `project` (its Simple API in JSON, PEP 691), None where unreachable."""
+    req = urllib.request.Request(f"https://pypi.org/simple/{project}/",
+                                 headers={"Accept": SIMPLE_JSON, "User-Agent": "tfgpu-refresh-matrix"})
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as resp:
+            data = json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        log(f"  PyPI simple: {project}: {exc}")
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else None
+
+
+def python_by_release(files: Iterable[dict[str, Any]], series: str, arch: str = "x86_64") -> dict[str, list[str]]:
+    """{final release of `series`: Python X.Y with a non-yanked CPython manylinux `arch` wheel},
+    from file names alone; releases without such a wheel are left out. Oldest release first."""
+    found: dict[str, set[str]] = {}
+    for _f, version, tag, plat in wheel_files(files):
+        try:
+            v = Version(version)
+        except InvalidVersion:
+            continue
+        if v.is_prerelease or v.is_devrelease or f"{v.major}.{v.minor}" != series:
+            continue
+        if "manylinux" not in plat or not any(p.endswith(arch) for p in plat.split(".")):
+            continue
+        found.setdefault(str(v), set()).update(python_versions_from_tags(tag.split(".")))
+    return {rel: python_versions_from_tags(f"cp{p.replace('.', '')}" for p in found[rel])
+            for rel in sorted(found, key=Version) if found[rel]}
+
+
+_TABLE_ROW_RE = re.compile(r"<tr><td>tensorflow(?:[-_]gpu)?-(\d+)\.(\d+)\.\d+</td>(?:<td>[^<]*</td>){3}"
+                           r"<td>(\d+\.\d+)</td><td>(\d+\.\d+)</td></tr>")
+
+
+def tested_builds_from_source_md(text: str) -> dict[str, tuple[str, str]]:
+    """{series: (cuDNN, CUDA)} from the Linux "#### GPU" table of tensorflow/docs site/en/install/source.md
+    (the first GPU table after the "## Tested build configurations" heading of the Linux section)."""
+    start = text.find("#### GPU")
+    if start < 0:
+        return {}
+    end = text.find("</table>", start)
+    out: dict[str, tuple[str, str]] = {}
+    for m in _TABLE_ROW_RE.finditer(text[start:end if end > 0 else None]):
+        out.setdefault(f"{m.group(1)}.{m.group(2)}", (m.group(3), m.group(4)))
+    return out
+
+
+def release_facts(row: dict[str, Any], project_files: dict[str, list[dict[str, Any]] | None],
+                  tested: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """`row` with its series-wide facts (python_by_release, tested_build, cpu_only_tensorflow) set:
+    computed where their source is at hand, else kept as the row had them."""
+    out = dict(row)
+    series = str(row["series"])
+    files = project_files.get(str(row["package"]))
+    if files is not None:
+        by_arch = {arch: python_by_release(files, series, arch) for arch in ARCHES}
+        if by_arch["x86_64"]:
+            value: dict[str, Any] = {"source": PYPI_FILES_SOURCE, "x86_64": by_arch["x86_64"]}
+            if by_arch["aarch64"]:
+                value["aarch64"] = by_arch["aarch64"]
+            out["python_by_release"] = value
+    if series in tested:
+        cudnn, cuda = tested[series]
+        out["tested_build"] = {"cudnn": cudnn, "cuda": cuda, "source": TESTED_BUILDS_SOURCE}
+    if series in CPU_ONLY_TENSORFLOW:
+        out["cpu_only_tensorflow"] = {"releases": list(CPU_ONLY_TENSORFLOW[series]), "source": CPU_ONLY_SOURCE}
+    return out
+
+
+def wheel_files(files: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], str, str, str]]:
+    """(file record, version, python tag, platform tag) of each non-yanked wheel, from its file name."""
     for f in files:
         name = str(f.get("filename", ""))
         if f.get("yanked") or not name.endswith(".whl"):
             continue
         parts = name[:-4].split("-")
-        if len(parts) < 5:
-            continue
-        tag, plat = parts[-3], parts[-1]
+        if len(parts) >= 5:
+            yield f, parts[1], parts[-3], parts[-1]
+
+
+def linux_x86_64_wheels(files: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{python tag: file record} of the non-yanked CPython manylinux x86_64 wheels."""
+    out: dict[str, dict[str, Any]] = {}
+    for f, _version, tag, plat in wheel_files(files):
         if tag.startswith("cp") and "manylinux" in plat and "x86_64" in plat:
             out[tag] = f
     return out
@@ -325,6 +442,11 @@ def _q(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid YAML double-quoted scalar
 
 
+def _plain(value: Any) -> str:
+    """An id (source, package) bare, anything else quoted."""
+    return value if isinstance(value, str) and re.match(r"^[a-z][a-z0-9-]*$", value) else _q(value)
+
+
 def _flow(values: Iterable[Any]) -> str:
     return "[" + ", ".join(_q(v) for v in values) + "]"
 
@@ -340,6 +462,11 @@ def row_notes(row: dict[str, Any]) -> dict[str, str]:
         notes["cuda"] = (f'cuda_config.h (TF_CUDA_VERSION); build_info.py says only "{row["cuda_build_info"]}" '
                          "(cuda_build_info)")
     libraries = row.get("libraries") or {}
+    if row.get("tested_build"):
+        notes["tested_build"] = (f"tensorflow/docs site/en/install/source.md @ {TESTED_BUILDS_COMMIT[:12]}, "
+                                 "Linux GPU table")
+    if row.get("cpu_only_tensorflow"):
+        notes["cpu_only_tensorflow"] = f"plain tensorflow is CPU-only in these releases: install {row['package']}"
     if row.get("cuda") and not libraries:
         notes["libraries"] = "no cuda_config.h in the wheel"
     elif libraries and "curand" not in libraries and any(
@@ -367,6 +494,11 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
                 text = "{" + ", ".join(f"{k}: {_q(v)}" for k, v in (value or {}).items()) + "}"
             elif key == "and_cuda":
                 text = "[]" if not value else ""
+            elif key in ("tested_build", "cpu_only_tensorflow"):
+                text = "{" + ", ".join(f"{k}: {_flow(v) if isinstance(v, list) else _plain(v)}"
+                                       for k, v in value.items()) + "}"
+            elif key == "python_by_release":
+                text = ""
             else:
                 text = _q(value)
             prefix = "  - " if first else "    "
@@ -377,6 +509,12 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
             lines.append(line)
             if key == "and_cuda" and value:
                 lines.extend(f"      - {_q(req)}" for req in value)
+            if key == "python_by_release":
+                lines.append(f"      source: {_plain(value['source'])}")
+                for arch in ARCHES:
+                    if value.get(arch):
+                        lines.append(f"      {arch}:")
+                        lines.extend(f"        {_q(rel)}: {_flow(tags)}" for rel, tags in value[arch].items())
     return "\n".join(lines) + "\n"
 
 
@@ -412,6 +550,43 @@ def current_rows(text: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows if isinstance(r, dict)]
 
 
+def write_rows(matrix: Path, text: str, rows: dict[str, dict[str, Any]], dry_run: bool) -> None:
+    """Replace the generated section of `text` (the file as just read) with `rows`, by series."""
+    ordered = [rows[s] for s in sorted(rows, key=_series_key)]
+    body = render_rows(ordered)
+    if dry_run:
+        sys.stdout.write(body)
+        return
+    new = replace_section(text, body)
+    if new == text:
+        log(f"{matrix} unchanged")
+        return
+    fd, tmp = tempfile.mkstemp(dir=str(matrix.parent), prefix=".compat_matrix.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(new.encode("utf-8"))
+    os.chmod(tmp, matrix.stat().st_mode & 0o7777)
+    os.replace(tmp, matrix)
+    log(f"wrote {len(ordered)} rows to {matrix}")
+
+
+def refresh_release_facts(matrix: Path, tested: dict[str, tuple[str, str]], only: list[str], dry_run: bool) -> int:
+    """--release-facts-only: every row's series-wide facts, from PyPI's file lists and the tables above."""
+    text = matrix.read_bytes().decode("utf-8")
+    rows = {str(r.get("series")): r for r in current_rows(text)}
+    projects = {str(r["package"]) for s, r in rows.items() if not only or s in only}
+    project_files = {p: fetch_simple_files(p) for p in sorted(projects)}
+    missing = sorted(p for p, files in project_files.items() if files is None)
+    for series, row in rows.items():
+        if not only or series in only:
+            rows[series] = release_facts(row, project_files, tested)
+    text = matrix.read_bytes().decode("utf-8")  # re-read right before writing: others may have edited it
+    write_rows(matrix, text, rows, dry_run)
+    if missing:
+        log(f"PyPI file lists unavailable for {', '.join(missing)}: their python_by_release was kept")
+        return 1
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------------------
 
 
@@ -426,7 +601,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delete-wheels", action="store_true", help="delete each wheel after reading it")
     ap.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix file to rewrite")
     ap.add_argument("--dry-run", action="store_true", help="print the generated section instead of writing it")
+    ap.add_argument("--release-facts-only", action="store_true",
+                    help="download no wheel: keep every row's wheel facts and refresh only python_by_release, "
+                         "tested_build and cpu_only_tensorflow")
+    ap.add_argument("--tested-builds", type=Path, metavar="SOURCE_MD",
+                    help="read the tested-build table from this tensorflow/docs site/en/install/source.md")
     args = ap.parse_args(argv)
+    tested = dict(TESTED_BUILDS)
+    if args.tested_builds:
+        parsed = tested_builds_from_source_md(args.tested_builds.read_text(encoding="utf-8"))
+        if not parsed:
+            ap.error(f"--tested-builds {args.tested_builds}: no Linux GPU table found")
+        tested = parsed
+    if args.release_facts_only:
+        return refresh_release_facts(args.matrix, tested, args.only, args.dry_run)
 
     known = dict(SERIES)
     for s in args.only:
@@ -452,25 +640,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.delete_wheels:
             result.wheel_path.unlink(missing_ok=True)
 
-    raw = args.matrix.read_bytes()
-    text = raw.decode("utf-8")
+    project_files = {project: fetch_simple_files(project) for project in {p for _s, p in todo}}
+    # Read the file right before writing: the curated sections may have changed meanwhile.
+    text = args.matrix.read_bytes().decode("utf-8")
     rows = {str(r.get("series")): r for r in current_rows(text)} if (args.only or failures) else {}
-    rows.update(results)
-    ordered = [rows[s] for s in sorted(rows, key=_series_key)]
-    body = render_rows(ordered)
-    if args.dry_run:
-        sys.stdout.write(body)
-    else:
-        new = replace_section(text, body)
-        if new != text:
-            fd, tmp = tempfile.mkstemp(dir=str(args.matrix.parent), prefix=".compat_matrix.")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(new.encode("utf-8"))
-            os.chmod(tmp, args.matrix.stat().st_mode & 0o7777)
-            os.replace(tmp, args.matrix)
-            log(f"wrote {len(ordered)} rows to {args.matrix}")
-        else:
-            log(f"{args.matrix} unchanged")
+    for series, row in results.items():
+        old = rows.get(series, {})
+        rows[series] = release_facts({**{k: old[k] for k in RELEASE_FACT_KEYS if k in old}, **row},
+                                     project_files, tested)
+    write_rows(args.matrix, text, rows, args.dry_run)
     if failures:
         log(f"failed: {', '.join(failures)} (their previous rows, if any, were kept)")
         return 1

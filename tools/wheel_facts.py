@@ -21,6 +21,7 @@ from tfgpu.probes.tf_build import parse_build_info
 __all__ = [
     "DSO_LOADER_MARKERS",
     "OPTIONAL_ROW_KEYS",
+    "RELEASE_FACT_KEYS",
     "ROW_KEYS",
     "WheelFactsError",
     "WheelMembers",
@@ -44,11 +45,14 @@ __all__ = [
 
 SOURCE_ID = "tf-wheels"
 # The order rows are emitted in (compat_matrix.yaml's schema).
-ROW_KEYS = ("series", "release", "package", "requires_python", "python", "cuda", "cuda_build_info", "cudnn",
-            "cudnn_headers", "compute_capabilities", "and_cuda", "libraries", "nvidia_runpath", "glibc", "wheel",
-            "sha256", "source")
+ROW_KEYS = ("series", "release", "package", "cpu_only_tensorflow", "requires_python", "python", "python_by_release",
+            "cuda", "cuda_build_info", "cudnn", "cudnn_headers", "tested_build", "compute_capabilities", "and_cuda",
+            "libraries", "nvidia_runpath", "glibc", "wheel", "sha256", "source")
+# Facts about the release series that no single wheel holds: added by tools/refresh_matrix.py from
+# PyPI's file lists, TensorFlow's tested-build table and the plain `tensorflow` wheels (never by build_row).
+RELEASE_FACT_KEYS = frozenset({"cpu_only_tensorflow", "python_by_release", "tested_build"})
 # Keys a row has only where they say something (left out of the row, and of the YAML, otherwise).
-OPTIONAL_ROW_KEYS = frozenset({"cuda_build_info"})
+OPTIONAL_ROW_KEYS = frozenset({"cuda_build_info"}) | RELEASE_FACT_KEYS
 
 
 class WheelFactsError(ValueError):
@@ -443,7 +447,7 @@ def build_row(
         "sha256": sha256,
         "source": SOURCE_ID,
     }
-    return {key: row[key] for key in ROW_KEYS if key not in OPTIONAL_ROW_KEYS or row[key] is not None}
+    return {key: row[key] for key in ROW_KEYS if key in row and (key not in OPTIONAL_ROW_KEYS or row[key] is not None)}
 
 
 # --- reading the archive ---------------------------------------------------------------------------

@@ -31,6 +31,16 @@ class MatrixError(ValueError):
 
 
 @dataclass(frozen=True)
+class TestedBuild:
+    """A row of TensorFlow's "tested build configurations" (Linux GPU) table: the cuDNN and CUDA
+    (major.minor) the series' x.y.0 release was built and tested with."""
+
+    cudnn: str
+    cuda: str
+    source: str
+
+
+@dataclass(frozen=True)
 class TFRow:
     series: str
     release: str
@@ -48,6 +58,17 @@ class TFRow:
     wheel: str | None
     source: str
     cuda_build_info: str | None = None  # build_info.py's less precise cuda_version, where `cuda` is cuda_config.h's
+    #: {release: Python X.Y with a Linux x86_64 wheel} for every final release of the series on PyPI
+    #: (the `python` field is the newest release's); empty where the matrix does not say.
+    python_by_release: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the same for Linux aarch64 wheels (empty where the series has none).
+    python_by_release_aarch64: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    python_by_release_source: str | None = None
+    #: TensorFlow's tested-build table row (cuDNN and CUDA major.minor), where it has one.
+    tested_build: TestedBuild | None = None
+    #: releases of the series whose plain `tensorflow` wheel is CPU-only: the GPU build is `package`.
+    cpu_only_tensorflow: tuple[str, ...] = ()
+    cpu_only_tensorflow_source: str | None = None
 
     @property
     def version(self) -> Version:
@@ -55,14 +76,64 @@ class TFRow:
 
     @property
     def cudnn_tested(self) -> str | None:
-        """cuDNN major.minor the build was made with: the shipped header, else the [and-cuda] pin."""
+        """cuDNN major.minor the build was made with: the shipped header, else the [and-cuda] pin,
+        else TensorFlow's tested-build table (`cudnn_tested_from` says which)."""
+        return self._cudnn_tested()[0]
+
+    @property
+    def cudnn_tested_from(self) -> str | None:
+        """Where `cudnn_tested` comes from: "headers", "and-cuda pin", "tested build table", or None."""
+        return self._cudnn_tested()[1]
+
+    def _cudnn_tested(self) -> tuple[str | None, str | None]:
         if self.cudnn_headers:
-            return ".".join(self.cudnn_headers.split(".")[:2])
+            return ".".join(self.cudnn_headers.split(".")[:2]), "headers"
         for req in self.and_cuda:
             m = re.match(r"^nvidia-cudnn-cu\d+\s*(?:==|>=)\s*(\d+\.\d+)", req.replace(" ", ""))
             if m:
-                return m.group(1)
-        return None
+                return m.group(1), "and-cuda pin"
+        if self.tested_build is not None:
+            return self.tested_build.cudnn, "tested build table"
+        return None, None
+
+    # --- releases and their Python wheels -----------------------------------------------------------
+    def _by_release(self, arch: str) -> dict[str, tuple[str, ...]]:
+        if arch in ("aarch64", "arm64"):
+            return self.python_by_release_aarch64
+        return self.python_by_release or {self.release: self.python}
+
+    @property
+    def releases(self) -> tuple[str, ...]:
+        """The series' final releases on PyPI, oldest first (just `release` where the matrix does not list them)."""
+        return tuple(sorted(self.python_by_release or {self.release: ()}, key=Version))
+
+    def python_for(self, release: str, arch: str = "x86_64") -> tuple[str, ...] | None:
+        """The Python versions `release` has Linux wheels for on `arch`; None where the matrix does not know it."""
+        return self._by_release(arch).get(release)
+
+    def pythons(self, arch: str = "x86_64") -> tuple[str, ...]:
+        """Every Python X.Y any release of the series has a Linux wheel for on `arch`, oldest first."""
+        found = {p for tags in self._by_release(arch).values() for p in tags}
+        return tuple(sorted(found, key=lambda p: tuple(int(x) for x in p.split("."))))
+
+    def newest_release_for_python(self, python: str | None, arch: str = "x86_64") -> str | None:
+        """The newest release of the series with a Linux wheel for `python` ("3.6" or "3.6.15") on
+        `arch`; None where none has (or `python` is unknown)."""
+        parts = re.findall(r"\d+", python or "")[:2]
+        if len(parts) < 2:
+            return None
+        py = ".".join(parts)
+        hits = [rel for rel, tags in self._by_release(arch).items() if py in tags]
+        return max(hits, key=Version) if hits else None
+
+    def gpu_package(self, release: str | None = None) -> str:
+        """The PyPI project holding the CUDA build of `release` (of the series' newest by default)."""
+        return self.package
+
+    def plain_tensorflow_is_cpu_only(self, release: str) -> bool:
+        """Whether the plain `tensorflow` wheel of `release` is a CPU-only build (tensorflow 1.15.2-1.15.5
+        and 2.0.x: their GPU build is tensorflow-gpu)."""
+        return release in self.cpu_only_tensorflow
 
     @property
     def cuda_major(self) -> int | None:
@@ -87,6 +158,32 @@ class CudaRow:
     min_cc: str | None
     max_cc: str | None
     dropped: tuple[str, ...]
+    sources: tuple[str, ...]
+    #: compute capabilities this toolkit is the first to target (the first row: all it targets).
+    adds_cc: tuple[str, ...] = ()
+    #: what users report when a build of an older toolkit meets the GPUs this row adds, and what works.
+    older_builds: OlderBuilds | None = None
+
+
+@dataclass(frozen=True)
+class Workaround:
+    """A way reported to work where the PyPI builds do not: a summary (with {sm}/{compute}/{cc}/{cuda}
+    placeholders), commands, links, the compute capabilities it is reported for, and its source."""
+
+    summary: str
+    commands: tuple[str, ...]
+    links: tuple[str, ...]
+    ccs: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class OlderBuilds:
+    """A `cuda` row's `older_builds`: the failure of older-toolkit builds on the GPUs it adds."""
+
+    failure: str
+    reports: tuple[str, ...]
+    alternatives: tuple[Workaround, ...]
     sources: tuple[str, ...]
 
 
@@ -178,6 +275,23 @@ class Matrix:
     def tf_rows_newest_first(self) -> list[TFRow]:
         return sorted(self.tensorflow, key=lambda r: Version(r.release), reverse=True)
 
+    def newest_release_for_python(self, series: str, python: str | None, arch: str = "x86_64") -> str | None:
+        """The newest release of `series` ("2.6") with a Linux wheel for `python` ("3.6") on `arch`
+        ("2.6.2"), or None (no such series, or no release of it has one)."""
+        row = self.tf_row(series)
+        return row.newest_release_for_python(python, arch) if row is not None else None
+
+    def python_wheel_release(self, version: str, python: str | None, arch: str = "x86_64") -> str | None:
+        """Where `version`'s own release has no wheel for `python` but an earlier or later patch of the same
+        series has: that patch's release (the newest such); else None."""
+        row = self.tf_row(version)
+        if row is None or python is None:
+            return None
+        own = row.python_for(version, arch)
+        if own is not None and short_python(python) in own:
+            return None
+        return row.newest_release_for_python(python, arch)
+
     # --- platforms ----------------------------------------------------------------------------
     def platform_row(self, platform: str) -> PlatformRow | None:
         return next((p for p in self.platforms if p.platform == platform), None)
@@ -242,6 +356,56 @@ class Matrix:
                 return row
         return None
 
+    def arch_of(self, cc: tuple[int, int]) -> str | None:
+        """The architecture name the `gpus` rows give compute capability `cc` ("Blackwell"), if any."""
+        text = f"{cc[0]}.{cc[1]}"
+        return next((g.arch for g in self.gpus if g.cc == text), None)
+
+    # --- compute capabilities each toolkit targets (cuda rows' adds_cc / dropped) -------------------
+    def _cuda_rows_upto(self, cuda: str) -> list[CudaRow] | None:
+        """The cuda rows up to and including `cuda`'s (major.minor), oldest first; None without a row."""
+        want = _series_key(cuda)
+        rows = sorted(self.cuda, key=lambda r: _series_key(r.version))
+        if not any(_series_key(r.version) == want for r in rows):
+            return None
+        return [r for r in rows if _series_key(r.version) <= want]
+
+    def cuda_targets(self, cuda: str) -> tuple[str, ...] | None:
+        """The compute capabilities CUDA `cuda`'s compiler targets (added by it or an earlier toolkit,
+        not dropped since); None where the matrix has no row for it or no row up to it records targets."""
+        rows = self._cuda_rows_upto(cuda)
+        if not rows or not any(r.adds_cc for r in rows):
+            return None
+        targets: dict[str, None] = {}
+        for row in rows:
+            for cc in row.adds_cc:
+                targets[cc] = None
+            for cc in row.dropped:
+                targets.pop(cc, None)
+        return tuple(targets)
+
+    def cuda_adding(self, cc: str) -> CudaRow | None:
+        """The first cuda row whose adds_cc names compute capability `cc` ("12.0")."""
+        for row in sorted(self.cuda, key=lambda r: _series_key(r.version)):
+            if cc in row.adds_cc:
+                return row
+        return None
+
+    # --- cuDNN ------------------------------------------------------------------------------------
+    def cudnn_row_for(self, version: str) -> CudnnRow | None:
+        """The cudnn row of the release series `version` ("9.28.0.42") belongs to: the newest row at or
+        below it of the same major."""
+        try:
+            have = Version(version)
+        except InvalidVersion:
+            return None
+        best: CudnnRow | None = None
+        for row in self.cudnn:
+            rv = Version(row.version)
+            if rv.major == have.major and rv <= have and (best is None or rv > Version(best.version)):
+                best = row
+        return best
+
 
 def parse_arch(text: str) -> tuple[str, int, int, str] | None:
     """Like `parse_cc`, keeping the suffix: 'sm_90a' → ('sm', 9, 0, 'a'); '8.6' → ('sm', 8, 6, '')."""
@@ -255,6 +419,11 @@ def parse_arch(text: str) -> tuple[str, int, int, str] | None:
 
 def _norm_gpu(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", name.lower().replace("nvidia", "")).strip()
+
+
+def short_python(python: str) -> str:
+    """"3.11.7" → "3.11"."""
+    return ".".join(re.findall(r"\d+", python)[:2])
 
 
 def series_of(version: str) -> str:
@@ -478,6 +647,67 @@ def _requires_python(v: _V) -> str | None:
     return rp
 
 
+_PY_RE = re.compile(r"^\d+\.\d+$")
+
+
+def _wheels_by_release(v: _V, key: str, series: str) -> dict[str, tuple[str, ...]]:
+    """`python_by_release.<arch>`: {release of this series: [Python X.Y, ...]}."""
+    out: dict[str, tuple[str, ...]] = {}
+    for release, tags in v.mapping(key).items():
+        if not isinstance(release, str):
+            raise v.fail(f"{key}: release {release!r} must be a quoted string")
+        _check_version(v, release, f"{key}.{release}")
+        if series_of(release) != series:
+            raise v.fail(f"{key}: release {release} is not of series {series}")
+        if not isinstance(tags, list) or not all(isinstance(t, str) and _PY_RE.match(t) for t in tags):
+            raise v.fail(f"{key}.{release}: expected a list of Python versions like \"3.11\"")
+        out[release] = tuple(tags)
+    return out
+
+
+def _python_by_release(v: _V, sources: dict[Any, Any], series: str, release: str,
+                       python: tuple[str, ...]) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], str | None]:
+    if v.data.get("python_by_release") is None:
+        return {}, {}, None
+    pv = _V(v.path, f"{v.entry}.python_by_release", v.mapping("python_by_release"))
+    pv.source(sources, pv.data.get("source"))
+    x86 = _wheels_by_release(pv, "x86_64", series)
+    arm = _wheels_by_release(pv, "aarch64", series)
+    if x86.get(release) != python:
+        raise pv.fail(f"x86_64 must list the row's release {release} with its python {list(python)}")
+    newest = max(x86, key=Version)
+    if newest != release:
+        raise pv.fail(f"lists {newest}, newer than the row's release {release}")
+    return x86, arm, str(pv.data["source"])
+
+
+def _tested_build(v: _V, sources: dict[Any, Any], cuda: str | None, cudnn: str | None) -> TestedBuild | None:
+    if v.data.get("tested_build") is None:
+        return None
+    tv = _V(v.path, f"{v.entry}.tested_build", v.mapping("tested_build"))
+    tv.source(sources, tv.data.get("source"))
+    tb = TestedBuild(cudnn=tv.need("cudnn", version=True), cuda=tv.need("cuda", version=True),
+                     source=str(tv.data["source"]))
+    if cuda and cuda.split(".")[:2] != tb.cuda.split(".")[:2]:
+        raise tv.fail(f"cuda {tb.cuda} disagrees with the row's cuda {cuda}")
+    if cudnn and cudnn.split(".")[0] != tb.cudnn.split(".")[0]:
+        raise tv.fail(f"cudnn {tb.cudnn} disagrees with the row's cudnn {cudnn}")
+    return tb
+
+
+def _cpu_only_tensorflow(v: _V, sources: dict[Any, Any], series: str) -> tuple[tuple[str, ...], str | None]:
+    if v.data.get("cpu_only_tensorflow") is None:
+        return (), None
+    cv = _V(v.path, f"{v.entry}.cpu_only_tensorflow", v.mapping("cpu_only_tensorflow"))
+    cv.source(sources, cv.data.get("source"))
+    releases = cv.strings("releases", required=True)
+    for rel in releases:
+        _check_version(cv, rel, "releases")
+        if series_of(rel) != series:
+            raise cv.fail(f"release {rel} is not of series {series}")
+    return releases, str(cv.data["source"])
+
+
 def _tensorflow_rows(top: _V, sources: dict[Any, Any]) -> tuple[TFRow, ...]:
     rows = []
     seen_series = set()
@@ -496,14 +726,18 @@ def _tensorflow_rows(top: _V, sources: dict[Any, Any]) -> tuple[TFRow, ...]:
         rp = _requires_python(v)
         v.source(sources, raw.get("source"))
         libraries = v.mapping("libraries")
+        python = v.strings("python")
+        cudnn = v.text("cudnn", required=False)
+        by_release, by_release_arm, by_release_source = _python_by_release(v, sources, series, release, python)
+        cpu_only, cpu_only_source = _cpu_only_tensorflow(v, sources, series)
         rows.append(TFRow(
             series=series,
             release=release,
             package=v.need("package"),
             requires_python=rp,
-            python=v.strings("python"),
+            python=python,
             cuda=cuda,
-            cudnn=v.text("cudnn", required=False),
+            cudnn=cudnn,
             cudnn_headers=v.text("cudnn_headers", required=False, version=True),
             compute_capabilities=ccs,
             and_cuda=v.strings("and_cuda"),
@@ -513,6 +747,12 @@ def _tensorflow_rows(top: _V, sources: dict[Any, Any]) -> tuple[TFRow, ...]:
             wheel=v.text("wheel", required=False),
             source=str(raw.get("source")),
             cuda_build_info=v.text("cuda_build_info", required=False, version=True),
+            python_by_release=by_release,
+            python_by_release_aarch64=by_release_arm,
+            python_by_release_source=by_release_source,
+            tested_build=_tested_build(v, sources, cuda, cudnn),
+            cpu_only_tensorflow=cpu_only,
+            cpu_only_tensorflow_source=cpu_only_source,
         ))
     return tuple(rows)
 
@@ -545,8 +785,34 @@ def _cuda_rows(top: _V, sources: dict[Any, Any]) -> tuple[CudaRow, ...]:
             max_cc=v.text("max_cc", required=False, version=True),
             dropped=v.strings("dropped"),
             sources=v.strings("sources"),
+            adds_cc=_cc_list(v, "adds_cc"),
+            older_builds=_older_builds(top.path, v, sources),
         ))
     return tuple(rows)
+
+
+def _cc_list(v: _V, key: str) -> tuple[str, ...]:
+    ccs = v.strings(key)
+    for cc in ccs:
+        if not re.match(r"^\d+\.\d+$", cc):
+            raise v.fail(f"field '{key}': {cc!r} is not a compute capability like 12.0")
+    return ccs
+
+
+def _older_builds(path: str, v: _V, sources: dict[Any, Any]) -> OlderBuilds | None:
+    raw = v.data.get("older_builds")
+    if raw is None:
+        return None
+    ob = _V(path, f"{v.entry}.older_builds", raw)
+    for ref in ob.items("sources", required=True):
+        ob.source(sources, ref)
+    alternatives = []
+    for j, alt in enumerate(ob.items("alternatives")):
+        av = _V(path, f"{ob.entry}.alternatives[{j}]", alt)
+        av.source(sources, alt.get("source"))
+        alternatives.append(Workaround(av.need("summary"), av.strings("commands"), av.strings("links"),
+                                       _cc_list(av, "ccs"), str(alt.get("source"))))
+    return OlderBuilds(ob.need("failure"), ob.strings("reports"), tuple(alternatives), ob.strings("sources"))
 
 
 def _cudnn_rows(top: _V, sources: dict[Any, Any]) -> tuple[CudnnRow, ...]:
