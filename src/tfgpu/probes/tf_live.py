@@ -11,7 +11,6 @@ Started first, so it runs in parallel with every other probe. Skipped by --fast.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 
 from tfgpu.model import ProbeStatus
@@ -185,6 +184,8 @@ def probe_tf_live(ctx: ProbeContext):
     smoke = bool(ctx.option("smoke", True))
     # An empty working directory: `python -c` puts it first on sys.path, and a stray
     # ./tensorflow folder (a source checkout) would otherwise shadow the installed package.
+    import tempfile  # here, not at the top: --fast never runs this probe, and tempfile costs ~5 ms to import
+
     with tempfile.TemporaryDirectory(prefix="tfgpu-live-") as cwd:
         # Not isolated: the import must see PYTHONPATH and the user's site-packages as their program does.
         result = ctx.run_child(_children.LIVE, python=ctx.python, isolated=False, timeout=limit,
