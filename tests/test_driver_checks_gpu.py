@@ -23,7 +23,9 @@ EXPECTED: dict[str, tuple[list[tuple[str, Severity]], list[str]]] = {
     "driver_470_t4_tf221": ([("gpu-cc-ok", Severity.OK)], []),
     "k80_tf221": ([("gpu-cc-unsupported", Severity.ERROR)], ["gpu-cc-ok"]),
     "driver_535_h100_tf215": ([("gpu-ptx-jit", Severity.WARNING)], []),
-    "rtx5090_driver_570_tf221": ([("gpu-ptx-jit", Severity.WARNING)], []),
+    # Blackwell on a CUDA 12.5 build is not PTX JIT: its kernel_gen PTX fails with CUDA_ERROR_INVALID_PTX and XLA
+    # aborts 'PTX version 8.5 does not support target sm_120' (tensorflow#99592, #111958; compat_matrix.yaml, cuda 12.8).
+    "rtx5090_driver_570_tf221": ([("gpu-cc-unsupported", Severity.ERROR)], ["gpu-ptx-jit", "gpu-cc-ok"]),
     "driver_418_v100_tf211": ([("gpu-cc-ok", Severity.OK)], []),
     "h100_cc_unknown": ([("gpu-ptx-jit", Severity.WARNING)], []),  # CC from the matrix by name
     "no_tf_build_h100": ([("vram-ok", Severity.OK)], ["gpu-cc-ok", "gpu-ptx-jit", "gpu-cc-unsupported"]),

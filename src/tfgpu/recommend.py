@@ -16,7 +16,11 @@ from tfgpu.rules import (
     CCSupport,
     DriverFit,
     DriverVerdict,
+    GapKind,
     cc_support,
+    cudnn_gap,
+    cudnn_gap_text,
+    cudnn_plan,
     driver_column,
     driver_fit,
     driver_floor,
@@ -24,6 +28,8 @@ from tfgpu.rules import (
     nvidia_platform,
     platform_gpu_refusal,
     python_wheel_refusal,
+    toolkit_gap,
+    toolkit_gap_text,
 )
 from tfgpu.versions import driver_at_least, short
 
@@ -71,13 +77,56 @@ def classify_cc(cc: str, build: tuple[str, ...] | list[str]) -> tuple[str, str |
     return (fit.kind.value, fit.entry)
 
 
-def install_command(row: TFRow) -> str:
+def install_command(row: TFRow, pin: str | None = None) -> str:
+    """The install line for a release series; `pin` is an extra requirement (a cuDNN that serves the GPUs)."""
     series = row.series
+    extra = f' "{pin}"' if pin else ""
     if row.package == "tensorflow-gpu":
-        return f'pip install "tensorflow-gpu=={series}.*"'
+        return f'pip install "tensorflow-gpu=={series}.*"{extra}'
     if row.and_cuda:
-        return f'pip install "tensorflow[and-cuda]=={series}.*"'
-    return f'pip install "tensorflow=={series}.*"'
+        return f'pip install "tensorflow[and-cuda]=={series}.*"{extra}'
+    return f'pip install "tensorflow=={series}.*"{extra}'
+
+
+def _pairs(machine: Machine) -> list[tuple[int, int]]:
+    out = []
+    for cc in machine.ccs:
+        parsed = parse_cc(cc)
+        if parsed is not None:
+            out.append((parsed[1], parsed[2]))
+    return out
+
+
+def cudnn_pin(row: TFRow, machine: Machine, matrix: Matrix) -> str | None:
+    """The extra requirement that keeps a release's [and-cuda] cuDNN on a series serving this machine's
+    GPUs (cuDNN >= 9.11 has no CC < 7.5: 'nvidia-cudnn-cu12<9.11'), or None where none is needed."""
+    plan = cudnn_plan(matrix, row.and_cuda, _pairs(machine)) if row.and_cuda else None
+    return plan.pin if plan is not None and plan.gaps else None
+
+
+def _cudnn_refusal(row: TFRow, machine: Machine, matrix: Matrix, notes: list[str]) -> str | None:
+    """Why the cuDNN this release brings (its [and-cuda] range, else the one it was built with) serves
+    none of this machine's GPUs, or None; a pin that fixes it becomes a note."""
+    pairs = _pairs(machine)
+    if not pairs:
+        return None
+    plan = cudnn_plan(matrix, row.and_cuda, pairs) if row.and_cuda else None
+    if plan is not None:
+        if not plan.gaps:
+            return None
+        if plan.pin:
+            notes.append(f"its [and-cuda] range ({plan.requirement}) installs cuDNN {plan.installs}, and "
+                         f"{cudnn_gap_text(plan.gaps[0])}: the install line keeps cuDNN at {plan.serves} "
+                         f"({plan.pin})")
+            return None
+        return f"its [and-cuda] requires {plan.requirement}: {cudnn_gap_text(plan.gaps[0])}"
+    built = row.cudnn_tested or row.cudnn
+    if not row.and_cuda and built and "." in built:
+        for cc in pairs:
+            gap = cudnn_gap(matrix, built, cc)
+            if gap is not None:
+                return f"it was built with cuDNN {built}: {cudnn_gap_text(gap)}"
+    return None
 
 
 def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, list[str]]:
@@ -102,6 +151,13 @@ def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, lis
         if fit is None or fit.kind is CCSupport.NONE:
             return (f"compute capability {cc} is not in its build ({', '.join(row.compute_capabilities)})", notes)
         fits.append((cc, fit))
+        gap = toolkit_gap(matrix, row.cuda, (parsed[1], parsed[2])) if parsed else None
+        if gap is not None:
+            seen = f" (reported: {gap.reports[-1]})" if gap.reports else ""
+            return f"{toolkit_gap_text(gap, f'TensorFlow {row.series}')}{seen}", notes
+    refusal = _cudnn_refusal(row, machine, matrix, notes)
+    if refusal:
+        return refusal, notes
     ptx_only = [(cc, fit.entry) for cc, fit in fits if fit.kind is CCSupport.PTX]
     need = matrix.driver_need(row.cuda, driver_column(machine.os))
     if machine.driver:
@@ -146,11 +202,35 @@ def recommend(matrix: Matrix, machine: Machine) -> Advice:
     for row in matrix.tf_rows_newest_first():
         reason, notes = judge(row, machine, matrix)
         if reason is None:
-            recs.append(Recommendation(row.series, install_command(row), tuple(notes)))
+            recs.append(Recommendation(row.series, install_command(row, cudnn_pin(row, machine, matrix)),
+                                       tuple(notes)))
         elif not recs:
             # Only the releases newer than the best recommendation need a reason.
             excluded.append(Exclusion(row.series, reason))
+    if not recs:
+        assumptions.extend(_beyond_pypi(matrix, machine))
     return Advice(tuple(recs), tuple(excluded), machine, tuple(assumptions))
+
+
+def _beyond_pypi(matrix: Matrix, machine: Machine) -> list[str]:
+    """Where no release fits because the GPU is newer than every release's CUDA: say so plainly, and
+    name what is reported to work (the matrix's cuda rows, `older_builds.alternatives`)."""
+    rows = matrix.tf_rows_newest_first()
+    newest = next((r for r in rows if r.cuda), None)
+    out = []
+    for cc in _pairs(machine):
+        gap = toolkit_gap(matrix, newest.cuda, cc) if newest is not None and newest.cuda else None
+        if gap is None or gap.kind is not GapKind.NEWER:
+            continue
+        text = (f"no TensorFlow wheel on PyPI in tfgpu's matrix (newest: {newest.series if newest else '?'}, CUDA "
+                f"{gap.cuda}) serves {gap.label}: {gap.failure}")
+        if gap.alternatives:
+            ways = "; ".join(a.summary + (f": {' && '.join(a.commands)}" if a.commands else "") for a in gap.alternatives)
+            text += f". Reported to work instead: {ways}"
+        else:
+            text += ". tfgpu knows no verified alternative for this GPU"
+        out.append(text)
+    return out
 
 
 # --- the newest release that fits, instead of changing the machine ------------------------------------

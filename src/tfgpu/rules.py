@@ -11,11 +11,15 @@ Dependency direction: checks → recommend → rules → matrix; explain → rul
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from tfgpu.matrix import DriverNeed, Matrix, TFRow, parse_arch
-from tfgpu.versions import driver_at_least, major_minor, major_of, short
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+
+from tfgpu.matrix import CudnnRow, DriverNeed, Matrix, TFRow, Workaround, parse_arch
+from tfgpu.versions import cc_pair, driver_at_least, major_minor, major_of, short
 
 # --- operating system and the driver column -------------------------------------------------------
 
@@ -124,12 +128,244 @@ def cc_support(cc: tuple[int, int], build_ccs: Iterable[str]) -> CCFit:
 
 
 def last_tf_for_cc(matrix: Matrix, cc: tuple[int, int]) -> tuple[TFRow, CCFit] | None:
-    """The newest TensorFlow row whose build runs on compute capability `cc`, and how."""
+    """The newest TensorFlow row whose build runs on compute capability `cc`, and how: its SASS or PTX
+    covers the GPU and its CUDA toolkit can target the GPU's architecture (`toolkit_gap`)."""
     for row in matrix.tf_rows_newest_first():
         fit = cc_support(cc, row.compute_capabilities)
-        if fit.runs:
+        if fit.runs and not (row.cuda and toolkit_gap(matrix, row.cuda, cc)):
             return row, fit
     return None
+
+
+# --- the build's CUDA toolkit and cuDNN against the GPU's architecture --------------------------------
+#
+# A build's SASS/PTX list is not the whole story: only TensorFlow's own kernels are JIT-compiled from its
+# PTX. Its CUDA toolkit's libraries (cuBLAS, cuDNN, ...), its XLA/LLVM code generator and the ptxas it
+# ships know only the architectures that toolkit targets (the matrix's `cuda` rows: adds_cc, dropped),
+# and each cuDNN release serves its own compute-capability range (the `cudnn` rows: min_cc, max_cc).
+
+
+def cc_text(cc: tuple[int, int]) -> str:
+    return f"{cc[0]}.{cc[1]}"
+
+
+def sm_name(cc: tuple[int, int], kind: str = "sm") -> str:
+    return f"{kind}_{cc[0]}{cc[1]}"
+
+
+def _covers(targets: Iterable[str], cc: tuple[int, int]) -> bool:
+    """Some target of the same major, equal or lower minor (binary compatibility within a major)."""
+    for t in targets:
+        pair = cc_pair(t)
+        if pair is not None and pair[0] == cc[0] and pair[1] <= cc[1]:
+            return True
+    return False
+
+
+class GapKind(str, enum.Enum):
+    NEWER = "newer"  # the GPU's architecture is newer than the toolkit (or cuDNN) knows
+    OLDER = "older"  # the toolkit (or cuDNN) dropped it
+
+
+@dataclass(frozen=True)
+class ToolkitGap:
+    """A GPU that a build's CUDA toolkit cannot target: why, and what is reported to work instead."""
+
+    cc: tuple[int, int]
+    cuda: str  # the build's CUDA
+    kind: GapKind
+    first_cuda: str | None  # NEWER: the first toolkit that targets the GPU (None: none in the matrix)
+    last_cuda: str | None  # OLDER: the last toolkit that targeted it
+    arch: str | None  # "Blackwell", from the gpus rows
+    failure: str  # the cause, filled in for this build and GPU
+    reports: tuple[str, ...]  # public reports of the failure
+    alternatives: tuple[Workaround, ...]  # ways reported to work (summaries filled in)
+
+    @property
+    def label(self) -> str:
+        return f"compute capability {cc_text(self.cc)}" + (f" ({self.arch}, {sm_name(self.cc)})" if self.arch
+                                                           else f" ({sm_name(self.cc)})")
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def toolkit_gap(matrix: Matrix, cuda: str, cc: tuple[int, int]) -> ToolkitGap | None:
+    """Why CUDA `cuda`'s toolkit cannot serve a GPU of compute capability `cc`, or None where it can (or
+    the matrix does not know the toolkit's targets). Newer: the GPU's architecture came with a later
+    toolkit (Blackwell sm_120 with CUDA 12.8; Ampere with CUDA 11.0), so the build's PTX does not help
+    its libraries and code generator. Older: the toolkit no longer targets it (Kepler after CUDA 11.8)."""
+    targets = matrix.cuda_targets(cuda)
+    if targets is None or _covers(targets, cc):
+        return None
+    rows = sorted(matrix.cuda, key=lambda r: major_minor(r.version) or (0, 0))
+    first = next((r for r in rows if (t := matrix.cuda_targets(r.version)) is not None and _covers(t, cc)), None)
+    build = major_minor(cuda) or (0, 0)
+    first_key = major_minor(first.version) if first is not None else None
+    if first_key is not None and first_key < build:
+        kind = GapKind.OLDER
+        last = None
+        for r in rows:
+            t = matrix.cuda_targets(r.version)
+            if (major_minor(r.version) or (0, 0)) < build and t is not None and _covers(t, cc):
+                last = r.version
+        first_cuda, last_cuda = None, last
+    else:
+        known = [p for p in (cc_pair(t) for t in targets) if p is not None]
+        if first is None and known and cc < min(known):
+            return None  # an architecture older than anything the matrix records: not judged
+        exact = matrix.cuda_adding(cc_text(cc))  # the toolkit that names this very target, where one does
+        kind, last_cuda = GapKind.NEWER, None
+        first_cuda = exact.version if exact is not None else (first.version if first is not None else None)
+    row = matrix.cuda_row(cuda)
+    values = {"cuda": cuda, "ptx_isa": (row.ptx_isa if row is not None and row.ptx_isa else "?"),
+              "sm": sm_name(cc), "compute": sm_name(cc, "compute"), "cc": cc_text(cc)}
+    adding = None
+    if first is not None:
+        adding = next((r for r in rows if (major_minor(r.version) or (0, 0)) <= (major_minor(first.version) or (0, 0))
+                       and any((p := cc_pair(a)) is not None and p[0] == cc[0] and p[1] <= cc[1] for a in r.adds_cc)
+                       and r.older_builds is not None), None)
+    older = adding.older_builds if adding is not None and kind is GapKind.NEWER else None
+    if older is not None:
+        failure = _fill(older.failure, values)
+        reports = older.reports
+        alts = tuple(Workaround(_fill(a.summary, values), tuple(_fill(c, values) for c in a.commands), a.links,
+                                a.ccs, a.source)
+                     for a in older.alternatives if not a.ccs or cc_text(cc) in a.ccs)
+    elif kind is GapKind.NEWER:
+        failure = (f"CUDA {cuda}'s compiler and libraries (cuBLAS, cuDNN, XLA's code generator) have no code for "
+                   f"{sm_name(cc)}; only TensorFlow's own kernels could be JIT-compiled from its PTX")
+        reports, alts = (), ()
+    else:
+        failure = f"CUDA {cuda} no longer targets {sm_name(cc)}: its libraries carry no code for this GPU"
+        reports, alts = (), ()
+    return ToolkitGap(cc, cuda, kind, first_cuda, last_cuda, matrix.arch_of(cc), failure, reports, alts)
+
+
+def toolkit_gap_text(gap: ToolkitGap, tf_label: str) -> str:
+    """One line: which GPU, which toolkit, since when."""
+    if gap.kind is GapKind.NEWER:
+        since = (f"CUDA's first toolkit for {sm_name(gap.cc)} is {gap.first_cuda}" if gap.first_cuda
+                 else f"no CUDA toolkit in tfgpu's matrix targets {sm_name(gap.cc)}")
+        return f"{gap.label} is newer than {tf_label}'s CUDA {gap.cuda} can target ({since})"
+    last = f" (last toolkit for it: CUDA {gap.last_cuda})" if gap.last_cuda else ""
+    return f"{gap.label} is no longer targeted by {tf_label}'s CUDA {gap.cuda}{last}"
+
+
+@dataclass(frozen=True)
+class CudnnGap:
+    """A GPU outside the compute-capability range of a cuDNN release."""
+
+    cc: tuple[int, int]
+    cudnn: str  # the version judged ("9.28.0")
+    row: CudnnRow  # its series in the matrix
+    kind: GapKind
+    first_without: str | None  # OLDER: the first cuDNN of that major without this GPU ("9.11.0")
+    last_with: str | None  # OLDER: the newest cuDNN series of that major that still serves it ("9.10.2")
+
+
+def cudnn_gap(matrix: Matrix, cudnn: str, cc: tuple[int, int]) -> CudnnGap | None:
+    """Why cuDNN `cudnn` cannot serve compute capability `cc`, or None where it can (or the matrix does
+    not know its range): below the series' min_cc (cuDNN 9.11+ and CC < 7.5), or of a newer major than
+    its max_cc."""
+    row = matrix.cudnn_row_for(cudnn)
+    if row is None:
+        return None
+    low, high = cc_pair(row.min_cc or ""), cc_pair(row.max_cc or "")
+    if low is not None and cc < low:
+        same = sorted((r for r in matrix.cudnn if major_of(r.version) == major_of(row.version)),
+                      key=lambda r: Version(r.version))
+        first = next((r.version for r in same if (p := cc_pair(r.min_cc or "")) is not None and cc < p), None)
+        below = [r for r in same if first is None or Version(r.version) < Version(first)]
+        last = next((r.version for r in reversed(below) if (p := cc_pair(r.min_cc or "")) is not None and p <= cc), None)
+        return CudnnGap(cc, cudnn, row, GapKind.OLDER, first, last)
+    if high is not None and cc[0] > high[0]:
+        return CudnnGap(cc, cudnn, row, GapKind.NEWER, None, None)
+    return None
+
+
+def cudnn_gap_text(gap: CudnnGap) -> str:
+    if gap.kind is GapKind.OLDER:
+        since = f"cuDNN >= {short(gap.first_without)}" if gap.first_without else f"cuDNN {gap.row.version}"
+        return (f"cuDNN {gap.cudnn} has no kernels for compute capability {cc_text(gap.cc)} ({since} supports "
+                f"compute capability {gap.row.min_cc} and newer only)")
+    return (f"cuDNN {gap.cudnn} has no kernels for compute capability {cc_text(gap.cc)} (its newest is "
+            f"{gap.row.max_cc})")
+
+
+@dataclass(frozen=True)
+class CudnnPlan:
+    """What `pip install` of a release's [and-cuda] brings as cuDNN, judged against the GPUs."""
+
+    requirement: str  # "nvidia-cudnn-cu12<10.0,>=9.3.0.75"
+    package: str  # "nvidia-cudnn-cu12"
+    installs: str | None  # the cuDNN series pip takes by default (newest in range)
+    gaps: tuple[CudnnGap, ...]  # GPUs that cuDNN does not serve
+    pin: str | None  # an extra requirement that serves every GPU ("nvidia-cudnn-cu12<9.11"), or None
+    serves: str | None  # the cuDNN series the pin installs
+    pin_with_floor: str | None = None  # the pin with the release's own lower bound ("...>=9.3.0.75,<9.11")
+
+
+def _and_cuda_cudnn(lines: Iterable[str]) -> Requirement | None:
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.name.lower().replace("_", "-").startswith("nvidia-cudnn-cu"):
+            return req
+    return None
+
+
+def _in_range(req: Requirement, version: str) -> bool:
+    """Whether the cuDNN series `version` ("9.3.0") has a release inside `req`'s range ("==9.3.0.75")."""
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return False
+    if req.specifier.contains(v, prereleases=True):
+        return True
+    series = (v.major, v.minor)
+    for spec in req.specifier:
+        if spec.operator in ("==", ">=", "~=", "===") and major_minor(spec.version) == series:
+            upper_ok = all(s.contains(Version(f"{series[0]}.{series[1]}.999"), prereleases=True)
+                           for s in req.specifier if s.operator in ("<", "<="))
+            return upper_ok
+    return False
+
+
+def cudnn_plan(matrix: Matrix, and_cuda: Iterable[str], ccs: Iterable[tuple[int, int]]) -> CudnnPlan | None:
+    """The cuDNN a release's [and-cuda] installs (the newest series of the matrix inside its pin), the GPUs
+    it does not serve, and where an older series inside the pin serves them all, the extra pin."""
+    req = _and_cuda_cudnn(and_cuda)
+    if req is None:
+        return None
+    m = re.search(r"-cu(\d+)$", req.name)
+    cuda_major = m.group(1) if m else None
+    rows = sorted((r for r in matrix.cudnn if _in_range(req, r.version) and (cuda_major is None or cuda_major in r.cuda)),
+                  key=lambda r: Version(r.version))
+    if not rows:
+        return None
+    ccs = list(ccs)
+    newest = rows[-1]
+    gaps = tuple(g for g in (cudnn_gap(matrix, newest.version, cc) for cc in ccs) if g is not None)
+    pin = serves = None
+    if gaps:
+        for row in reversed(rows[:-1]):
+            if all(cudnn_gap(matrix, row.version, cc) is None for cc in ccs):
+                later = [r for r in rows if Version(r.version) > Version(row.version)]
+                bound = short(later[0].version) if later else None
+                if bound:
+                    pin, serves = f"{req.name}<{bound}", row.version
+                break
+    floor = None
+    if pin is not None:
+        lows = sorted(str(s) for s in req.specifier if s.operator in (">=", ">"))
+        floor = f"{req.name}{','.join([*lows, pin[len(req.name):]])}"
+    return CudnnPlan(str(req.name) + str(req.specifier), req.name, newest.version, gaps, pin, serves, floor)
 
 
 # --- the driver against TensorFlow's CUDA -----------------------------------------------------------
@@ -185,6 +421,18 @@ def judge_driver(driver: str, cuda: str, matrix: Matrix, os_name: str,
     if fit is DriverFit.MINOR_COMPAT and ptx and need.toolkit_min:
         verdict = DriverVerdict.PTX_JIT_TOO_OLD
     return DriverJudgement(verdict, fit, need, column, ptx)
+
+
+def judge_runtime(driver: str, build_cuda: str, runtime: str | None, matrix: Matrix,
+                  os_name: str) -> DriverJudgement | None:
+    """The driver against the CUDA runtime actually installed (the libcudart TensorFlow loads), where it
+    is newer than the build's CUDA: [and-cuda] ranges (2.20+) let pip install a newer cu12 runtime
+    (12.9) than the build's 12.5.1, and that runtime asks its own toolkit driver. None where the
+    runtime is unknown or not newer (major.minor)."""
+    have, built = major_minor(runtime), major_minor(build_cuda)
+    if have is None or built is None or have <= built:
+        return None
+    return judge_driver(driver, f"{have[0]}.{have[1]}", matrix, os_name)
 
 
 def driver_floor(need: DriverNeed) -> str | None:

@@ -26,6 +26,7 @@ from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.driver import DriverFailure, DriverInfo, DriverSystem, GpuInfo
 from tfgpu.recommend import (
     Machine,
+    cudnn_pin,
     newest_tf_for_driver,
     no_alternative_text,
     system_cuda_text,
@@ -42,6 +43,7 @@ from tfgpu.rules import (
     driver_too_old_text,
     driver_unjudged_reason,
     judge_driver,
+    judge_runtime,
     ptx_jit_needs_driver_text,
 )
 from tfgpu.serde import DecodeError, from_jsonable
@@ -418,7 +420,10 @@ def _tf_alternative(ctx: CheckContext, driver: DriverInfo, build_version: str, c
             f"which this driver runs {how}), the newest release that fits this machine (driver, GPUs{py})")
     if not row.and_cuda:
         text += "; " + system_cuda_text(row)
-    return Fix(text, (pip(python_of(ctx), "install", tf_row_requirement(row)),)), "", row.series
+    pin = cudnn_pin(row, machine, ctx.matrix)
+    if pin:
+        text += f"; with {pin}, a cuDNN that has kernels for these GPUs"
+    return Fix(text, (pip(python_of(ctx), "install", tf_row_requirement(row), *([pin] if pin else [])),)), "", row.series
 
 
 def _forward_compat_fix(ctx: CheckContext, driver: DriverInfo, cuda: str) -> Fix | None:
@@ -444,8 +449,49 @@ def _forward_compat_fix(ctx: CheckContext, driver: DriverInfo, cuda: str) -> Fix
                 f'export LD_LIBRARY_PATH="/usr/local/cuda-{dotted}/compat:$LD_LIBRARY_PATH"'),
                (CUDA_COMPAT,))
 
+def _installed_runtime(ctx: CheckContext) -> tuple[str | None, str | None]:
+    """(the CUDA runtime TensorFlow loads, major.minor; where it is from): libcudart's loaded version, or
+    under --fast the version read from disk (its pip wheel)."""
+    libs = ctx.libraries
+    lib = libs.get("cudart") if libs is not None else None
+    if lib is None or lib.winner is None or not lib.load.version:
+        return None, None
+    return short(lib.load.version), (lib.load.version_source or "loaded")
+
+
+def _runtime_findings(ctx: CheckContext, driver: DriverInfo, cuda: str, build_version: str,
+                      ev: dict[str, Any]) -> Iterator[Finding]:
+    """The driver against the installed CUDA runtime where it is newer than the build's CUDA ([and-cuda]
+    ranges, 2.20 on, let pip install e.g. cu12 12.9 for a 12.5.1 build): say which one needs the newer driver."""
+    assert driver.driver_version is not None and ctx.matrix is not None
+    runtime, source = _installed_runtime(ctx)
+    judged = judge_runtime(driver.driver_version, cuda, runtime, ctx.matrix, target_os(ctx, driver).value)
+    if judged is None or judged.verdict in (DriverVerdict.OK, DriverVerdict.UNKNOWN):
+        return
+    need = judged.need
+    rev = {**ev, "runtime_cuda": runtime, "runtime_source": source, "runtime_toolkit_driver": need.toolkit_min,
+           "runtime_minor_compat_driver": need.minor_compat_min, "runtime_fit": judged.fit.value}
+    upgrade = install_driver_fix(ctx, need.toolkit_min, judged.column == "windows" and driver.system.wsl2)
+    which = (f"The installed CUDA runtime {runtime} (libcudart TensorFlow loads, {source}) is newer than the CUDA "
+             f"{cuda} TensorFlow {build_version} was built with, and it is the one that needs the newer driver: "
+             f"{need.toolkit_min} (CUDA {runtime}'s own driver)")
+    if judged.verdict is DriverVerdict.TOO_OLD:
+        yield ctx.finding(
+            "driver-too-old", Severity.ERROR,
+            driver_too_old_text(driver.driver_version, need.minor_compat_min, runtime or "?", need.toolkit_min),
+            which + ". The CUDA libraries pip installed fail to initialise on this driver.", rev, (upgrade,))
+        return
+    yield ctx.finding(
+        "driver-runtime-minor-compat", Severity.WARNING,
+        f"NVIDIA driver {driver.driver_version} runs the installed CUDA runtime {runtime} only through minor-version "
+        f"compatibility (CUDA {runtime}'s own driver is {need.toolkit_min}); TensorFlow's own CUDA {cuda} fits it",
+        which + ". Its libraries' native kernels run; anything they JIT-compile from PTX of the newer toolkit fails "
+        "with CUDA_ERROR_UNSUPPORTED_PTX_VERSION, and features that need the newer driver report "
+        "cudaErrorCallRequiresNewerDriver.", rev, (upgrade,))
+
+
 @check("driver-supports-tf-cuda", "The driver is new enough for the CUDA TensorFlow was built with", Area.DRIVER,
-       needs=("driver",), uses=("host", "python_env", "tf_build"))
+       needs=("driver",), uses=("host", "python_env", "tf_build", "libraries"))
 def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
     driver = ctx.driver
     if driver is None:
@@ -485,6 +531,7 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.finding("driver-ok", Severity.OK,
                           f"NVIDIA driver {driver.driver_version} is at or above {need.toolkit_min}, the driver of "
                           f"CUDA {cuda} that TensorFlow {build.version} was built with", evidence=ev)
+        yield from _runtime_findings(ctx, driver, cuda, build.version, ev)
         return
     upgrade_to = need.toolkit_min or need.minor_compat_min
     upgrade: Fix | None = install_driver_fix(ctx, upgrade_to, judged.column == "windows" and driver.system.wsl2)

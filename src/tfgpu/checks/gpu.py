@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.checks.common import CUDA_ENV_VARS, gpu_cc, gpu_label, gpu_lost_fixes, python_of
+from tfgpu.checks.common import CUDA_ENV_VARS, build_cuda, gpu_cc, gpu_label, gpu_lost_fixes, python_of
 from tfgpu.fixes import pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.driver import GIB
-from tfgpu.rules import CCSupport, cc_support, last_tf_for_cc
+from tfgpu.rules import CCSupport, GapKind, ToolkitGap, cc_support, last_tf_for_cc, toolkit_gap, toolkit_gap_text
 
 #: VRAM below this, or below this share of the total, is too little for TensorFlow to start well.
 LOW_VRAM_BYTES = 1 * GIB
@@ -53,6 +53,11 @@ def gpu_compute_capability(ctx: CheckContext) -> Iterator[Finding]:
                               f"{gpu_label(g)} (CC {cc_text}) not judged", evidence=ev)
             continue
         how = cc_support(cc, built)
+        cuda = build_cuda(ctx, build)
+        gap = toolkit_gap(ctx.matrix, cuda, cc) if how.runs and cuda and ctx.matrix is not None else None
+        if gap is not None:
+            yield _toolkit_gap_finding(ctx, g, gap, build.version, how.entry or "", ev)
+            continue
         if how.kind is CCSupport.SASS:
             yield ctx.finding("gpu-cc-ok", Severity.OK,
                               f"{gpu_label(g)}, CC {cc_text}, runs TensorFlow {build.version}'s native {how.entry} kernels",
@@ -94,6 +99,36 @@ def gpu_compute_capability(ctx: CheckContext) -> Iterator[Finding]:
             "There is neither native code for this GPU (SASS of the same major, equal or lower minor) nor PTX for "
             "an equal or lower compute capability; TensorFlow ignores the GPU ('Ignoring visible gpu device ... "
             "compute capability ... The minimum required Cuda capability is ...').", ev, fixes)
+
+def _toolkit_gap_finding(ctx: CheckContext, g: Any, gap: ToolkitGap, tf_version: str, entry: str,
+                         ev: dict[str, Any]) -> Finding:
+    """The build has code for this GPU on paper (SASS or PTX), but its CUDA toolkit cannot target the
+    GPU's architecture (tfgpu.rules.toolkit_gap): an error, with the cause and only what works."""
+    tf_label = f"TensorFlow {tf_version}"
+    fixes = [Fix(a.summary, a.commands, a.links) for a in gap.alternatives]
+    row_fit = last_tf_for_cc(ctx.matrix, gap.cc) if ctx.matrix is not None else None
+    newest_series = ctx.matrix.tf_rows_newest_first()[0].series if ctx.matrix is not None and ctx.matrix.tensorflow else None
+    if row_fit is not None and newest_series is not None:
+        row, _fit = row_fit
+        fixes.insert(0, Fix(f"Install TensorFlow {row.series} (built for CUDA {row.cuda}), the newest release in "
+                            "tfgpu's matrix whose CUDA serves this GPU",
+                            (pip(python_of(ctx), "install", tf_requirement(row.release, and_cuda=bool(row.and_cuda))),)))
+        ev["serving_tf"] = row.release
+    elif gap.kind is GapKind.NEWER:
+        ev["serving_tf"] = None
+    reports = f" Reported in {', '.join(gap.reports)}." if gap.reports else ""
+    none_left = ""
+    if row_fit is None and gap.kind is GapKind.NEWER:
+        none_left = (f" No TensorFlow release on PyPI in tfgpu's matrix (newest: {newest_series}) is built with a CUDA "
+                     f"that targets this GPU{'' if fixes else ', and tfgpu knows no verified alternative for it'}.")
+    how = f"its {entry} code" if entry else "its code"
+    detail = (f"On paper {how} reaches compute capability {gap.cc[0]}.{gap.cc[1]}, but {gap.failure}.{reports}"
+              f"{none_left}")
+    return ctx.finding(
+        "gpu-cc-unsupported", Severity.ERROR, f"{gpu_label(g)}: {toolkit_gap_text(gap, tf_label)}", detail,
+        {**ev, "cause": f"toolkit_{gap.kind.value}", "tf_cuda": gap.cuda, "first_cuda": gap.first_cuda,
+         "last_cuda": gap.last_cuda, "arch": gap.arch, "reports": list(gap.reports)}, fixes)
+
 
 def vram_low_text(label: str, free: int, total: int) -> str:
     return f"{label} has only {free / GIB:.1f} GiB of {total / GIB:.0f} GiB VRAM free"

@@ -12,14 +12,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.checks.common import build_cuda, python_of
+from tfgpu.checks.common import build_cuda, gpu_cc, gpu_label, python_of
 from tfgpu.fixes import pinnable, pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.libraries import ORIGIN_LD, ORIGIN_RPATH, Libraries, LibraryCopy, LibraryStatus
 from tfgpu.probes.python_env import PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
-from tfgpu.rules import built_cudnn, cudnn_problem
-from tfgpu.versions import major_minor, major_of
+from tfgpu.rules import built_cudnn, cc_text, cudnn_gap, cudnn_gap_text, cudnn_plan, cudnn_problem
+from tfgpu.versions import major_minor, major_of, short
 
 #: Library key -> pip wheel stem (append -cu11 / -cu12); the NVIDIA wheels TensorFlow's [and-cuda] pins.
 WHEEL_OF = {
@@ -370,6 +370,60 @@ def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
         "cudnn-version-mismatch", Severity.ERROR,
         cudnn_mismatch_text(lib.load.version, f"{where}{shadow}", built, build.version),
         cudnn_mismatch_detail(lib.load.version, built),
+        ev, fixes)
+
+
+@check("cudnn-supports-gpus", "The cuDNN TensorFlow loads has kernels for every GPU", Area.LIBRARIES,
+       needs=("libraries", "driver"), uses=("python_env", "tf_build"))
+def cudnn_supports_gpus(ctx: CheckContext) -> Iterator[Finding]:
+    """The installed cuDNN (the loaded version, or under --fast the version on disk) against each visible
+    GPU's compute capability: cuDNN >= 9.11 has no kernels for CC < 7.5 (tfgpu.rules.cudnn_gap)."""
+    libs, driver, matrix = ctx.libraries, ctx.driver, ctx.matrix
+    if libs is None or driver is None or matrix is None:
+        return
+    lib = libs.get("cudnn")
+    if lib is None or lib.winner is None or not lib.load.version:
+        return
+    version = lib.load.version
+    gaps = []
+    for g in driver.gpus:
+        cc = gpu_cc(g, matrix)[0] if g.health == "ok" else None
+        gap = cudnn_gap(matrix, version, cc) if cc is not None else None
+        if gap is not None:
+            gaps.append((g, gap))
+    if not gaps:
+        return
+    build = ctx.tf_build
+    gap = gaps[0][1]
+    names = ", ".join(f"{gpu_label(g)}, CC {cc_text(x.cc)}" for g, x in gaps)
+    how = {"loaded": "as loaded", "dist-info": "read from its pip wheel", "filename": "read from its file name",
+           "header": "read from its header"}.get(str(lib.load.version_source or "loaded"), "read from disk")
+    ev = {**_lib_evidence(lib), "version_source": lib.load.version_source, "gpus": [g.index for g, _ in gaps],
+          "compute_capabilities": [cc_text(x.cc) for _, x in gaps], "cudnn_series": gap.row.version,
+          "cudnn_min_cc": gap.row.min_cc, "cudnn_max_cc": gap.row.max_cc, "first_without": gap.first_without,
+          "last_with": gap.last_with}
+    fixes: list[Fix] = []
+    plan = cudnn_plan(matrix, and_cuda_lines(ctx, build), [x.cc for _, x in gaps]) if build is not None else None
+    if plan is not None and plan.pin_with_floor:
+        fixes.append(Fix(f"Keep cuDNN at {plan.serves}, the newest series inside "
+                         f"{_tf_label(build) if build is not None else 'TensorFlow'}'s [and-cuda] range that serves "
+                         f"{'this GPU' if len(gaps) == 1 else 'these GPUs'}",
+                         (pip(python_of(ctx), "install", plan.pin_with_floor),)))
+        ev["pin"] = plan.pin_with_floor
+    elif gap.last_with:
+        fixes.append(Fix(f"Use a cuDNN {major_of(gap.last_with)} no newer than {gap.last_with}, the last series with "
+                         f"compute capability {cc_text(gap.cc)}, in place of {version}"))
+    if lib.winner.origin == ORIGIN_LD and not lib.winner.pip_wheel:
+        fixes.append(_unshadow_fix(libs, [os.path.dirname(lib.winner.path)]))
+    why = (f"pip takes the newest cuDNN inside TensorFlow's [and-cuda] range ({plan.requirement}). " if plan is not None
+           and lib.winner.pip_wheel else "")
+    since = f"cuDNN {short(gap.first_without)} and later" if gap.first_without else f"cuDNN {gap.row.version}"
+    yield ctx.finding(
+        "cudnn-gpu-unsupported", Severity.ERROR,
+        f"{names}: {cudnn_gap_text(gap)}; TensorFlow loads cuDNN {version} (version {how})",
+        f"{why}{since} list compute capability {gap.row.min_cc} and newer only (cuDNN 9.11 dropped Maxwell, "
+        f"Pascal and Volta; the matrix's cudnn rows name the sources). TensorFlow loads {lib.winner.path}; its "
+        "convolutions and other cuDNN operations on these GPUs fail, because that cuDNN has no kernels for them.",
         ev, fixes)
 
 
