@@ -14,22 +14,12 @@ from pathlib import Path
 
 import pytest
 from conftest import findings_by_id, json_report, tf_python
-from test_driver_standin import A100, build_fake_nvml, driver_matrix_path, nvml_env
+from test_driver_standin import A100, driver_matrix, fake_nvml, nvml_env  # noqa: F401 (shared fixtures)
 
 pytestmark = pytest.mark.real_tf
 
 RTX5090 = "name=NVIDIA GeForce RTX 5090,cc=12.0,mem=32607,bus=512,mclk=14001"
 V100 = "name=Tesla V100-SXM2-32GB,cc=7.0,mem=32768,bus=4096,mclk=877"
-
-
-@pytest.fixture(scope="module")
-def matrix_file(tmp_path_factory) -> Path:
-    return driver_matrix_path(tmp_path_factory.mktemp("matrix"))
-
-
-@pytest.fixture(scope="module")
-def fake_nvml(cc, tmp_path_factory) -> Path:
-    return build_fake_nvml(cc, tmp_path_factory.mktemp("nvml"))
 
 
 def doctor(env: dict[str, str], matrix: Path, expect: tuple[int, ...]) -> dict:
@@ -42,8 +32,8 @@ def commands(finding: dict) -> list[str]:
     return [c for fix in finding["fixes"] for c in fix["commands"]]
 
 
-def test_rtx5090_on_575_is_not_ready(fake_nvml, matrix_file):
-    report = doctor(nvml_env(fake_nvml, RTX5090, driver="575.51.03", cuda=12090), matrix_file, expect=(1,))
+def test_rtx5090_on_575_is_not_ready(fake_nvml, driver_matrix):
+    report = doctor(nvml_env(fake_nvml, RTX5090, driver="575.51.03", cuda=12090), driver_matrix, expect=(1,))
     assert report["verdict"]["status"] == "not_ready"
     found = findings_by_id(report)
     assert "gpu-ptx-jit" not in found
@@ -55,8 +45,8 @@ def test_rtx5090_on_575_is_not_ready(fake_nvml, matrix_file):
     assert report["verdict"]["headline"].endswith(f["summary"])
 
 
-def test_v100_with_the_installed_cudnn_needs_a_pin(fake_nvml, matrix_file):
-    report = doctor(nvml_env(fake_nvml, V100, driver="560.35.03", cuda=12060), matrix_file, expect=(1,))
+def test_v100_with_the_installed_cudnn_needs_a_pin(fake_nvml, driver_matrix):
+    report = doctor(nvml_env(fake_nvml, V100, driver="560.35.03", cuda=12060), driver_matrix, expect=(1,))
     assert report["verdict"]["status"] == "not_ready"
     cudnn = next(lib for lib in report["facts"]["libraries"]["data"]["libraries"] if lib["key"] == "cudnn")
     assert cudnn["load"]["version"].startswith("9.") and cudnn["load"]["version_source"] == "dist-info"
@@ -67,8 +57,8 @@ def test_v100_with_the_installed_cudnn_needs_a_pin(fake_nvml, matrix_file):
     assert cmd.endswith("-m pip install 'nvidia-cudnn-cu12>=9.3.0.75,<9.11'")
 
 
-def test_a100_on_560_is_still_ready(fake_nvml, matrix_file):
-    report = doctor(nvml_env(fake_nvml, A100, driver="560.35.03", cuda=12060), matrix_file, expect=(0,))
+def test_a100_on_560_is_still_ready(fake_nvml, driver_matrix):
+    report = doctor(nvml_env(fake_nvml, A100, driver="560.35.03", cuda=12060), driver_matrix, expect=(0,))
     assert report["verdict"]["status"] == "ready"
     found = findings_by_id(report)
     assert "cudnn-gpu-unsupported" not in found and "gpu-cc-unsupported" not in found
