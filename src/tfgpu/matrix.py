@@ -126,9 +126,14 @@ class TFRow:
         hits = [rel for rel, tags in self._by_release(arch).items() if py in tags]
         return max(hits, key=Version) if hits else None
 
-    def gpu_package(self, release: str | None = None) -> str:
-        """The PyPI project holding the CUDA build of `release` (of the series' newest by default)."""
-        return self.package
+    def gpu_requirement(self, release: str | None = None) -> str:
+        """The pip requirement for the CUDA build of `release`: exact where the series lists that release
+        ('tensorflow==2.6.2', 'tensorflow-gpu==1.15.4', 'tensorflow[and-cuda]==2.15.1'), else the series'
+        ('tensorflow==2.6.*'). The project is `package`: tensorflow-gpu for 1.15 and 2.0."""
+        name = self.package + ("[and-cuda]" if self.and_cuda and self.package == "tensorflow" else "")
+        if release and release in self.releases:
+            return f"{name}=={release}"
+        return f"{name}=={self.series}.*"
 
     def plain_tensorflow_is_cpu_only(self, release: str) -> bool:
         """Whether the plain `tensorflow` wheel of `release` is a CPU-only build (tensorflow 1.15.2-1.15.5
@@ -281,17 +286,6 @@ class Matrix:
         row = self.tf_row(series)
         return row.newest_release_for_python(python, arch) if row is not None else None
 
-    def python_wheel_release(self, version: str, python: str | None, arch: str = "x86_64") -> str | None:
-        """Where `version`'s own release has no wheel for `python` but an earlier or later patch of the same
-        series has: that patch's release (the newest such); else None."""
-        row = self.tf_row(version)
-        if row is None or python is None:
-            return None
-        own = row.python_for(version, arch)
-        if own is not None and short_python(python) in own:
-            return None
-        return row.newest_release_for_python(python, arch)
-
     # --- platforms ----------------------------------------------------------------------------
     def platform_row(self, platform: str) -> PlatformRow | None:
         return next((p for p in self.platforms if p.platform == platform), None)
@@ -419,11 +413,6 @@ def parse_arch(text: str) -> tuple[str, int, int, str] | None:
 
 def _norm_gpu(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", name.lower().replace("nvidia", "")).strip()
-
-
-def short_python(python: str) -> str:
-    """"3.11.7" → "3.11"."""
-    return ".".join(re.findall(r"\d+", python)[:2])
 
 
 def series_of(version: str) -> str:

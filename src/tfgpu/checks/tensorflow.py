@@ -12,6 +12,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import install_tf, pinnable, pip, tf_requirement
+from tfgpu.matrix import TFRow
 from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 from tfgpu.versions import numeric_key, pep440, short
@@ -95,27 +96,38 @@ def install_tf_for_target(ctx: CheckContext, env: PythonEnv) -> tuple[Fix, ...]:
     if py is None or not rows:
         return (install_tf(env.executable, env.platform, machine=env.machine),)
     newest = rows[0]
-    row = next((r for r in rows if py in r.python), None)
+    # Per release, not per series: 2.6.0-2.6.2 have Python 3.6 wheels, 2.6.3 on do not (PyPI's file lists).
+    row = next((r for r in rows if r.newest_release_for_python(py)), None)
+    release = row.newest_release_for_python(py) if row is not None else None
     current = _sorted_pythons(set(newest.python))
     fresh = _new_venv_fix(current, newest.series)
-    if row is None:
-        known = _sorted_pythons({p for r in rows for p in r.python})
+    if row is None or release is None:
+        known = _sorted_pythons({p for r in rows for p in r.pythons()})
         return (Fix(f"No TensorFlow release has wheels for Python {py} (TensorFlow has published wheels for Python "
                     f"{known[0]} to {known[-1]}; the newest, {newest.series}, for {', '.join(current)}): create a new "
                     "virtualenv with one of those and install TensorFlow there", fresh.commands, fresh.links),)
+    latest = row is newest and release == newest.release
     if row.and_cuda:
-        req = tf_requirement() if row is newest else tf_requirement(row.release)
-        what = "" if row is newest else f" {row.series}, the newest release with wheels for Python {py},"
+        req = tf_requirement() if latest else row.gpu_requirement(release)
+        what = "" if latest else f" {release}, the newest release with wheels for Python {py},"
         fix = Fix(f"Install TensorFlow{what} with its CUDA libraries as pip wheels (only the NVIDIA driver comes from "
                   "the system)", (pip(env.executable, "install", req),), ("https://www.tensorflow.org/install/pip#linux",))
-        return (fix,) if row is newest else (fix, Fix(f"Or {fresh.summary[0].lower()}{fresh.summary[1:]}",
-                                                          fresh.commands, fresh.links))
+        return (fix,) if latest else (fix, Fix(f"Or {fresh.summary[0].lower()}{fresh.summary[1:]}",
+                                                 fresh.commands, fresh.links))
     cudnn = row.cudnn_tested or row.cudnn or "?"
-    old = Fix(f"TensorFlow {row.series} is the newest release with wheels for Python {py}; it has no [and-cuda] extra, "
+    old = Fix(f"TensorFlow {release} is the newest release with wheels for Python {py}; it has no [and-cuda] extra, "
               f"so it needs CUDA {row.cuda} and cuDNN {cudnn} installed on the system (e.g. from conda-forge) and on "
-              "LD_LIBRARY_PATH", (pip(env.executable, "install", tf_requirement(row.release, and_cuda=False)),),
+              "LD_LIBRARY_PATH", (pip(env.executable, "install", _requirement_for(row, release)),),
               ("https://www.tensorflow.org/install/source#gpu",))
     return (Fix(f"Better: {fresh.summary[0].lower()}{fresh.summary[1:]}", fresh.commands, fresh.links), old)
+
+
+def _requirement_for(row: TFRow, release: str) -> str:
+    """The series' wildcard where its newest release has the wheel (pip takes that one), else the exact
+    earlier patch that has it; always the GPU package (tensorflow-gpu for 1.15 and 2.0)."""
+    if release == row.release and row.package == "tensorflow":
+        return tf_requirement(row.release, and_cuda=False)
+    return row.gpu_requirement(release)
 
 
 def _new_venv_fix(pythons: list[str], series: str) -> Fix:
@@ -337,11 +349,20 @@ def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
     detail = "This build has no GPU support compiled in; it will only ever use the CPU."
     if build.distribution == "tensorflow-cpu":
         detail = "The tensorflow-cpu distribution is built without CUDA. " + detail
+    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
+    gpu_package = row is not None and build.version is not None and (
+        row.package != "tensorflow" or row.plain_tensorflow_is_cpu_only(build.version))
+    if gpu_package and row is not None and normalize(build.distribution) != normalize(row.package):
+        # tensorflow 1.15.2-1.15.5 and 2.0.x are CPU-only wheels; their CUDA build is tensorflow-gpu (the
+        # wheels' build_info.py, in the matrix as cpu_only_tensorflow).
+        detail = (f"The plain tensorflow wheel of {build.version} is built without CUDA; the GPU build of "
+                  f"{row.series} is the separate {row.package} package. " + detail)
     fixes = []
     if env.platform.startswith("linux"):
+        req = row.gpu_requirement(build.version) if gpu_package and row is not None else tf_requirement(pinnable(build.version))
         fixes.append(Fix("Replace it with the CUDA build of the same release",
                          (pip(env.executable, "uninstall", "-y", build.distribution),
-                          pip(env.executable, "install", tf_requirement(pinnable(build.version))))))
+                          pip(env.executable, "install", req))))
     else:
         fixes.append(install_tf(env.executable, env.platform, pinnable(build.version), env.machine))
     yield ctx.finding("tf-cpu-only-build", Severity.ERROR,
@@ -392,8 +413,11 @@ def python_supported(ctx: CheckContext) -> Iterator[Finding]:
         return
     spec_text = build.requires_python
     row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
-    tested = list(row.python) if row else []
-    ev = {"python": env.version, "requires_python": spec_text, "wheels_for": tested}
+    # The wheels of this very release (PyPI's file lists, per patch release); the series' newest where the
+    # matrix does not list it (a pre-release, a local build).
+    own = row.python_for(build.version) if row is not None else None
+    tested = list(own if own is not None else (row.python if row is not None else ()))
+    ev: dict[str, object] = {"python": env.version, "requires_python": spec_text, "wheels_for": tested}
     short = f"{pyv.major}.{pyv.minor}"
     if spec_text:
         try:
@@ -407,6 +431,20 @@ def python_supported(ctx: CheckContext) -> Iterator[Finding]:
                 "pip should have refused this install; it was forced or copied in, and may fail to import.",
                 ev, (_fresh_venv_fix(tested, build.version),))
             return
+    other = row.newest_release_for_python(short) if row is not None and tested and short not in tested else None
+    if row is not None and other is not None:
+        ev["release_with_wheel"] = other
+        yield ctx.finding(
+            "python-unsupported", Severity.WARNING,
+            f"Python {short} is supported by TensorFlow {other}, not by the installed {build.version}: "
+            f"{build.version} publishes no Linux wheel for Python {short} (it has {', '.join(tested)})",
+            f"TensorFlow dropped Python {short} within the {row.series} series; {other} is the newest {row.series} "
+            f"release with a Linux wheel for it (PyPI's file lists). This install was forced, copied in or built "
+            "from source, and was never built or tested by TensorFlow.",
+            ev, (Fix(f"Install TensorFlow {other}, the newest {row.series} release built for Python {short}",
+                     (pip(env.executable, "install", row.gpu_requirement(other)),)),
+                 _fresh_venv_fix(tested, build.version)))
+        return
     if tested and short not in tested:
         yield ctx.finding(
             "python-unsupported", Severity.WARNING,

@@ -22,6 +22,8 @@ def release_doc(matrix: Any, row: Any) -> dict[str, Any]:
     platforms it ships for and the driver its CUDA needs."""
     data = asdict(row)
     data["cudnn_tested"] = row.cudnn_tested
+    data["cudnn_tested_from"] = row.cudnn_tested_from
+    data["releases"] = list(row.releases)
     data["gpu_platforms"] = matrix.gpu_platforms(row.series)
     if row.cuda:
         lin, win = matrix.driver_need(row.cuda, "linux"), matrix.driver_need(row.cuda, "windows")
@@ -46,7 +48,7 @@ def _flat(value: Any) -> str:
 def release_text(matrix: Any, row: Any, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
     console = buffer_console(width, color, safe_box=ascii_only)
     for key, value in release_doc(matrix, row).items():
-        console.print(Text(f"{key:<22} ", style="bold") + Text(_flat(value)))
+        console.print(Text(f"{key:<26} ", style="bold") + Text(_flat(value)))
     return rendered(console)
 
 
@@ -98,7 +100,8 @@ def table_text(matrix: Any, width: int = 100, color: bool = False, ascii_only: b
         need = matrix.driver_need(r.cuda, "linux") if r.cuda else None
         drv = "" if need is None else (f">= {need.minor_compat_min} ({need.toolkit_min})" if need.minor_compat_min
                                        else f">= {need.toolkit_min or '?'}")
-        py = f"{r.python[0]}-{r.python[-1]}" if r.python else (r.requires_python or "")
+        pythons = r.pythons()  # every patch release's wheels: 2.6.0-2.6.2 still had 3.6
+        py = f"{pythons[0]}-{pythons[-1]}" if pythons else (r.requires_python or "")
         cudnn = r.cudnn_tested or r.cudnn or ""
         table.add_row(r.series, py, r.cuda or "-", cudnn, " ".join(r.compute_capabilities), drv, r.glibc or "",
                       "yes" if r.and_cuda else "no")
