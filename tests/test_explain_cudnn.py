@@ -57,34 +57,29 @@ def _dso_line(soname: str, path: str = "tensorflow/stream_executor/platform/defa
 # --- the library table ---------------------------------------------------------------------------
 
 
-def test_every_cudnn_wheel_in_the_library_table_is_bounded_to_its_soname_major() -> None:
-    k = load_knowledge()
+def test_every_cudnn_wheel_read_from_the_matrix_is_bounded_to_its_soname_major() -> None:
+    """The wheel for a libcudnn soname comes from the matrix rows (tfgpu.explain.sonames.wheel_for),
+    bounded to the soname's major; the library table names no cuDNN wheel of its own."""
+    from tfgpu.explain.sonames import resolve, wheel_for
+
+    k, m = load_knowledge(), load_matrix()
+    assert not any(lib.pip for lib in k.libraries if lib.prefix.startswith("libcudnn"))
     seen = 0
-    for lib in k.libraries:
-        m = re.match(r"^libcudnn\.so\.(\d+)$", lib.prefix)
-        reqs = [lib.pip] if lib.pip else []
-        reqs += list(lib.pip_by_cuda.values())
-        if m is None:
-            assert not any(CUDNN_REQ_RE.match(r) for r in reqs), lib
-            continue
-        for text in reqs:
-            _assert_only_major(Requirement(text), int(m.group(1)))
+    for soname in ("libcudnn.so.8", "libcudnn.so.9"):
+        for major in resolve(m, soname).cuda_majors:
+            req = wheel_for(m, soname, major, "nvidia-cudnn")
+            assert req is not None and req.startswith(f"nvidia-cudnn-cu{major}"), (soname, major)
+            _assert_only_major(Requirement(req), int(soname[-1]))
             seen += 1
     assert seen >= 3
 
 
-def test_other_wheels_keep_the_soname_major_of_their_cuda_major() -> None:
-    """A -cuXX wheel stays on its CUDA major, and with it on one soname major (cuFFT 11.x is
-    libcufft.so.11 in nvidia-cufft-cu12): the table may name those without a bound, but it must
-    name the wheel of the soname's own CUDA major."""
+def test_a_pip_entry_names_the_wheel_of_its_own_cuda_major() -> None:
+    """A -cuXX wheel stays on its CUDA major; the table names one only for a name no matrix row knows."""
     k = load_knowledge()
     for lib in k.libraries:
-        if lib.prefix.startswith("libcudnn") or lib.windows:
-            continue
         if lib.pip:
             assert lib.cuda and Requirement(lib.pip).name.endswith(f"-cu{lib.cuda}"), lib
-        for cuda, text in lib.pip_by_cuda.items():
-            assert Requirement(text).name.endswith(f"-cu{cuda}"), lib
 
 
 def test_a_library_pip_entry_must_be_a_plain_requirement() -> None:
@@ -103,7 +98,7 @@ def test_a_library_pip_entry_must_be_a_plain_requirement() -> None:
     ("external/local_tsl/tsl/platform/default", "12"),
 ])
 def test_missing_libcudnn_so_8_gets_a_cudnn_8_wheel(path: str, cuda: str) -> None:
-    report = explain_lines([_dso_line("libcudnn.so.8", path)])
+    report = explain_lines([_dso_line("libcudnn.so.8", path)], load_matrix())
     cmds = _commands(report, "cudnn-missing")
     assert f"python -m pip install 'nvidia-cudnn-cu{cuda}>=8,<9'" in cmds
     reqs = _cudnn_requirements(report)
@@ -124,7 +119,7 @@ def test_cudnn_8_corpus_log_never_suggests_an_unbounded_cudnn_wheel() -> None:
 
 
 def test_missing_libcudnn_so_9_gets_a_cudnn_9_wheel() -> None:
-    report = explain_lines([_dso_line("libcudnn.so.9", "external/local_tsl/tsl/platform/default")])
+    report = explain_lines([_dso_line("libcudnn.so.9", "external/local_tsl/tsl/platform/default")], load_matrix())
     assert "python -m pip install 'nvidia-cudnn-cu12>=9,<10'" in _commands(report, "cudnn-missing")
 
 

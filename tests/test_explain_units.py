@@ -259,10 +259,11 @@ def test_windows_path_with_keras3_means_no_native_gpu() -> None:
 
 
 def test_library_fix_names_the_pip_wheel_for_the_cuda_era() -> None:
+    """libcusolver.so.11 is CUDA 11.2-11.8 and 12.x (matrix rows): the log's source path picks the era."""
     def fixes_for(path: str) -> str:
         line = (PREFIX + f"W {path}/dso_loader.cc:64] Could not load dynamic library 'libcusolver.so.11'; "
                 "dlerror: libcusolver.so.11: cannot open shared object file: No such file or directory")
-        f = next(f for f in explain_lines([line]).findings if f.id == "cuda-lib-missing")
+        f = next(f for f in explain_lines([line], load_matrix()).findings if f.id == "cuda-lib-missing")
         return " ".join(c for fix in f.fixes for c in fix.commands)
 
     assert "nvidia-cusolver-cu11" in fixes_for("tensorflow/stream_executor/platform/default")

@@ -67,12 +67,16 @@ class FactRule:
 
 @dataclass(frozen=True)
 class LibraryInfo:
+    """What a soname prefix is. Its CUDA, releases and wheel come from the matrix
+    (tfgpu.explain.sonames); `cuda` and `pip` only for names no matrix row dlopen()s."""
+
     prefix: str
     what: str
     cuda: str | None = None
     pip: str | None = None
-    pip_by_cuda: dict[str, str] = field(default_factory=dict)
     windows: bool = False
+    #: the NVIDIA wheel family without its -cuXX suffix ("nvidia-cusolver").
+    wheel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class Knowledge:
     path: str = ""
     #: Substrings of exception lines that merely wrap an error reported elsewhere.
     error_wrappers: tuple[str, ...] = ()
+    #: {channel: {package: versions}} that conda fixes may name (tfgpu.fixes.command_problems).
+    conda: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def signature(self, sig_id: str) -> Signature | None:
         return next((s for s in self.signatures if s.id == sig_id), None)
@@ -252,11 +258,13 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
     for i, raw in enumerate(data.get("libraries") or []):
         if not isinstance(raw, dict) or not raw.get("prefix") or not raw.get("what"):
             raise _fail(f"{path}: libraries[{i}]", "needs 'prefix' and 'what'")
-        by_cuda = {str(k): str(v) for k, v in (raw.get("pip_by_cuda") or {}).items()}
-        for req in ([raw["pip"]] if raw.get("pip") else []) + list(by_cuda.values()):
-            _check_requirement(str(req), f"{path}: libraries[{raw['prefix']}]")
+        if raw.get("pip"):
+            _check_requirement(str(raw["pip"]), f"{path}: libraries[{raw['prefix']}]")
+        wheel = raw.get("wheel")
+        if wheel is not None and not (isinstance(wheel, str) and re.match(r"^nvidia-[a-z0-9-]+[a-z]$", wheel)):
+            raise _fail(f"{path}: libraries[{raw['prefix']}]", "'wheel' is an NVIDIA wheel family without -cuXX")
         libs.append(LibraryInfo(str(raw["prefix"]), str(raw["what"]), raw.get("cuda"), raw.get("pip"),
-                                by_cuda, bool(raw.get("windows", False))))
+                                bool(raw.get("windows", False)), wheel))
     codes = {}
     for name, raw in (data.get("cuinit_codes") or {}).items():
         if not isinstance(raw, dict) or not isinstance(raw.get("number"), int) or not raw.get("meaning"):
@@ -265,7 +273,15 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
     wrappers = data.get("error_wrappers") or []
     if not isinstance(wrappers, list) or not all(isinstance(w, str) and w for w in wrappers):
         raise _fail(f"{path}: error_wrappers", "must be a list of non-empty substrings")
-    return Knowledge(tuple(sigs), tuple(facts), tuple(libs), codes, path, tuple(wrappers))
+    conda: dict[str, dict[str, tuple[str, ...]]] = {}
+    for i, raw in enumerate(data.get("conda_packages") or []):
+        ok = (isinstance(raw, dict) and all(isinstance(raw.get(k), str) and raw[k] for k in ("channel", "name"))
+              and str(raw.get("source", "")).startswith("https://") and isinstance(raw.get("versions"), list)
+              and raw["versions"] and all(isinstance(v, str) for v in raw["versions"]))
+        if not ok:
+            raise _fail(f"{path}: conda_packages[{i}]", "needs 'channel', 'name', an https:// 'source' and 'versions'")
+        conda.setdefault(raw["channel"], {})[raw["name"]] = tuple(raw["versions"])
+    return Knowledge(tuple(sigs), tuple(facts), tuple(libs), codes, path, tuple(wrappers), conda)
 
 
 def load_knowledge(path: str | None = None) -> Knowledge:

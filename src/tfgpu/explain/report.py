@@ -10,7 +10,8 @@ from packaging.version import Version
 
 from tfgpu.explain.knowledge import FixTemplate, Knowledge, Signature
 from tfgpu.explain.scan import ScanResult, SignatureHits
-from tfgpu.fixes import install_tf, tf_requirement
+from tfgpu.explain.sonames import candidate_rows, cuda_text, known_soname, resolve, span, wheel_for
+from tfgpu.fixes import checked_fixes, install_tf, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Report, Severity, Verdict, VerdictStatus
 from tfgpu.rules import (
     CCFit,
@@ -51,13 +52,20 @@ class LogFacts:
 
 @dataclass
 class _Context:
-    """Values that shape fixes: platform, TensorFlow version, CUDA major."""
+    """Values that shape fixes: platform, TensorFlow version, CUDA major, and the releases the log
+    can come from (the log's own release, else those whose libraries match the log's)."""
 
     platform: str | None
     tf_version: str | None
     tf_min: str | None
     cuda_major: str | None
     tf_row: Any | None
+    matrix: Any | None = None
+    #: matrix rows the log can come from; None where nothing in the log narrows them.
+    candidates: list[Any] | None = None
+    #: the one CUDA release the log's TensorFlow was built with, where that is known.
+    cuda: str | None = None
+    conda: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def _first(values: dict[str, list[str]], name: str) -> str | None:
@@ -101,6 +109,15 @@ def cudnn_fix_values(compiled: str | None, cuda_major: str | None) -> dict[str, 
     return {"cudnn_cuda": cuda, "cudnn_at_least": version, "cudnn_next_major": str(major + 1)}
 
 
+def _log_sonames(scan: ScanResult) -> list[str]:
+    """Every library name the log shows, failed or opened."""
+    names: list[str] = []
+    for sig_id in ("cuda-lib-missing", "cudnn-missing"):
+        hits = scan.hits.get(sig_id)
+        names += hits.values.get("soname", []) if hits else []
+    return names + list(scan.facts.get("loaded_soname", []))
+
+
 def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Context:
     facts = scan.facts
     platform = "windows" if facts.get("platform") else None
@@ -120,13 +137,23 @@ def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Con
             tf_row = matrix.tf_row(tf_version)
         except Exception:  # a partial matrix must not break explain
             tf_row = None
+    candidates: list[Any] | None = None
+    if tf_row is not None:
+        candidates = [tf_row]
+    elif matrix is not None and getattr(matrix, "tensorflow", None):
+        sonames = [s for s in _log_sonames(scan) if known_soname(matrix, s)]
+        eras = list(facts.get("tf_era", [])) + ([f">={tf_min}"] if tf_min else [])
+        if sonames or eras:
+            candidates = candidate_rows(matrix, sonames, eras)
+    cudas = list(dict.fromkeys(str(r.cuda) for r in candidates or () if getattr(r, "cuda", None)))
+    majors = list(dict.fromkeys(c.split(".")[0] for c in cudas))
     cuda_major = None
     if tf_row is not None and getattr(tf_row, "cuda", None):
         cuda_major = str(tf_row.cuda).split(".")[0]
     elif cuda_seen := _first(facts, "cuda_version"):
         cuda_major = cuda_seen.split(".")[0]
-    elif _first(facts, "cuda_major_hint"):
-        cuda_major = _first(facts, "cuda_major_hint")
+    elif len(majors) == 1:
+        cuda_major = majors[0]
     else:
         hits = scan.hits.get("cuda-lib-missing")
         for soname in (hits.values.get("soname", []) if hits else []):
@@ -134,36 +161,64 @@ def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Con
             if lib and lib.cuda and lib.pip:
                 cuda_major = lib.cuda
                 break
-    return _Context(platform, tf_version, tf_min, cuda_major, tf_row)
+    return _Context(platform, tf_version, tf_min, cuda_major, tf_row, matrix, candidates,
+                    cudas[0] if len(cudas) == 1 else None, knowledge.conda)
 
 
 def _library_values(sonames: list[str], knowledge: Knowledge, ctx: _Context) -> dict[str, str]:
-    """Derived placeholders for library findings: the pip packages, or the old toolkit to install."""
+    """Derived placeholders for library findings, each name resolved through the matrix rows
+    (tfgpu.explain.sonames): the pip wheels that ship the names, the CUDA toolkit whose names no
+    wheel ships, or, where the log fits several CUDA releases, the releases each name belongs to."""
     packages: list[str] = []
     old: list[str] = []
+    ambiguous: list[str] = []
+    matrix = ctx.matrix
     for soname in sonames:
         lib = knowledge.library(soname)
         if lib is None or lib.windows:
             continue
-        pkg = lib.pip
-        if pkg is None and lib.pip_by_cuda:
-            pkg = lib.pip_by_cuda.get(ctx.cuda_major or "") or (
-                next(iter(lib.pip_by_cuda.values())) if len(lib.pip_by_cuda) == 1 else None)
-            if pkg is None:
-                pkg = lib.pip_by_cuda[max(lib.pip_by_cuda)]
-        if pkg:
-            pkg = _shell_requirement(pkg)
-            if pkg not in packages:
-                packages.append(pkg)
+        if matrix is not None and known_soname(matrix, soname):
+            use = resolve(matrix, soname, ctx.candidates)
+            if len(use.cuda_majors) != 1:
+                ambiguous.append(f"{soname} is {cuda_text(use, matrix)}")
+                continue
+            wheel = wheel_for(matrix, soname, use.cuda_majors[0], lib.wheel)
+            if wheel:
+                packages.append(_shell_requirement(wheel))
+            elif len(use.cudas) == 1:
+                old.append(use.cudas[0])
+            else:
+                ambiguous.append(f"{soname} is {cuda_text(use, matrix)}")
+        elif lib.pip:
+            packages.append(_shell_requirement(lib.pip))
         elif lib.cuda:
-            m = re.search(r"\.so\.(\d+\.\d+)", soname)
-            old.append(m.group(1) if m and soname.startswith("libcudart") else lib.cuda)
+            old.append(lib.cuda)
     out = {}
     if packages:
-        out["packages"] = " ".join(packages)
+        out["packages"] = " ".join(dict.fromkeys(packages))
     if old:
-        out["old_cuda"] = sorted(old, key=lambda v: (len(v), v))[-1]
+        out["old_cuda"] = max(set(old), key=lambda v: pep440(v) or Version("0"))
+    if ambiguous:
+        out["soname_cudas"] = "; ".join(ambiguous)
     return out
+
+
+def _tf_and_cuda(ctx: _Context) -> str | None:
+    """The `tensorflow[and-cuda]` requirement for the log's release, where it has that extra: the
+    release's series, or the newest when the log fits a release of any series that has it."""
+    if ctx.tf_row is not None:
+        return tf_requirement(ctx.tf_version) if getattr(ctx.tf_row, "and_cuda", ()) else None
+    if ctx.candidates is not None and not any(getattr(r, "and_cuda", ()) for r in ctx.candidates):
+        return None
+    return tf_requirement()
+
+
+def _log_cuda_text(ctx: _Context) -> str | None:
+    """'CUDA 11.0, TensorFlow 2.4': the one CUDA release the log's TensorFlow was built with."""
+    if ctx.cuda is None or not ctx.candidates:
+        return None
+    series = [str(r.series) for r in ctx.candidates]
+    return f"CUDA {ctx.cuda}, TensorFlow {span(series)}"
 
 
 def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge: Knowledge,
@@ -175,9 +230,17 @@ def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge
         derived["tf_series"] = ".".join(ctx.tf_version.split(".")[:2])
     elif ctx.tf_min:
         derived["tf_series"] = ctx.tf_min
-    derived["tf_requirement"] = tf_requirement(ctx.tf_version)
+    derived["tf_requirement"] = tf_requirement(
+        ctx.tf_version, and_cuda=ctx.tf_row is None or bool(getattr(ctx.tf_row, "and_cuda", ())))
+    if (and_cuda := _tf_and_cuda(ctx)) is not None:
+        derived["tf_and_cuda"] = and_cuda
     if ctx.cuda_major:
         derived["cuda_major"] = ctx.cuda_major
+    if ctx.cuda_major is None or int(ctx.cuda_major) >= 11:
+        # The CUDA compiler wheel of the build's CUDA major (none before CUDA 11).
+        derived["nvcc_cuda"] = ctx.cuda_major or "12"
+    if (log_cuda := _log_cuda_text(ctx)) is not None:
+        derived["log_cuda"] = log_cuda
     sonames = values.get("soname", [])
     if sonames:
         derived.update(_library_values(sonames, knowledge, ctx))
@@ -263,7 +326,9 @@ def _fixes(templates: Iterable[FixTemplate], values: dict[str, list[str]], ctx: 
         if tpl.commands and not commands:
             continue
         fixes.append(Fix(_fill(tpl.summary, values, strict=False) or tpl.summary, commands))
-    return tuple(fixes)
+    # Nothing is offered that the matrix says cannot work (tfgpu.fixes.command_problems).
+    return checked_fixes(fixes, ctx.matrix, tf_version=ctx.tf_version if ctx.tf_row is not None else None,
+                         cuda=ctx.cuda, conda=ctx.conda)
 
 
 def _evidence(sig: Signature, hits: SignatureHits, values: dict[str, list[str]]) -> dict[str, Any]:
