@@ -14,12 +14,22 @@ from pathlib import Path
 
 import pytest
 from conftest import findings_by_id, json_report, tf_python
-from test_driver_standin import A100, driver_matrix, fake_nvml, nvml_env  # noqa: F401 (shared fixtures)
+from test_driver_standin import A100, build_fake_nvml, driver_matrix_path, nvml_env
 
 pytestmark = pytest.mark.real_tf
 
 RTX5090 = "name=NVIDIA GeForce RTX 5090,cc=12.0,mem=32607,bus=512,mclk=14001"
 V100 = "name=Tesla V100-SXM2-32GB,cc=7.0,mem=32768,bus=4096,mclk=877"
+
+
+@pytest.fixture(scope="module")
+def driver_matrix(tmp_path_factory) -> Path:
+    return driver_matrix_path(tmp_path_factory.mktemp("matrix"))
+
+
+@pytest.fixture(scope="module")
+def fake_nvml(cc, tmp_path_factory) -> Path:
+    return build_fake_nvml(cc, tmp_path_factory.mktemp("nvml"))
 
 
 def doctor(env: dict[str, str], matrix: Path, expect: tuple[int, ...]) -> dict:
