@@ -145,6 +145,14 @@ def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Con
         eras = list(facts.get("tf_era", [])) + ([f">={tf_min}"] if tf_min else [])
         if sonames or eras:
             candidates = candidate_rows(matrix, sonames, eras)
+        # "source was compiled with: 8.1.0": only releases built with that cuDNN major.
+        mismatch = scan.hits.get("cudnn-version-mismatch")
+        compiled = mismatch.values.get("compiled") if mismatch else None
+        built = _cudnn_major(compiled[0]) if compiled else None
+        if built is not None:
+            pool = candidates if candidates is not None else list(matrix.tensorflow)
+            same = [r for r in pool if str(getattr(r, "cudnn", "") or "").split(".")[0] == str(built[0])]
+            candidates = same or candidates
     cudas = list(dict.fromkeys(str(r.cuda) for r in candidates or () if getattr(r, "cuda", None)))
     majors = list(dict.fromkeys(c.split(".")[0] for c in cudas))
     cuda_major = None
