@@ -91,6 +91,14 @@ def table_doc(matrix: Any) -> dict[str, Any]:
     return {"matrix": matrix.describe(), "tensorflow": [release_doc(matrix, r) for r in matrix.tf_rows_newest_first()]}
 
 
+def _python_span(pythons: tuple[str, ...]) -> str:
+    """("2.7", "3.5", "3.6", "3.7") → "2.7, 3.5-3.7": one span per Python major."""
+    spans: dict[str, list[str]] = {}
+    for p in pythons:
+        spans.setdefault(p.split(".")[0], []).append(p)
+    return ", ".join(v[0] if len(v) == 1 else f"{v[0]}-{v[-1]}" for v in spans.values())
+
+
 def table_text(matrix: Any, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
     console = buffer_console(max(width, 140), color, safe_box=ascii_only)
     table = Table(title=f"TensorFlow GPU builds (Linux x86_64 wheels; matrix {matrix.describe()})")
@@ -100,8 +108,7 @@ def table_text(matrix: Any, width: int = 100, color: bool = False, ascii_only: b
         need = matrix.driver_need(r.cuda, "linux") if r.cuda else None
         drv = "" if need is None else (f">= {need.minor_compat_min} ({need.toolkit_min})" if need.minor_compat_min
                                        else f">= {need.toolkit_min or '?'}")
-        pythons = r.pythons()  # every patch release's wheels: 2.6.0-2.6.2 still had 3.6
-        py = f"{pythons[0]}-{pythons[-1]}" if pythons else (r.requires_python or "")
+        py = _python_span(r.pythons()) or r.requires_python or ""  # every patch release's: 2.6.0-2.6.2 had 3.6
         cudnn = r.cudnn_tested or r.cudnn or ""
         table.add_row(r.series, py, r.cuda or "-", cudnn, " ".join(r.compute_capabilities), drv, r.glibc or "",
                       "yes" if r.and_cuda else "no")
