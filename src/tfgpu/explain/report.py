@@ -26,6 +26,8 @@ from tfgpu.rules import (
     judge_driver,
     machine_os,
     ptx_jit_needs_driver_text,
+    toolkit_gap,
+    toolkit_gap_text,
     windows_gpu_last,
 )
 from tfgpu.versions import cc_pair, cudnn_from_number, pep440
@@ -406,8 +408,16 @@ def _matrix_findings(scan: ScanResult, knowledge: Knowledge, ctx: _Context, matr
             if cc is None:
                 continue
             how = cc_support(cc, built_ccs)
-            supports.append((text, how))
             ev = {"cc": text, "build": ", ".join(built_ccs), "tensorflow": ctx.tf_version}
+            gap = toolkit_gap(matrix, cuda, cc) if how.runs and matrix is not None and cuda else None
+            if gap is not None:
+                # The build's toolkit cannot target this GPU: its PTX does not serve it (rules.toolkit_gap).
+                supports.append((text, CCFit(CCSupport.NONE)))
+                out.append(sig_finding("gpu-cc-unsupported", toolkit_gap_text(gap, tf_label),
+                                       {**ev, "first_cuda": gap.first_cuda}, "compute_capability",
+                                       detail=gap.failure))
+                continue
+            supports.append((text, how))
             if how.kind is CCSupport.PTX:
                 out.append(sig_finding(
                     "gpu-ptx-jit",
@@ -575,15 +585,17 @@ def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, sou
         if hits is not None and hits.count:
             findings.append(_finding_for(sig, hits, scan, knowledge, ctx))
     by_id = {f.id: i for i, f in enumerate(findings)}
+    from_log = set(by_id)
     for extra in _matrix_findings(scan, knowledge, ctx, matrix):
-        if extra.id in by_id:
+        if extra.id in from_log:
             # The log already said it; add what the matrix adds to the same finding.
             i = by_id[extra.id]
             old = findings[i]
             findings[i] = Finding(old.id, old.check, old.severity, old.summary, old.detail,
                                   {**old.evidence, "matrix_check": extra.evidence["values"]}, old.fixes, old.area)
         else:
-            by_id[extra.id] = len(findings)
+            # One matrix finding per GPU and rule: two GPUs with the same problem are two findings.
+            by_id.setdefault(extra.id, len(findings))
             findings.append(extra)
     win = _windows_finding(scan, ctx, matrix)
     if win is not None and win.id not in by_id:
