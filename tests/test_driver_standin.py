@@ -217,9 +217,9 @@ def test_without_a_library_the_child_answers_as_pynvml_would_without_importing_i
     (broken / "libnvidia-ml.so.1").write_bytes(b"not a library")  # also hides the host's real one
     env = {**os.environ, "LD_LIBRARY_PATH": str(broken)}
     source = _children.source(_children.NVML)
-    assert "missing = _library_missing()" in source
+    assert "no_library = _library_missing()" in source
     short = _nvml_child_answer(source + "\nassert 'pynvml' not in sys.modules\n", env)
-    through_pynvml = _nvml_child_answer(source.replace("missing = _library_missing()", "missing = None"), env)
+    through_pynvml = _nvml_child_answer(source.replace("no_library = _library_missing()", "no_library = None"), env)
     assert short == through_pynvml
     assert short["stage"] == "load" and short["error_code"] == 12 and short["bindings"]
 

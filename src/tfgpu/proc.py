@@ -176,7 +176,7 @@ def python_command(python: str, source: str, args: Sequence[str] = (), *, isolat
 
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+        os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, OSError, AttributeError):
         try:
             proc.kill()

@@ -430,7 +430,7 @@ def ask_nvidia_smi(ctx: ProbeContext, limit: float, system: DriverSystem, nvml_e
     exe = find_nvidia_smi(dict(ctx.environ))
     if exe is None:
         return None, None, "nvidia-smi: not found"
-    fields = SMI_FIELDS
+    fields: tuple[str, ...] = SMI_FIELDS
     res = ctx.run_command([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
                           timeout=limit, env=dict(ctx.environ))
     text = res.stdout + res.stderr

@@ -328,7 +328,7 @@ def read_tf_runpaths(package_dir: str, notes: list[str]) -> tuple[list[SearchDir
 
 
 def build_search_path(environ: dict[str, str], rpath: list[SearchDir], runpath: list[SearchDir],
-                      machine: str, extra: list[tuple[str, str]]) -> list[SearchDir]:
+                      machine: str, extra: list[tuple[str, Origin]]) -> list[SearchDir]:
     dirs: list[SearchDir] = list(rpath)
     for d in split_path_list(environ.get("LD_LIBRARY_PATH")):
         dirs.append(SearchDir(os.path.normpath(d), ORIGIN_LD, True, os.path.isdir(d), d))
@@ -428,9 +428,9 @@ def wanted_sonames(build: TFBuild, matrix: Matrix | None) -> tuple[dict[str, str
     is_cuda_build), so guessing a family would name libraries TensorFlow never asks for."""
     row = matrix.tf_row(build.version) if matrix is not None and build.version else None
     if row is not None and row.libraries:
-        names = {k: v for k, v in row.libraries.items() if v and v not in ("-", "—") and k != "cuda"}
-        if names:
-            return names, "matrix"
+        listed = {k: v for k, v in row.libraries.items() if v and v not in ("-", "—") and k != "cuda"}
+        if listed:
+            return listed, "matrix"
     names = _fallback_sonames(build)
     return (names, "build_info") if names is not None else None
 
@@ -464,7 +464,7 @@ def _fallback_sonames(build: TFBuild) -> dict[str, str] | None:
 
 def _at_most(version: str, ceiling: tuple[int, int]) -> bool:
     m = re.match(r"^(\d+)\.(\d+)", version or "")
-    return bool(m) and (int(m.group(1)), int(m.group(2))) <= ceiling
+    return m is not None and (int(m.group(1)), int(m.group(2))) <= ceiling
 
 
 def _major(version: str | None) -> int | None:
@@ -653,8 +653,8 @@ def _with_disk_version(result: LoadResult, key: str, soname: str, win: LibraryCo
 # --- the probe -----------------------------------------------------------------------------------
 
 
-def _extra_dirs(environ: dict[str, str], env: PythonEnv | None) -> list[tuple[str, str]]:
-    extra: list[tuple[str, str]] = []
+def _extra_dirs(environ: dict[str, str], env: PythonEnv | None) -> list[tuple[str, Origin]]:
+    extra: list[tuple[str, Origin]] = []
     prefixes = [environ.get("CONDA_PREFIX")]
     if env is not None and env.is_conda:
         prefixes.append(env.prefix)

@@ -134,7 +134,7 @@ def build_fact(python: str, result, stages: list[dict], smoke: bool) -> TFLive:
     gpus = []
     for i, g in enumerate(gpus_rec.get("gpus", []) or []):
         device = f"/GPU:{i}"
-        results = next((s.get("results", []) for s in smokes if s.get("device") == device), [])
+        results: list[dict] = next((s.get("results", []) for s in smokes if s.get("device") == device), [])
         gpus.append(
             LiveGPU(
                 name=str(g.get("name", "")),

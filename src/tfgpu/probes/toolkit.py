@@ -188,7 +188,7 @@ def _candidate_roots(environ: dict[str, str], env: PythonEnv | None) -> list[tup
 
 
 def _lib_dirs(root: str) -> tuple[str, ...]:
-    dirs = []
+    dirs: list[str] = []
     for rel in ("lib64", "lib", os.path.join("targets", "x86_64-linux", "lib"), os.path.join("targets", "sbsa-linux", "lib")):
         path = os.path.join(root, rel)
         if os.path.isdir(path) and os.path.realpath(path) not in {os.path.realpath(d) for d in dirs}:
@@ -220,7 +220,7 @@ def _nvcc_version(ctx: ProbeContext, nvcc: str) -> tuple[str | None, str | None,
     return parsed[0], parsed[1], None
 
 
-def find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str, str] | None) -> list[Toolkit]:
+def find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str, str | None] | None) -> list[Toolkit]:
     """Every distinct toolkit (by real path), nvcc versions asked concurrently."""
     environ = dict(ctx.environ)
     seen: dict[str, dict] = {}
@@ -277,8 +277,9 @@ def find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str,
     return toolkits
 
 
-def _pip_nvcc(env: PythonEnv | None, build: TFBuild | None) -> tuple[str, str] | None:
-    """The nvidia-cuda-nvcc-cuXX wheel's folder: next to TensorFlow, else in the wheel's own location."""
+def _pip_nvcc(env: PythonEnv | None, build: TFBuild | None) -> tuple[str, str | None] | None:
+    """The nvidia-cuda-nvcc-cuXX wheel's folder and version: the wheel's own location, else next to
+    TensorFlow (a folder without a distribution record: no version)."""
     if env is None:
         return None
     for dist in env.nvidia_wheels:

@@ -246,9 +246,9 @@ def _library_missing() -> dict[str, Any] | None:
 
 def probe() -> dict[str, Any]:
     """Everything NVML will say; never raises."""
-    missing = _library_missing()
-    if missing is not None:
-        return missing
+    no_library = _library_missing()
+    if no_library is not None:
+        return no_library
     try:
         import pynvml as nvml
     except Exception as exc:  # tfgpu's interpreter lacks nvidia-ml-py
