@@ -144,7 +144,9 @@ def test_an_empty_version_with_cuda_12_is_not_called_older_than_the_pip_wheels()
 def test_a_cuda_11_release_without_and_cuda_gets_conda_cudatoolkit_11():
     found = run(_missing_libs("2.11.1", cuda="11.2"))
     cmds = _commands(found["cuda-lib-missing"][0])
-    assert any("cudatoolkit=11.2" in c and "'cudnn=8.*'" in c for c in cmds), cmds
+    # At least the cuDNN minor the build was compiled with (8.1: TensorFlow's tested-build table), as a range:
+    # conda-forge lacks some minors.
+    assert any("cudatoolkit=11.2" in c and "'cudnn>=8.1,<9'" in c for c in cmds), cmds
 
 
 def test_no_fix_anywhere_asks_conda_for_cudatoolkit_12():

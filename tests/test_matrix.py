@@ -121,7 +121,10 @@ def test_recommend_for_an_old_driver_offers_cuda_11():
     m = load(str(MATRIX))
     best = m.tf_row(data["recommendations"][0]["tensorflow"])
     assert best.cuda.startswith("11.")
-    assert data["recommendations"][0]["install"] == f'pip install "tensorflow[and-cuda]=={best.series}.*"'
+    # The exact newest patch of the series with a cp310 wheel (per-release wheel tags from PyPI).
+    release = best.newest_release_for_python("3.10")
+    assert release is not None and release.startswith(best.series + ".")
+    assert data["recommendations"][0]["install"] == f'pip install "tensorflow[and-cuda]=={release}"'
     excluded = {e["tensorflow"]: e["reason"] for e in data["excluded"]}
     for series in ("2.15", "2.16", "2.17", "2.18", "2.19", "2.20", "2.21"):
         assert "525.60.13" in excluded[series] and "CUDA 12" in excluded[series]

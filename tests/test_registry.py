@@ -115,3 +115,22 @@ def test_plugin_with_a_builtin_id_is_a_finding_end_to_end(tmp_path: Path):
     assert "already taken" in detail
     # The built-in check still ran: its own finding is there.
     assert any(f["check"] == "driver-present" and f["id"] != "plugin-load-failed" for f in data["findings"])
+
+
+def test_a_fix_command_that_cannot_work_is_dropped_before_it_is_offered():
+    """TensorFlow 2.4 has no [and-cuda] extra (it appeared in 2.14: the wheels' METADATA), so a check that
+    offers it loses that command; the valid command of the same fix stays."""
+    from tfgpu.model import Fix
+
+    def offers(ctx: CheckContext):
+        yield ctx.finding("demo-fix", Severity.ERROR, "demo", fixes=(
+            Fix("Reinstall", ("pip install 'tensorflow[and-cuda]==2.4.*'", "pip install 'tensorflow==2.4.*'")),
+            Fix("Only a bad command", ("pip install 'tensorflow[and-cuda]==2.4.*'",)),
+        ))
+
+    reg = Registry()
+    reg.add(Check("offers-fixes", "Offers fixes", "demo", offers))
+    findings, crashed = reg.run({}, load_matrix(), None)
+    assert not crashed
+    (f,) = findings
+    assert [fix.commands for fix in f.fixes] == [("pip install 'tensorflow==2.4.*'",)]

@@ -7,7 +7,7 @@ import shlex
 from typing import Any, Mapping, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -248,9 +248,19 @@ def _conda_problems(seg: list[str], matrix: Any, conda: Mapping[str, Mapping[str
     operands, values = _operands(seg[2:], _CONDA_VALUE_OPTIONS)
     channels = values.get("-c", []) + values.get("--channel", []) or ["defaults"]
     specs: dict[str, str | None] = {}
+    ranges: dict[str, str] = {}
     for text in operands:
-        name, _sep, pinned = text.replace("==", "=").partition("=")
-        specs[name.lower()] = pinned.split("=")[0] or None
+        m = re.match(r"^([A-Za-z0-9_.-]+)(.*)$", text)
+        if m is None:
+            continue
+        name, rest = m.group(1).lower(), m.group(2)
+        if rest.startswith(("<", ">", "!")):
+            ranges[name] = rest  # a version range, e.g. cudnn>=8.6,<9
+            specs[name] = None
+            continue
+        pinned = rest.lstrip("=").split("=")[0]
+        pinned = pinned[:-2] if pinned.endswith(".*") else pinned.rstrip("*")
+        specs[name] = pinned or None
     problems: list[str] = []
     for pkg in ("cudatoolkit", "cudnn"):
         if pkg not in specs:
@@ -262,6 +272,8 @@ def _conda_problems(seg: list[str], matrix: Any, conda: Mapping[str, Mapping[str
                 problems.append(f"{pkg} is not a package whose versions on {', '.join(channels)} were read")
             elif version and not any(v == version or v.startswith(version + ".") for v in held):
                 problems.append(f"{', '.join(channels)} has no {pkg} {version}")
+            elif pkg in ranges and not _any_in_range(held, ranges[pkg]):
+                problems.append(f"{', '.join(channels)} has no {pkg}{ranges[pkg]}")
         if version and pkg == "cudatoolkit" and matrix is not None and matrix.cuda_row(version) is None:
             problems.append(f"CUDA {version} is not a CUDA release in the matrix")
         if version and pkg == "cudnn" and matrix is not None:
@@ -272,6 +284,21 @@ def _conda_problems(seg: list[str], matrix: Any, conda: Mapping[str, Mapping[str
             elif (toolkit := specs.get("cudatoolkit")) and not any(toolkit.split(".")[0] in r.cuda for r in rows):
                 problems.append(f"cuDNN {version} has no build for CUDA {toolkit} (matrix: CUDA {', '.join(rows[0].cuda)})")
     return problems
+
+
+def _any_in_range(versions: Sequence[str], spec_text: str) -> bool:
+    """Whether any of `versions` satisfies a conda range such as '>=8.6,<9' (an unreadable range: True)."""
+    try:
+        spec = SpecifierSet(spec_text)
+    except InvalidSpecifier:
+        return True
+    for v in versions:
+        try:
+            if Version(v) in spec:
+                return True
+        except InvalidVersion:
+            continue
+    return False
 
 
 def command_problems(command: str, matrix: Any, *, tf_version: str | None = None, cuda: str | None = None,

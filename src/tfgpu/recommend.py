@@ -27,6 +27,7 @@ from tfgpu.rules import (
     judge_driver,
     nvidia_platform,
     platform_gpu_refusal,
+    python_release,
     python_wheel_refusal,
     toolkit_gap,
     toolkit_gap_text,
@@ -77,15 +78,11 @@ def classify_cc(cc: str, build: tuple[str, ...] | list[str]) -> tuple[str, str |
     return (fit.kind.value, fit.entry)
 
 
-def install_command(row: TFRow, pin: str | None = None) -> str:
-    """The install line for a release series; `pin` is an extra requirement (a cuDNN that serves the GPUs)."""
-    series = row.series
+def install_command(row: TFRow, pin: str | None = None, release: str | None = None) -> str:
+    """The install line for a release series (the exact `release` where given: the newest patch with a
+    wheel for the machine's Python); `pin` is an extra requirement (a cuDNN that serves the GPUs)."""
     extra = f' "{pin}"' if pin else ""
-    if row.package == "tensorflow-gpu":
-        return f'pip install "tensorflow-gpu=={series}.*"{extra}'
-    if row.and_cuda:
-        return f'pip install "tensorflow[and-cuda]=={series}.*"{extra}'
-    return f'pip install "tensorflow=={series}.*"{extra}'
+    return f'pip install "{row.gpu_requirement(release)}"{extra}'
 
 
 def _pairs(machine: Machine) -> list[tuple[int, int]]:
@@ -139,7 +136,7 @@ def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, lis
         return refusal, notes
     if not row.cuda:
         return "this build has no CUDA version recorded", notes
-    refusal = python_wheel_refusal(row, machine.python)
+    refusal = python_wheel_refusal(row, machine.python, machine.machine)
     if refusal:
         return refusal, notes
     if machine.glibc and row.glibc and not driver_at_least(machine.glibc, row.glibc):
@@ -202,7 +199,11 @@ def recommend(matrix: Matrix, machine: Machine) -> Advice:
     for row in matrix.tf_rows_newest_first():
         reason, notes = judge(row, machine, matrix)
         if reason is None:
-            recs.append(Recommendation(row.series, install_command(row, cudnn_pin(row, machine, matrix)),
+            release = python_release(row, machine.python, machine.machine)
+            if release is not None and release != row.release:
+                notes.append(f"{release} is the newest {row.series} release with a Linux wheel for Python "
+                             f"{short(machine.python)}")
+            recs.append(Recommendation(row.series, install_command(row, cudnn_pin(row, machine, matrix), release),
                                        tuple(notes)))
         elif not recs:
             # Only the releases newer than the best recommendation need a reason.
@@ -280,8 +281,11 @@ def newest_tf_for_driver(matrix: Matrix, driver: str, ccs: list[tuple[int, int]]
     return tf_alternatives(matrix, m, below, native_only)[0]
 
 
-def tf_row_requirement(row: TFRow) -> str:
-    """The pip requirement for a matrix row's release series (its [and-cuda] form where it has one)."""
+def tf_row_requirement(row: TFRow, release: str | None = None) -> str:
+    """The pip requirement for a matrix row's release series (its [and-cuda] form where it has one); the
+    exact `release` where given (the newest patch with a wheel for the target's Python)."""
+    if release is not None:
+        return row.gpu_requirement(release)
     if row.package == "tensorflow-gpu":
         return f"tensorflow-gpu=={row.series}.*"
     return tf_requirement(row.release, and_cuda=bool(row.and_cuda))

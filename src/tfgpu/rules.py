@@ -476,6 +476,7 @@ def driver_minor_compat_text(found: str, floor: str, cuda: str, toolkit: str) ->
 
 CUDNN_FROM_HEADERS = "matrix: cudnn_version.h shipped in the wheel"
 CUDNN_FROM_PIN = "matrix: the [and-cuda] nvidia-cudnn pin (major.minor)"
+CUDNN_FROM_TABLE = "matrix: TensorFlow's tested-build table (major.minor)"
 CUDNN_FROM_BUILD_INFO = "build_info.py: major only, so only the major is compared"
 
 
@@ -495,7 +496,7 @@ def built_cudnn(matrix: Matrix | None, tf_version: str | None, build_cudnn: str 
     if row is not None and row.cudnn_headers:
         return row.cudnn_headers, CUDNN_FROM_HEADERS
     if row is not None and row.cudnn_tested:
-        return row.cudnn_tested, CUDNN_FROM_PIN
+        return row.cudnn_tested, (CUDNN_FROM_TABLE if row.cudnn_tested_from == "tested build table" else CUDNN_FROM_PIN)
     major = major_of(build_cudnn)
     return (str(major) if major is not None else None), CUDNN_FROM_BUILD_INFO
 
@@ -519,10 +520,32 @@ def cudnn_problem(loaded: str, built: str | None) -> str | None:
 # --- Python ------------------------------------------------------------------------------------------
 
 
-def python_wheel_refusal(row: TFRow, python: str | None) -> str | None:
-    """Why a release has no Linux wheel for `python` ("3.11" or "3.11.7"), or None where it has one
-    (or either side is unknown)."""
+def wheel_arch(machine: str | None) -> str:
+    """The wheel architecture the matrix records for a CPU: "aarch64" for Arm, else "x86_64"."""
+    return "aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "x86_64"
+
+
+def python_release(row: TFRow, python: str | None, machine: str | None = None) -> str | None:
+    """The newest release of the series with a Linux wheel for `python` on this CPU (per patch release: an
+    older patch may have a wheel the newest lacks, e.g. cp36 in 2.6.2 but not 2.6.5); None where none has
+    or `python` is unknown."""
+    return row.newest_release_for_python(python, wheel_arch(machine)) if python else None
+
+
+def python_wheel_refusal(row: TFRow, python: str | None, machine: str | None = None) -> str | None:
+    """Why no release of a series has a Linux wheel for `python` ("3.11" or "3.11.7"), or None where one
+    has (or either side is unknown)."""
     py = short(python)
-    if py and row.python and py not in row.python:
+    if not py:
+        return None
+    arch = wheel_arch(machine)
+    if row.python_by_release:
+        if python_release(row, py, machine) is not None:
+            return None
+        have = row.pythons(arch)
+        if not have:
+            return None  # the matrix records no wheels for this architecture
+        return f"no Linux wheel for Python {py} in any {row.series} release (they have {', '.join(have)})"
+    if row.python and py not in row.python:
         return f"no Linux wheel for Python {py} (it has {', '.join(row.python)})"
     return None

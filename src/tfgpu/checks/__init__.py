@@ -15,9 +15,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
+from tfgpu.fixes import checked_fixes
 from tfgpu.matrix import Matrix
 from tfgpu.model import Area, Finding, Fix, ProbeFailure, RunOptions, Severity
 from tfgpu.probes.driver import DriverInfo
@@ -263,7 +264,11 @@ class Registry:
                                             "; ".join(reasons)))
                 continue
             try:
-                findings.extend(chk.func(ctx) or ())
+                conda = getattr(ctx.knowledge, "conda", None)
+                # Every fix command is checked against the matrix before it is offered (tfgpu.fixes):
+                # one that cannot work (an extra the release lacks, a wheel for the wrong CUDA) is dropped.
+                findings.extend(replace(f, fixes=checked_fixes(f.fixes, matrix, conda=conda)) if f.fixes else f
+                                for f in (chk.func(ctx) or ()))
             except Exception as exc:
                 crashed.append(chk.id)
                 findings.append(Finding(

@@ -45,6 +45,7 @@ from tfgpu.rules import (
     judge_driver,
     judge_runtime,
     ptx_jit_needs_driver_text,
+    python_release,
 )
 from tfgpu.serde import DecodeError, from_jsonable
 from tfgpu.versions import cc_pair, major_of, nvml_library_version, short
@@ -423,7 +424,9 @@ def _tf_alternative(ctx: CheckContext, driver: DriverInfo, build_version: str, c
     pin = cudnn_pin(row, machine, ctx.matrix)
     if pin:
         text += f"; with {pin}, a cuDNN that has kernels for these GPUs"
-    return Fix(text, (pip(python_of(ctx), "install", tf_row_requirement(row), *([pin] if pin else [])),)), "", row.series
+    release = python_release(row, machine.python, machine.machine)
+    requirement = tf_row_requirement(row, release)
+    return Fix(text, (pip(python_of(ctx), "install", requirement, *([pin] if pin else [])),)), "", row.series
 
 
 def _forward_compat_fix(ctx: CheckContext, driver: DriverInfo, cuda: str) -> Fix | None:

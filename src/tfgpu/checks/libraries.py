@@ -187,7 +187,15 @@ def _system_cuda_fix(ctx: CheckContext, build: TFBuild) -> Fix:
                    "current TensorFlow with its CUDA libraries as pip wheels",
                    (pip(python_of(ctx), "install", tf_requirement()),),
                    ("https://www.tensorflow.org/install/source#gpu",))
-    cudnn_spec = f" 'cudnn={cudnn}.*'" if cudnn else " cudnn"
+    # TensorFlow needs the major it was built with and at least its minor (rules.cudnn_problem); a range,
+    # because conda-forge has no build of some minors (no cudnn 8.6: anaconda.org/conda-forge/cudnn/files).
+    cudnn_mm, cudnn_major = major_minor(cudnn), major_of(cudnn)
+    if cudnn_mm is not None:
+        cudnn_spec = f" 'cudnn>={cudnn_mm[0]}.{cudnn_mm[1]},<{cudnn_mm[0] + 1}'"
+    elif cudnn_major is not None:
+        cudnn_spec = f" 'cudnn>={cudnn_major},<{cudnn_major + 1}'"
+    else:
+        cudnn_spec = " cudnn"
     return Fix(
         f"{_tf_label(build)} predates the pip CUDA wheels: install CUDA {cuda}"
         + (f" and cuDNN {cudnn}" if cudnn else " and the cuDNN it was built for")
