@@ -108,7 +108,10 @@ def test_h100_on_535_needs_the_toolkit_driver_for_ptx_jit(driver_matrix_obj):
     # 555.42.06 needs R555+; R570 (end of life 2026-02) is not offered on the matrix's 2026-11-26 data.
     assert "sudo apt-get install -y nvidia-driver-580" in cmds
     assert not any("nvidia-driver-570" in c or "nvidia-driver-535" in c for c in cmds)
-    assert any("cuda-compat-12-5" in c for c in cmds)  # a data-center GPU: forward compatibility
+    # A data-center GPU, but R535 ended in June 2026 (NVIDIA Data Center Drivers r615 page) and "Branches not
+    # listed ... are end of life and are not supported targets for compatibility" (CUDA Compatibility guide,
+    # Forward Compatibility table): no cuda-compat on the 2026-11-26 data (tests/test_drivers_branches.py).
+    assert not any("cuda-compat" in c for c in cmds)
     # TF 2.15 (CUDA 12.2, compute_80 PTX) is the newest that driver 535.104.05 JIT-compiles for an H100.
     assert "/srv/venv/bin/python -m pip install 'tensorflow[and-cuda]==2.15.*'" in cmds
 
@@ -137,9 +140,10 @@ def test_kepler_gets_no_driver_upgrade(driver_matrix_obj):
     assert not any("cuda-compat" in c for c in cmds)  # CUDA 12 has no Kepler
     assert any("tensorflow[and-cuda]==2.14.*" in c for c in cmds)
     # ... and it says why no branch is offered, from the branches the matrix still supports.
-    assert kepler_no_branch_text("GPU 0 (Tesla K80)", 1, (580,)) in f.detail
+    # Supported on 2026-11-26: R580, R595, R620 (NVIDIA Data Center Drivers r620 page, Table 2).
+    assert kepler_no_branch_text("GPU 0 (Tesla K80)", 1, (580, 595, 620)) in f.detail
     assert "R470" in f.detail and "R580" in f.detail
-    assert f.evidence["supported_branches"] == [580]
+    assert f.evidence["supported_branches"] == [580, 595, 620]
 
 
 def test_kepler_text_while_r470_is_still_supported():
@@ -148,7 +152,9 @@ def test_kepler_text_while_r470_is_still_supported():
 
 
 def test_branches_come_from_the_matrix_and_skip_end_of_life(driver_matrix_obj):
-    assert driver_matrix_obj.supported_branches() == (580,)  # R535 and R570 ended before 2026-11-26
+    # R535 (June 2026) and R570 (February 2026) ended before 2026-11-26; R580, R595 and R620 are supported
+    # (NVIDIA Data Center Drivers r620 page, Table 2 "CUDA and Drivers").
+    assert driver_matrix_obj.supported_branches() == (580, 595, 620)
     assert branch_for(driver_matrix_obj, "555.42.06") == 580
     assert branch_for(driver_matrix_obj, "470.82.01") == 580  # the oldest supported branch that is new enough
     earlier = replace(driver_matrix_obj, data_date="2025-12-01")

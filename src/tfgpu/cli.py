@@ -338,6 +338,7 @@ def recommend(
     cc: Optional[List[str]] = typer.Option(None, "--cc", help="GPU compute capability, e.g. 8.6 (repeatable; default: this machine's GPUs)."),
     python_version: Optional[str] = typer.Option(None, "--python-version", help="Target Python, e.g. 3.11 (default: the target interpreter's)."),
     os_name: Optional[str] = typer.Option(None, "--os", help="linux, wsl2, windows or macos (default: this machine's)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="CPU architecture of the target: x86_64 or aarch64 (Jetson, DGX Spark, Grace; default: this machine's)."),
     python: Optional[str] = typer.Option(None, "--python", help="Target interpreter whose version to use."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: recommendations [{tensorflow, install, notes}], excluded [{tensorflow, reason}]."),
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
@@ -349,6 +350,14 @@ def recommend(
     matrix = _load_matrix(matrix_file)
     if os_name is not None and os_name not in ("linux", "wsl2", "windows", "macos"):
         _err(f"--os {os_name}: expected linux, wsl2, windows or macos")
+        raise typer.Exit(EXIT_USAGE)
+    arch_name = {"amd64": "x86_64", "arm64": "aarch64"}.get((arch or "").lower(), (arch or "").lower()) or None
+    if arch_name is not None and arch_name not in ("x86_64", "aarch64"):
+        _err(f"--arch {arch}: expected x86_64 or aarch64")
+        raise typer.Exit(EXIT_USAGE)
+    if arch_name == "aarch64" and os_name in ("windows", "wsl2"):
+        _err(f"--arch aarch64 with --os {os_name}: tfgpu's matrix knows TensorFlow's NVIDIA GPU support on Arm "
+             "for Linux only (tensorflow_platforms: linux-aarch64)")
         raise typer.Exit(EXIT_USAGE)
     for value in cc or []:
         from tfgpu.matrix import parse_cc
@@ -365,8 +374,9 @@ def recommend(
         ccs=tuple(cc) if cc else tuple(facts.get("ccs", ())),
         python=python_version or facts.get("python"),
         os=os_name or facts.get("os", "linux"),
-        machine=facts.get("machine", "x86_64") if os_name in (None, "linux", "wsl2") else "x86_64",
-        glibc=facts.get("glibc") if os_name is None else None,
+        machine=arch_name or (facts.get("machine") or "x86_64" if os_name in (None, "linux", "wsl2") else "x86_64"),
+        # This machine's glibc says nothing about another architecture's target.
+        glibc=facts.get("glibc") if os_name is None and arch_name in (None, _arch_of(facts.get("machine"))) else None,
     )
     advice = advise(matrix, machine)
     from tfgpu.render import recommend as view
@@ -374,6 +384,11 @@ def recommend(
 
     _emit(document(view.to_dict(machine, advice)) if as_json else view.render(machine, advice, **_text_style()))
     raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
+
+
+def _arch_of(machine: Optional[str]) -> str:
+    """x86_64 or aarch64 for a CPU name as the host probe reports it (arm64 on macOS, AMD64 on Windows)."""
+    return "aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "x86_64"
 
 
 def _machine_facts(python: Optional[str], matrix, need_driver: bool, need_python: bool) -> dict:

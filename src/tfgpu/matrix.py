@@ -264,6 +264,8 @@ class Matrix:
     forward_compat: dict[str, Any] = field(default_factory=dict)
     platforms: tuple[PlatformRow, ...] = ()
     driver_branches: tuple[DriverBranch, ...] = ()
+    #: cuda_forward_compat.packages: {CUDA "12.5": base driver branches NVIDIA marks compatible}.
+    forward_compat_packages: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def describe(self) -> str:
         return f"schema {self.schema_version}, data {self.data_date}"
@@ -308,14 +310,22 @@ class Matrix:
         return tuple(sorted(b.branch for b in self.driver_branches if b.end_of_life >= today))
 
     def branch_for(self, need: str | None) -> int | None:
-        """The oldest still-supported branch whose drivers are at least `need` (None: the newest)."""
+        """The oldest still-supported branch whose drivers are at least `need` (None: the oldest supported
+        one, every branch being new enough: the longest-established packages of a supported branch)."""
         branches = self.supported_branches()
         if not branches:
             return None
         if not need:
-            return branches[-1]
+            return branches[0]
         major = int(re.findall(r"\d+", need)[0])
         return next((b for b in branches if b >= major), None)
+
+    def forward_compat_branches(self, cuda: str) -> tuple[int, ...]:
+        """The base driver branches on which NVIDIA supports CUDA `cuda`'s forward-compatibility package
+        (cuda-compat-<major>-<minor>) and that are still supported on the data date; () where none is."""
+        mm = ".".join(cuda.split(".")[:2])
+        supported = set(self.supported_branches())
+        return tuple(b for b in self.forward_compat_packages.get(mm, ()) if b in supported)
 
     def cuda_row(self, version: str) -> CudaRow | None:
         mm = ".".join(version.split(".")[:2])
@@ -858,6 +868,28 @@ def _driver_branch_rows(top: _V, sources: dict[Any, Any]) -> tuple[DriverBranch,
     return tuple(rows)
 
 
+def _forward_compat(top: _V, sources: dict[Any, Any]) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """`cuda_forward_compat`: the mapping as read, and its `packages` ({"12.5": [base branches]})."""
+    data = top.mapping("cuda_forward_compat")
+    v = _V(top.path, "cuda_forward_compat", data)
+    for ref in v.items("sources"):
+        v.source(sources, ref)
+    raw = data.get("packages")
+    if raw is None:
+        return data, {}
+    v.source(sources, data.get("packages_source"))
+    if not isinstance(raw, dict):
+        raise v.fail("packages: expected a mapping of CUDA major.minor to driver branches")
+    packages: dict[str, tuple[int, ...]] = {}
+    for cuda, branches in raw.items():
+        if not isinstance(cuda, str) or not _PY_RE.match(cuda):
+            raise v.fail(f"packages: {cuda!r} is not a quoted CUDA major.minor like \"12.5\"")
+        if not isinstance(branches, list) or not all(isinstance(b, str) and b.isdigit() for b in branches):
+            raise v.fail(f"packages.{cuda}: expected a list of quoted driver branches like \"535\"")
+        packages[cuda] = tuple(int(b) for b in branches)
+    return data, packages
+
+
 def _tf_cuda_has_rows(path: str, tf_rows: tuple[TFRow, ...], cuda_rows: tuple[CudaRow, ...]) -> None:
     """Every TensorFlow row's CUDA must have a `cuda:` row (major.minor): without one no driver check is made."""
     cuda_versions = {r.version for r in cuda_rows}
@@ -881,6 +913,7 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
     gpus = _gpu_rows(top, sources)
     platforms = _platform_rows(top, sources)
     driver_branches = _driver_branch_rows(top, sources)
+    forward_compat, forward_compat_packages = _forward_compat(top, sources)
     _tf_cuda_has_rows(path, tensorflow, cuda)
     return Matrix(
         path=path,
@@ -891,7 +924,8 @@ def validate(data: Any, path: str = "<matrix>") -> Matrix:
         cuda=cuda,
         cudnn=cudnn,
         gpus=gpus,
-        forward_compat=top.mapping("cuda_forward_compat"),
+        forward_compat=forward_compat,
         platforms=platforms,
         driver_branches=driver_branches,
+        forward_compat_packages=forward_compat_packages,
     )

@@ -31,6 +31,7 @@ from tfgpu.rules import (
     python_wheel_refusal,
     toolkit_gap,
     toolkit_gap_text,
+    wheel_arch,
 )
 from tfgpu.versions import driver_at_least, short
 
@@ -188,7 +189,37 @@ def judge(row: TFRow, machine: Machine, matrix: Matrix) -> tuple[str | None, lis
     return None, notes
 
 
+def _platform_wide_refusal(matrix: Matrix, machine: Machine) -> Advice | None:
+    """Where the platform's tensorflow_platforms row gives no release an NVIDIA GPU (linux-aarch64: the
+    PyPI aarch64 wheels are not CUDA builds), say so once, with the wheel the release has for this
+    Python on this architecture (CPU-only), instead of one identical exclusion per release."""
+    if machine.os == OS.MACOS.value:
+        return None
+    platform = nvidia_platform(machine.os, machine.machine)
+    prow = matrix.platform_row(platform)
+    rows = matrix.tf_rows_newest_first()
+    if prow is None or not rows or any(platform_gpu_refusal(matrix, platform, r.series) is None for r in rows):
+        return None
+    arch = wheel_arch(machine.machine)
+    span = f"{rows[-1].series}-{rows[0].series}"
+    reason = f"no TensorFlow release on PyPI uses an NVIDIA GPU on {platform}" + (f": {prow.note}" if prow.note else "")
+    notes: list[str] = []
+    py = short(machine.python)
+    if py:
+        cpu = next(((r, rel) for r in rows if (rel := python_release(r, py, arch)) is not None), None)
+        if cpu is not None:
+            notes.append(f"tensorflow {cpu[1]} is the newest release with a Linux {arch} wheel for Python {py}; it "
+                         "is not a CUDA build, so it runs on the CPU only (an [and-cuda] extra, where the wheel "
+                         "declares one, installs NVIDIA libraries this TensorFlow does not use)")
+        elif rows[0].pythons(arch):
+            notes.append(f"no TensorFlow release has a Linux {arch} wheel for Python {py}")
+    return Advice((), (Exclusion(f"all ({span})", reason),), machine, tuple(notes))
+
+
 def recommend(matrix: Matrix, machine: Machine) -> Advice:
+    whole = _platform_wide_refusal(matrix, machine)
+    if whole is not None:
+        return whole
     recs: list[Recommendation] = []
     excluded: list[Exclusion] = []
     assumptions = []

@@ -456,7 +456,38 @@ def driver_unjudged_reason(tf_version: str, cuda: str | None, driver: str | None
 def ptx_jit_needs_driver_text(found: str, ptx: str, gpus: str, count: int, need: str, cuda: str) -> str:
     return (f"NVIDIA driver {found} is too old to JIT-compile TensorFlow's {ptx} PTX, which {gpus} "
             f"need{'s' if count == 1 else ''}: "
-            f"PTX JIT for {ptx} needs a driver of at least {need} (the CUDA {cuda} toolkit driver)")
+            f"PTX JIT for {ptx} needs a driver of at least {need} (the CUDA {cuda} toolkit driver, a conservative "
+            "floor)")
+
+
+def ptx_isa_first_driver(matrix: Matrix, cuda: str, column: str = "linux") -> tuple[str, str, str] | None:
+    """(the PTX ISA CUDA `cuda` writes at most, the first CUDA release with that ISA, that release's GA
+    driver on `column`), from the matrix's cuda rows (PTX ISA 'Release History'); None where unknown.
+    A driver JIT-compiles PTX up to the ISA of its own CUDA release, so this is the lowest driver that
+    could read the build's PTX if the wheel's PTX is of the toolkit's own ISA."""
+    row = matrix.cuda_row(cuda)
+    if row is None or not row.ptx_isa:
+        return None
+    same = sorted((r for r in matrix.cuda if r.ptx_isa == row.ptx_isa and r.releases),
+                  key=lambda r: tuple(int(x) for x in re.findall(r"\d+", r.version)))
+    if not same:
+        return None
+    first = same[0]
+    driver = first.releases[0].windows if column == "windows" else first.releases[0].linux
+    return (row.ptx_isa, first.version, driver) if driver else None
+
+
+def ptx_jit_floor_note(matrix: Matrix, cuda: str, column: str = "linux") -> str:
+    """Why the PTX-JIT floor (the build's own toolkit driver) is conservative, and what the PTX ISA table
+    says instead; "" where the matrix lacks the PTX ISA of `cuda`."""
+    found = ptx_isa_first_driver(matrix, cuda, column)
+    if found is None:
+        return ""
+    isa, first, driver = found
+    return (f"That floor is conservative: it is the driver of the build's own CUDA {cuda}. A driver JIT-compiles PTX "
+            f"up to the PTX ISA version of its CUDA release (PTX ISA, 'Release History'); CUDA {cuda} writes PTX ISA "
+            f"{isa} at most, which came with CUDA {first}, whose first driver is {driver}. tfgpu's matrix does not "
+            "record the .version of the PTX inside each wheel, so it keeps the toolkit driver.")
 
 
 def driver_too_old_text(found: str, floor: str | None, cuda: str, toolkit: str | None) -> str:

@@ -48,7 +48,7 @@ def distro(ctx: CheckContext) -> str:
 
 def branch_for(matrix: Matrix | None, need: str | None) -> int | None:
     """The oldest driver branch still supported on the matrix's data date whose drivers reach `need`
-    (the newest supported one where `need` is None); None where the matrix lists no such branch."""
+    (the oldest supported one where `need` is None); None where the matrix lists no such branch."""
     return matrix.branch_for(need) if matrix is not None else None
 
 

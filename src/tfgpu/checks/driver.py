@@ -13,6 +13,7 @@ from tfgpu.checks.common import (
     CUDA_COMPAT,
     DRIVER_GUIDE,
     build_cuda,
+    distro,
     gpu_cc,
     gpu_label,
     gpu_lost_fixes,
@@ -44,11 +45,12 @@ from tfgpu.rules import (
     driver_unjudged_reason,
     judge_driver,
     judge_runtime,
+    ptx_jit_floor_note,
     ptx_jit_needs_driver_text,
     python_release,
 )
 from tfgpu.serde import DecodeError, from_jsonable
-from tfgpu.versions import cc_pair, major_of, nvml_library_version, short
+from tfgpu.versions import cc_pair, major_minor, major_of, nvml_library_version, short
 
 #: The newest driver branch for Kepler GPUs (CC 3.x): NVIDIA ended Kepler support after R470
 #: (NVIDIA support plan for Kepler GPUs); R470 is past its end of life (NVIDIA's driver lifecycle page).
@@ -430,27 +432,53 @@ def _tf_alternative(ctx: CheckContext, driver: DriverInfo, build_version: str, c
 
 
 def _forward_compat_fix(ctx: CheckContext, driver: DriverInfo, cuda: str) -> Fix | None:
-    """Data-center GPUs can run a newer CUDA on an older driver with the cuda-compat package
-    (CUDA Compatibility guide, "Forward Compatibility"); GeForce and workstation cards cannot, nor
-    GPUs older than the CUDA release supports."""
-    if ctx.matrix is None or not driver.gpus or driver_column(target_os(ctx, driver)) != "linux":
+    """CUDA's forward-compatibility package (cuda-compat-<major>-<minor>) runs a newer CUDA on an older
+    kernel driver, but only where NVIDIA supports it (CUDA Compatibility guide, "Forward Compatibility"):
+    on data-center GPUs (NGC Server Ready RTX SKUs cannot be told from a name, Jetson is packaged
+    apart: neither is offered), on a base driver branch the package's row marks compatible and that is
+    still supported on the matrix's date (end-of-life and New Feature Branches are no targets), and for
+    GPUs the CUDA release supports. The package is named after the newest CUDA it must serve: the
+    build's, or the newer runtime pip installed beside it."""
+    if ctx.matrix is None or not driver.gpus or not driver.driver_version:
+        return None
+    if driver_column(target_os(ctx, driver)) != "linux":
         return None
     rows = [ctx.matrix.gpu_by_name(g.name) for g in driver.gpus]
     if not all(r is not None and r.segment == "datacenter" for r in rows):
         return None
-    cuda_row = ctx.matrix.cuda_row(cuda)
+    wanted = major_minor(cuda)
+    runtime = major_minor(_installed_runtime(ctx)[0])
+    if wanted is None:
+        return None
+    if runtime is not None and runtime > wanted:
+        wanted = runtime
+    dotted = f"{wanted[0]}.{wanted[1]}"
+    base = major_of(driver.driver_version)
+    if base is None or base not in ctx.matrix.forward_compat_branches(dotted):
+        return None
+    cuda_row = ctx.matrix.cuda_row(dotted)
     floor = cc_pair(cuda_row.min_cc) if cuda_row is not None and cuda_row.min_cc else None
     for g in driver.gpus:
         cc = gpu_cc(g, ctx.matrix)[0]
         if floor is not None and (cc is None or cc < floor):
             return None
-    mm = "-".join(cuda.split(".")[:2])
-    dotted = ".".join(cuda.split(".")[:2])
-    return Fix(f"Or, on these data-center GPUs, add CUDA {dotted}'s forward-compatibility libraries from NVIDIA's CUDA "
-               "repository (no kernel driver change)",
-               (f"sudo apt-get install -y cuda-compat-{mm}",
-                f'export LD_LIBRARY_PATH="/usr/local/cuda-{dotted}/compat:$LD_LIBRARY_PATH"'),
-               (CUDA_COMPAT,))
+    package = f"cuda-compat-{wanted[0]}-{wanted[1]}"
+    # The package managers NVIDIA's guide names per distribution; elsewhere the text alone.
+    tool = next((t for ids, t in _COMPAT_INSTALLERS if distro(ctx) in ids), None)
+    cmds = (f"sudo {tool} install -y {package}",
+            f'export LD_LIBRARY_PATH="/usr/local/cuda-{dotted}/compat:$LD_LIBRARY_PATH"') if tool else ()
+    return Fix(f"Or, on these data-center GPUs, keep the R{base} kernel driver (a base branch NVIDIA supports "
+               f"{package} on) and add CUDA {dotted}'s forward-compatibility libraries ({package}) from NVIDIA's "
+               "CUDA repository", cmds, (CUDA_COMPAT,))
+
+
+_COMPAT_INSTALLERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("ubuntu", "pop", "linuxmint", "debian"), "apt-get"),
+    (("rhel", "rocky", "almalinux", "centos", "fedora", "ol", "amzn", "kylin"), "dnf"),
+    (("sles", "opensuse-leap", "opensuse-tumbleweed"), "zypper"),
+    (("azurelinux", "mariner"), "tdnf"),
+)
+
 
 def _installed_runtime(ctx: CheckContext) -> tuple[str | None, str | None]:
     """(the CUDA runtime TensorFlow loads, major.minor; where it is from): libcudart's loaded version, or
@@ -561,6 +589,8 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
         ev["ptx_gpus"] = [g.index for g, _ in ptx_gpus]
         ev["ptx"] = ptx
         fixes, none_fits = with_alternative(False)
+        floor_note = ptx_jit_floor_note(ctx.matrix, cuda, judged.column)
+        floor_note = f" {floor_note}" if floor_note else ""
         yield ctx.finding(
             "driver-too-old", Severity.ERROR,
             ptx_jit_needs_driver_text(driver.driver_version, ptx, names, len(ptx_gpus), need.toolkit_min or "?",
@@ -568,7 +598,7 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
             f"TensorFlow {build.version} has no native (SASS) kernels for these GPUs, only {ptx} PTX, which the "
             f"driver must JIT-compile. Minor-version compatibility lets an older driver run SASS, but PTX from a "
             f"newer toolkit cannot be compiled by an older driver (CUDA Compatibility guide): every kernel fails "
-            f"with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.{note}{none_fits}", ev, fixes)
+            f"with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.{floor_note}{note}{none_fits}", ev, fixes)
         return
     if judged.verdict is DriverVerdict.MINOR_COMPAT:
         # A release under the same minor-version compatibility would change nothing: only one whose CUDA

@@ -24,7 +24,8 @@ def to_dict(machine: Any, advice: Any) -> dict[str, Any]:
 def render(machine: Any, advice: Any, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
     console = buffer_console(width, color, safe_box=ascii_only)
     desc = ", ".join(f"{k} {v}" for k, v in (("driver", machine.driver), ("GPU cc", ",".join(machine.ccs) or None),
-                                             ("Python", machine.python), ("OS", machine.os)) if v)
+                                             ("Python", machine.python), ("OS", machine.os),
+                                             ("arch", getattr(machine, "machine", None))) if v)
     console.print(Text(f"Machine: {desc}", style="dim"))
     for a in advice.assumptions:
         console.print(Text(f"Note: {a}", style="dim"))
@@ -37,7 +38,7 @@ def render(machine: Any, advice: Any, width: int = 100, color: bool = False, asc
             console.print(Text(f"        - {n}", style="dim"))
     if advice.excluded:
         console.print()
-        console.print(Text("Newer releases excluded:", style="bold"))
+        console.print(Text("Newer releases excluded:" if advice.recommendations else "Releases excluded:", style="bold"))
         for e in advice.excluded:
             console.print(f"  {e.tensorflow}: {e.reason}")
     return rendered(console)
