@@ -224,3 +224,24 @@ def test_forward_compat_sources_must_exist():
     data["cuda_forward_compat"]["packages_source"] = "nowhere"
     with pytest.raises(MatrixError, match="nowhere"):
         validate(data)
+
+
+# --- the PTX-JIT floor ----------------------------------------------------------------------------------
+
+
+def test_the_ptx_floor_is_said_to_be_conservative(mx):
+    """The floor stays the build's toolkit driver (555.42.06 for CUDA 12.5.1), and the finding says so: a
+    driver JIT-compiles PTX up to its CUDA release's PTX ISA (PTX ISA 'Release History'); CUDA 12.5.1
+    writes ISA 8.5 at most, first in CUDA 12.5 (GA driver 555.42.02). The 2.21.0 wheel's compute_90 PTX
+    is .version 8.3 and 8.5 (read from libtensorflow_cc.so.2), so 8.5 is what its PTX really asks."""
+    from tfgpu.rules import ptx_isa_first_driver, ptx_jit_floor_note
+
+    assert ptx_isa_first_driver(mx, "12.5.1") == ("8.5", "12.5", "555.42.02")
+    assert ptx_isa_first_driver(mx, "12.6") == ("8.5", "12.5", "555.42.02")  # 12.6 writes ISA 8.5 too
+    assert ptx_isa_first_driver(mx, "12.5.1", "windows") == ("8.5", "12.5", "555.85")
+    assert ptx_isa_first_driver(mx, "99.1") is None
+    note = ptx_jit_floor_note(mx, "12.5.1")
+    assert "conservative" in note and "PTX ISA 8.5" in note and "555.42.02" in note
+    f = _one(_driver_findings(machine(driver("535.104.05", "12.2", g1(H100))), mx), "driver-too-old")
+    assert "a conservative floor" in f.summary and "555.42.06" in f.summary
+    assert note in f.detail
