@@ -5,7 +5,7 @@
 # Needs python3 (or $PYTHON, e.g. a carried venv's interpreter) with typer, rich, packaging, PyYAML
 # and nvidia-ml-py; TensorFlow is not needed (--fast never imports it). Writes under $OUT (default ./device-out):
 #   device-report.json   tfgpu doctor --json --fast
-#   nvml-child.json      the raw NVML answer (python3 -m tfgpu.nvml_child)
+#   nvml-child.json      the raw NVML answer (python3 -m tfgpu.probes._children.nvml)
 #   nvidia-smi.txt / nvidia-smi-query.csv / proc-driver-version.txt   cross-checks
 #   summary.txt          the comparison, and PASS/FAIL lines
 # Exit code: 0 when the driver fact is OK and agrees with nvidia-smi, 1 otherwise.
@@ -29,7 +29,7 @@ fi
 
 timeout 120 "$PY" -m tfgpu doctor --json --fast > "$OUT/device-report.json" 2> "$OUT/device-report.stderr"
 echo "doctor exit code: $?" > "$OUT/summary.txt"
-timeout 60 "$PY" -m tfgpu.nvml_child > "$OUT/nvml-child.json" 2> "$OUT/nvml-child.stderr"
+timeout 60 "$PY" -m tfgpu.probes._children.nvml > "$OUT/nvml-child.json" 2> "$OUT/nvml-child.stderr"
 timeout 30 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 timeout 30 nvidia-smi --query-gpu=index,name,uuid,pci.bus_id,driver_version,compute_cap,memory.total,memory.used,memory.free,mig.mode.current,persistence_mode,ecc.mode.current,clocks.max.memory \
   --format=csv,noheader,nounits > "$OUT/nvidia-smi-query.csv" 2>&1

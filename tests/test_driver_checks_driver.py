@@ -113,7 +113,7 @@ def test_h100_on_535_needs_the_toolkit_driver_for_ptx_jit(driver_matrix_obj):
     # Forward Compatibility table): no cuda-compat on the 2026-11-26 data (tests/test_drivers_branches.py).
     assert not any("cuda-compat" in c for c in cmds)
     # TF 2.15 (CUDA 12.2, compute_80 PTX) is the newest that driver 535.104.05 JIT-compiles for an H100.
-    assert "/srv/venv/bin/python -m pip install 'tensorflow[and-cuda]==2.15.*'" in cmds
+    assert "/srv/venv/bin/python -m pip install 'tensorflow[and-cuda]==2.15.1'" in cmds
 
 
 def test_a100_on_535_is_a_minor_compat_warning(driver_matrix_obj):
@@ -127,7 +127,7 @@ def test_470_names_cuda12_minimum_and_offers_a_cuda11_tensorflow(driver_matrix_o
     assert f.summary == driver_too_old_text("470.82.01", "525.60.13", "12.5.1", "555.42.06")
     assert "525.60.13" in f.summary
     cmds = all_commands(f)
-    assert "/srv/venv/bin/python -m pip install 'tensorflow[and-cuda]==2.14.*'" in cmds
+    assert "/srv/venv/bin/python -m pip install 'tensorflow[and-cuda]==2.14.1'" in cmds
     alt = next(x for x in f.fixes if "2.14" in x.summary)
     assert "CUDA 11.8" in alt.summary
 
@@ -138,7 +138,7 @@ def test_kepler_gets_no_driver_upgrade(driver_matrix_obj):
     cmds = all_commands(f)
     assert not any("nvidia-driver-" in c for c in cmds)
     assert not any("cuda-compat" in c for c in cmds)  # CUDA 12 has no Kepler
-    assert any("tensorflow[and-cuda]==2.14.*" in c for c in cmds)
+    assert any("tensorflow[and-cuda]==2.14.1" in c for c in cmds)
     # ... and it says why no branch is offered, from the branches the matrix still supports.
     # Supported on 2026-11-26: R580, R595, R620 (NVIDIA Data Center Drivers r620 page, Table 2).
     assert kepler_no_branch_text("GPU 0 (Tesla K80)", 1, (580, 595, 620)) in f.detail

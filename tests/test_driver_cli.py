@@ -70,7 +70,7 @@ def test_470_with_t4_names_525_and_offers_cuda11_tensorflow(fake_nvml, driver_ma
     (too_old,) = findings_by_id(report)["driver-too-old"]
     assert "525.60.13" in too_old["summary"] and "CUDA 12.x" in too_old["summary"]
     alt = [x for x in too_old["fixes"] if "CUDA 11" in x["summary"]]
-    assert alt and any("tensorflow[and-cuda]==2.14.*" in c for c in alt[0]["commands"])
+    assert alt and any("tensorflow[and-cuda]==2.14.1" in c for c in alt[0]["commands"])
 
 
 def test_init_error_18_is_the_version_mismatch(fake_nvml, driver_matrix):

@@ -18,6 +18,15 @@ from conftest import findings_by_id, json_report, tf_python  # noqa: E402
 pytestmark = pytest.mark.real_tf
 
 
+def _versioned(lib: Path, version: str) -> Path:
+    """Lay a stand-in out as a real install is: the full-version file, with the soname a link to it (--fast
+    reads the version from that file name)."""
+    full = lib.with_name(f"{lib.name.split('.so.')[0]}.so.{version}")
+    lib.rename(full)
+    lib.symlink_to(full.name)
+    return lib
+
+
 def _by_id(report: dict) -> dict[str, list[dict]]:
     return findings_by_id(report)
 
@@ -34,7 +43,8 @@ def test_and_cuda_venv_lists_every_library_from_the_pip_wheels():
         assert lib["winner"] is not None, lib
         assert f"site-packages{os.sep}nvidia{os.sep}" in lib["winner"]["path"], lib["winner"]
         assert lib["winner"]["origin"] == "RUNPATH"
-        assert lib["load"]["status"] == "loaded" and lib["load"]["version"], lib["load"]
+        # --fast loads nothing: each version is read from the wheel's dist-info (or the file name / header).
+        assert lib["load"]["status"] == "not_loaded" and lib["load"]["version"], lib["load"]
     cudnn = next(lib for lib in direct if lib["key"] == "cudnn")
     assert cudnn["load"]["version"].startswith("9.")
     found = _by_id(report)
@@ -54,10 +64,10 @@ def test_and_cuda_venv_lists_every_library_from_the_pip_wheels():
                 assert "does not matter" in f["summary"]
 
 
-def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: Path):
+def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: Path, hermetic):
     python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
     shadow = tmp_path / "old-cudnn"
-    standins.fake_cudnn(cc, shadow, 90100)
+    _versioned(standins.fake_cudnn(cc, shadow, 90100), "9.1.0")
     report, proc = json_report("doctor", "--json", "--fast", "--python", python,
                                env={"LD_LIBRARY_PATH": str(shadow)}, expect_codes=(1,))
     found = _by_id(report)
@@ -74,14 +84,15 @@ def test_a_stand_in_cudnn_on_ld_library_path_shadows_the_pip_one(cc, tmp_path: P
     # wins, so the only fix is taking that copy's folder off LD_LIBRARY_PATH.
     assert mismatch["evidence"]["pip_cudnn"]["distribution"] == "nvidia-cudnn-cu12"
     commands = [c for fix in mismatch["fixes"] for c in fix["commands"]]
-    assert commands == ["unset LD_LIBRARY_PATH"], commands
+    # What stays on LD_LIBRARY_PATH is the no-driver stand-in folder run_tfgpu puts last.
+    assert commands == [f"export LD_LIBRARY_PATH={hermetic.no_driver_lib}"], commands
     assert str(shadow) in mismatch["fixes"][0]["summary"]
 
 
 def test_a_shadowing_cudnn_fix_keeps_the_rest_of_ld_library_path(cc, tmp_path: Path, hermetic):
     python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
     shadow = tmp_path / "old cudnn"
-    standins.fake_cudnn(cc, shadow, 90100)
+    _versioned(standins.fake_cudnn(cc, shadow, 90100), "9.1.0")
     other = tmp_path / "other"
     other.mkdir()
     report, _ = json_report("doctor", "--json", "--fast", "--python", python,
@@ -96,7 +107,8 @@ def test_a_library_that_crashes_the_loader_is_a_finding(cc, tmp_path: Path):
     python = tf_python("TFGPU_TEST_TF_CUDA_PYTHON")
     bad = tmp_path / "bad"
     standins.crashing(cc, bad, "libcudart.so.12")
-    report, _ = json_report("doctor", "--json", "--fast", "--python", python,
+    # Only the full doctor loads libraries (in a crash-isolated child); --fast reads them from disk.
+    report, _ = json_report("doctor", "--json", "--python", python,
                             env={"LD_LIBRARY_PATH": str(bad)}, expect_codes=(1,))
     found = _by_id(report)
     crashed = found["cuda-lib-crashed"][0]

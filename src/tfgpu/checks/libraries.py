@@ -215,6 +215,9 @@ def _lib_evidence(lib: LibraryStatus) -> dict:
         "copies": [f"{c.path} [{c.origin}{'' if c.on_loader_path else ', not on the loader path'}]" for c in lib.copies],
         "load": lib.load.status,
         "version": lib.load.version,
+        "version_source": lib.load.version_source,
+        "version_from": lib.load.version_from,
+        "from_disk": lib.load.from_disk,
         "error": lib.load.error,
     }
 
@@ -290,7 +293,8 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
             summary = (f"{lib.soname} is found at {lib.winner.path} but does not load: "
                        + (f"it needs {dep_name}, which is missing" if dep_name else (lib.load.error or "dlopen failed")))
             yield ctx.finding("cuda-lib-unloadable", Severity.ERROR, summary,
-                              f"dlopen() said: {lib.load.error}", _lib_evidence(lib), fixes)
+                              (f"Predicted from the file (--fast loads nothing): {lib.load.error}" if lib.load.from_disk
+                               else f"dlopen() said: {lib.load.error}"), _lib_evidence(lib), fixes)
         elif lib.load.status in ("crashed", "timed_out"):
             bad = True
             what = "crashed the process that loaded it" if lib.load.status == "crashed" else "hung while loading"
@@ -306,7 +310,10 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
         loaded = [f"{lib.soname} {lib.load.version or '?'}" for lib in direct]
         yield ctx.finding(
             "cuda-libs-ok", Severity.OK,
-            f"All {len(direct)} CUDA libraries TensorFlow {build.version} loads are found and load: {', '.join(loaded)}",
+            (f"All {len(direct)} CUDA libraries TensorFlow {build.version} loads are found and load: {', '.join(loaded)}"
+             if libs.loaded else
+             f"All {len(direct)} CUDA libraries TensorFlow {build.version} loads are found (not loaded: --fast; "
+             f"versions read from disk): {', '.join(loaded)}"),
             "", {lib.key: {"path": lib.winner.path if lib.winner else None, "version": lib.load.version,
                            "origin": lib.winner.origin if lib.winner else None} for lib in libs.libraries})
 
