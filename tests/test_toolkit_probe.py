@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_nvcc_on_path import compile_nvcc, marker_script, run_toolkit_checks, tf_build
 
-from tfgpu.checks import load_all, run_checks
 from tfgpu.model import Severity
 from tfgpu.probes import ProbeContext
-from tfgpu.probes.python_env import PythonEnv
-from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import (
+    PathNvcc,
     Toolkit,
     Toolkits,
     XlaTool,
@@ -111,15 +110,21 @@ def test_wrapper_scripts_are_read_not_run(tmp_path: Path):
     assert real_tool(str(wrapper)) == str(target)
 
 
-def test_a_hanging_nvcc_is_a_typed_field(tmp_path: Path):
+def test_a_hanging_nvcc_is_a_typed_field(cc, tmp_path: Path):
     root = tmp_path / "cuda-99.0"
-    nvcc = root / "bin" / "nvcc"
-    nvcc.parent.mkdir(parents=True)
-    nvcc.write_text("#!/bin/sh\nsleep 30\n")
-    nvcc.chmod(0o755)
+    compile_nvcc(cc, root / "bin" / "nvcc", "99.0.1", sleep=30)  # an ELF binary: only those are ever run
     ctx = ProbeContext(python=sys.executable, environ={"CUDA_HOME": str(root), "PATH": "/usr/bin:/bin"}, timeout=0.5)
     tks = [tk for tk in find_toolkits(ctx, None, None) if tk.root == str(root)]
     assert tks and tks[0].nvcc_version is None and "timed out" in (tks[0].nvcc_error or "")
+
+
+def test_a_script_nvcc_in_a_toolkit_folder_is_not_run(tmp_path: Path):
+    root = tmp_path / "cuda-99.0"
+    marker = marker_script(root / "bin" / "nvcc", tmp_path / "RAN")
+    ctx = ProbeContext(python=sys.executable, environ={"CUDA_HOME": str(root), "PATH": "/usr/bin:/bin"}, timeout=5.0)
+    tks = [tk for tk in find_toolkits(ctx, None, None) if tk.root == str(root)]
+    assert tks and tks[0].nvcc == str(marker) and tks[0].nvcc_error == "a script (not run)"
+    assert not (tmp_path / "RAN").exists()
 
 
 @pytest.mark.skipif(not os.access("/usr/local/cuda/bin/nvcc", os.X_OK), reason="no CUDA toolkit at /usr/local/cuda")
@@ -140,10 +145,6 @@ def test_real_toolkit_at_usr_local_cuda():
 SP = "/venv/lib/python3.11/site-packages"
 
 
-def _build() -> TFBuild:
-    return TFBuild("tensorflow", "2.21.0", f"{SP}/tensorflow", "", True, False, "12.5.1", "9", (), None, None, (), {})
-
-
 def _tk13() -> Toolkit:
     return Toolkit("/usr/local/cuda", "/usr/local/cuda-13.0", ("/usr/local/cuda",), "/usr/local/cuda/bin/nvcc", "13.0",
                    "13.0.88", None, None, "/usr/local/cuda/bin/ptxas", "/usr/local/cuda/nvvm/libdevice",
@@ -151,15 +152,7 @@ def _tk13() -> Toolkit:
 
 
 def _run(tks: Toolkits) -> dict[str, list]:
-    load_all()
-    env = PythonEnv("/venv/bin/python", "3.11.7", "CPython", "linux", "x86_64", "/venv", True, False, (), ())
-    findings, crashed = run_checks({"toolkit": tks, "tf_build": _build(), "python_env": env}, None,
-                                   ["system-toolkit", "xla-tools"], {})
-    assert not crashed
-    out: dict[str, list] = {}
-    for f in findings:
-        out.setdefault(f.id, []).append(f)
-    return out
+    return run_toolkit_checks(tks, tf_build(), ("system-toolkit", "xla-tools"))
 
 
 def test_a_differing_toolkit_that_xla_does_not_use_does_not_matter():
@@ -186,3 +179,22 @@ def test_no_ptxas_or_libdevice_anywhere():
     assert found["xla-ptxas-missing"][0].severity is Severity.WARNING
     assert found["xla-libdevice-missing"][0].severity is Severity.WARNING
     assert any("--xla_gpu_cuda_data_dir=" in c for fix in found["xla-libdevice-missing"][0].fixes for c in fix.commands)
+
+
+def test_the_nvcc_on_path_of_a_toolkit_in_the_way_is_said_by_its_one_finding():
+    """One cause, one finding: the CUDA 13 toolkit whose ptxas XLA picks is also what `nvcc --version` runs
+    (through a wrapper script, as on this project's machine); system-toolkit-differs says so, nvcc-on-path is silent."""
+    ptxas = XlaTool("/usr/local/bin/ptxas", "PATH", "13.0.88", ())
+    libdevice = XlaTool("/usr/local/cuda/nvvm/libdevice", "/usr/local/cuda", "13.0.88", ())
+    nvcc = PathNvcc("/usr/local/bin/nvcc", "/usr/local/bin/nvcc", "script", "/usr/local/cuda-13.0/bin/nvcc",
+                    "/usr/local/cuda-13.0", "cuda-toolkit", "/usr/local/cuda-13.0", "13.0", "13.0.88", None,
+                    "/usr/local/cuda-13.0/bin/ptxas", "/usr/local/cuda-13.0/nvvm/libdevice",
+                    ("#!/bin/sh", 'exec /usr/local/cuda-13.0/bin/nvcc "$@"'))
+    found = _run(Toolkits((_tk13(),), (), None, ptxas, libdevice, f"{SP}/nvidia/cuda_nvcc", path_nvcc=nvcc))
+    assert "nvcc-on-path" not in found
+    f = found["system-toolkit-differs"][0]
+    assert f.severity is Severity.WARNING
+    assert f.summary.endswith("it is what `nvcc --version` shows (/usr/local/bin/nvcc, a script (not run) that execs "
+                              "/usr/local/cuda-13.0/bin/nvcc: CUDA 13.0.88, in the CUDA toolkit at /usr/local/cuda-13.0)")
+    assert f.evidence["nvcc_on_path"]["kind"] == "script"
+    assert f.fixes[-1].commands == (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={SP}/nvidia/cuda_nvcc",)

@@ -13,7 +13,7 @@ from tfgpu.checks.libraries import NVCC_WHEEL, has_and_cuda, ld_library_path_wit
 from tfgpu.fixes import pip
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.tf_build import TFBuild
-from tfgpu.probes.toolkit import Toolkit, Toolkits
+from tfgpu.probes.toolkit import PathNvcc, Toolkit, Toolkits
 from tfgpu.versions import major_of
 
 
@@ -70,62 +70,167 @@ def _xla_data_dir_fix(ctx: CheckContext, tks: Toolkits, build: TFBuild, want: in
     return Fix(f"Install the {cuda}ptxas and libdevice as a pip wheel and point XLA at it{note}",
                (pip(python_of(ctx), "install", req), *commands))
 
-@check("system-toolkit", "A system CUDA toolkit does not get in TensorFlow's way", Area.TOOLKIT, needs=("toolkit",), uses=("environment", "libraries", "python_env", "tf_build"))
+def _differs(tk: Toolkit, want: int | None) -> bool:
+    """A toolkit with an nvcc of a known CUDA major other than TensorFlow's: system-toolkit-differs judges it."""
+    return tk.nvcc is not None and tk.major is not None and tk.major != want
+
+
+_STANDS_IN = {"conda-env": "in the conda environment {root}", "cuda-toolkit": "in the CUDA toolkit at {root}",
+              "pip-wheel": "from a pip NVIDIA wheel ({folder})"}
+
+
+def describe_path_nvcc(n: PathNvcc) -> str:
+    """What `nvcc --version` runs, in words: the file on PATH, what it is, the binary behind it, its
+    version and the folder it stands in ("/usr/local/bin/nvcc, a script (not run) that execs ...")."""
+    if n.path is None:
+        return "no nvcc on PATH that a shell would run (" + "; ".join(n.skipped) + ")"
+    link = f" (a link to {n.realpath})" if n.realpath and n.realpath != n.path else ""
+    if n.kind == "script":
+        what = f"{n.path}{link}, a script (not run) " + (f"that execs {n.runs}" if n.runs else
+                                                         "whose target cannot be read from it")
+    elif n.kind == "elf":
+        what = f"{n.path}{link}"
+    else:
+        what = f"{n.path}{link}, " + ("which this user cannot read (not run)" if n.kind == "unreadable"
+                                       else "neither an ELF binary nor a #! script (not run)")
+    if n.version:
+        what += f": CUDA {n.version}"
+    elif n.runs:
+        what += f": version unknown ({n.error})"
+    if n.runs is None:
+        return what
+    folder = os.path.dirname(n.runs)
+    where = _STANDS_IN.get(n.stands_in or "")
+    if where:
+        return f"{what}, {where.format(root=n.root, folder=folder)}"
+    missing = [name for name, have in (("ptxas", n.ptxas), ("nvvm/libdevice", n.libdevice)) if not have]
+    return f"{what}, not in a whole toolkit (no {' or '.join(missing) or 'toolkit layout'} beside it)"
+
+
+def _path_nvcc_evidence(n: PathNvcc) -> dict:
+    return {"path": n.path, "realpath": n.realpath, "kind": n.kind, "runs": n.runs, "version": n.version,
+            "error": n.error, "stands_in": n.stands_in, "root": n.root, "ptxas": n.ptxas, "libdevice": n.libdevice,
+            "script_lines": list(n.script_lines), "skipped": list(n.skipped), "later": list(n.later)}
+
+
+def _toolkit_finding(ctx: CheckContext, tks: Toolkits, build: TFBuild, cuda: str, want: int | None, tk: Toolkit,
+                     nvcc: PathNvcc | None) -> Finding:
+    """system-toolkit-differs for one toolkit; where it is what the nvcc on PATH runs, the same finding says so
+    (one cause, one finding)."""
+    libs = ctx.libraries
+    ld = libs.ld_library_path if libs is not None else None
+    conflicts: list[str] = []
+    xla_conflict = False
+    on_ld = _toolkit_on_ld_path(tk, ld)
+    if on_ld:
+        conflicts.append(f"its library folder {', '.join(on_ld)} is on LD_LIBRARY_PATH, ahead of TensorFlow's RUNPATH")
+    ptxas = tks.xla_ptxas
+    if ptxas.path and ptxas.version and major_of(ptxas.version) == tk.major:
+        xla_conflict = True
+        conflicts.append(f"XLA will compile GPU kernels with its ptxas {ptxas.version} ({ptxas.path}, found via {ptxas.origin}) "
+                         f"instead of a CUDA {want} one")
+    libdevice = tks.xla_libdevice
+    if libdevice.path and libdevice.version and major_of(libdevice.version) == tk.major:
+        xla_conflict = True
+        conflicts.append(f"XLA will link its libdevice ({libdevice.path}, via {libdevice.origin})")
+    ev: dict[str, object] = {"toolkit": tk.root, "realpath": tk.realpath, "version": tk.version,
+                             "found_via": list(tk.found_via), "tensorflow_cuda": cuda, "xla_ptxas": ptxas.path,
+                             "xla_libdevice": libdevice.path}
+    seen = ""
+    if nvcc is not None:
+        ev["nvcc_on_path"] = _path_nvcc_evidence(nvcc)
+        seen = f"; it is what `nvcc --version` shows ({describe_path_nvcc(nvcc)})"
+    if not conflicts:
+        return ctx.finding(
+            "system-toolkit-differs", Severity.INFO,
+            f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda}; "
+            + ("this does not matter: TensorFlow uses its pip CUDA wheels" if has_and_cuda(build) else
+               "TensorFlow needs CUDA " + str(want) + " libraries, which this toolkit does not provide")
+            + (", never runs nvcc, and XLA picks neither this ptxas nor this libdevice" if nvcc is not None else "")
+            + seen,
+            "TensorFlow never uses nvcc; a toolkit matters only through its libraries on the loader's path or the "
+            "ptxas/libdevice XLA picks, and neither applies here.", ev)
+    fixes: list[Fix] = []
+    if on_ld:
+        fixes.append(Fix("Take the toolkit's library folder off LD_LIBRARY_PATH",
+                         ((f"export LD_LIBRARY_PATH={shlex.quote(ld_library_path_without(ld, on_ld))}"
+                           if ld_library_path_without(ld, on_ld) else "unset LD_LIBRARY_PATH"),)))
+    if xla_conflict:
+        fixes.append(_xla_data_dir_fix(ctx, tks, build, want))
+    return ctx.finding(
+        "system-toolkit-differs", Severity.WARNING,
+        f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda} "
+        f"and is in its way: {'; '.join(conflicts)}{seen}",
+        "nvcc itself is irrelevant to TensorFlow, but a ptxas or libdevice of another CUDA major can produce code "
+        "the driver or the GPU rejects (CUDA 13's ptxas no longer targets Maxwell, Pascal or Volta, and its "
+        "output needs a CUDA 13 driver), and its libraries on LD_LIBRARY_PATH win over the pip wheels.",
+        ev, fixes)
+
+
+_NEVER = "TensorFlow never runs nvcc (XLA compiles with ptxas and links libdevice, judged by the xla-tools check)"
+
+
+def _path_nvcc_finding(ctx: CheckContext, tks: Toolkits, build: TFBuild | None, cuda: str | None,
+                       want: int | None, n: PathNvcc) -> Finding:
+    """nvcc-on-path, for a PATH nvcc that no system-toolkit-differs finding covers."""
+    said = (f"`nvcc --version` runs {describe_path_nvcc(n)}" if n.path is not None else
+            f"`nvcc --version` finds {describe_path_nvcc(n)}")
+    ev = {"nvcc_on_path": _path_nvcc_evidence(n), "tensorflow_cuda": cuda, "xla_ptxas": tks.xla_ptxas.path}
+    detail = ("A shell's `nvcc --version` reports the first nvcc on PATH; TensorFlow's pip wheels carry their own "
+              "CUDA libraries and never call nvcc. A toolkit matters to TensorFlow only through its libraries on "
+              "LD_LIBRARY_PATH or the ptxas and libdevice XLA picks.")
+    if build is None or not build.is_cuda_build or not cuda:
+        what = ("no TensorFlow was found" if build is None else
+                f"TensorFlow {build.version} here is not a CUDA build" if not build.is_cuda_build else
+                f"the CUDA of TensorFlow {build.version} is unknown")
+        return ctx.finding("nvcc-on-path", Severity.INFO, f"{said}; this does not matter: {_NEVER}, and {what}",
+                           detail, ev)
+    ptxas = tks.xla_ptxas.path
+    beside = n.path is not None and ptxas is not None and ptxas in {
+        n.ptxas, os.path.join(os.path.dirname(n.path), "ptxas")}
+    major = major_of(n.version)
+    if major is not None and major != want and beside and n.version:
+        return ctx.finding(
+            "nvcc-on-path", Severity.WARNING,
+            f"{said}, not TensorFlow {build.version}'s CUDA {cuda}, and is in its way: XLA will compile GPU kernels "
+            f"with the ptxas beside it ({ptxas}, found via {tks.xla_ptxas.origin}) instead of a CUDA {want} one",
+            detail + " A ptxas of another CUDA major can produce code the driver or the GPU rejects.", ev,
+            (_xla_data_dir_fix(ctx, tks, build, want),))
+    if n.path is None:
+        why = f"this does not matter: {_NEVER}"
+    elif major is None:
+        why = f"its version is unknown, and does not matter: {_NEVER}"
+    elif major == want:
+        why = f"it is TensorFlow {build.version}'s CUDA major ({cuda}), and {_NEVER}"
+    else:
+        why = (f"it differs from TensorFlow {build.version}'s CUDA {cuda}, which does not matter: {_NEVER}, "
+               "and XLA does not pick a ptxas beside it")
+    xla = (" XLA's ptxas is the one beside it" if beside else
+           f" XLA's ptxas is {ptxas}" if ptxas else " XLA finds no ptxas (see xla-ptxas-missing)")
+    return ctx.finding("nvcc-on-path", Severity.INFO, f"{said}; {why}.{xla}", detail, ev)
+
+
+@check("system-toolkit", "A system CUDA toolkit, or the nvcc on PATH, does not get in TensorFlow's way", Area.TOOLKIT,
+       needs=("toolkit",), uses=("environment", "libraries", "python_env", "tf_build"))
 def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
     tks = ctx.toolkit
     if tks is None:
         return
     build = ctx.tf_build
-    libs = ctx.libraries
-    cuda = build_cuda(ctx, build) if build is not None else None
-    if build is None or not build.is_cuda_build or not cuda:
-        return
+    cuda = build_cuda(ctx, build) if build is not None and build.is_cuda_build else None
     want = major_of(cuda)
-    ld = libs.ld_library_path if libs is not None else None
-    pip_libs = has_and_cuda(build)
-    for tk in tks.toolkits:
-        if tk.nvcc is None or tk.major is None or tk.major == want:
-            continue
-        conflicts: list[str] = []
-        xla_conflict = False
-        on_ld = _toolkit_on_ld_path(tk, ld)
-        if on_ld:
-            conflicts.append(f"its library folder {', '.join(on_ld)} is on LD_LIBRARY_PATH, ahead of TensorFlow's RUNPATH")
-        ptxas = tks.xla_ptxas
-        if ptxas.path and ptxas.version and major_of(ptxas.version) == tk.major:
-            xla_conflict = True
-            conflicts.append(f"XLA will compile GPU kernels with its ptxas {ptxas.version} ({ptxas.path}, found via {ptxas.origin}) "
-                             f"instead of a CUDA {want} one")
-        libdevice = tks.xla_libdevice
-        if libdevice.path and libdevice.version and major_of(libdevice.version) == tk.major:
-            xla_conflict = True
-            conflicts.append(f"XLA will link its libdevice ({libdevice.path}, via {libdevice.origin})")
-        ev = {"toolkit": tk.root, "realpath": tk.realpath, "version": tk.version, "found_via": list(tk.found_via),
-              "tensorflow_cuda": cuda, "xla_ptxas": ptxas.path, "xla_libdevice": libdevice.path}
-        if not conflicts:
-            yield ctx.finding(
-                "system-toolkit-differs", Severity.INFO,
-                f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda}; "
-                + ("this does not matter: TensorFlow uses its pip CUDA wheels" if pip_libs else
-                   "TensorFlow needs CUDA " + str(want) + " libraries, which this toolkit does not provide"),
-                "TensorFlow never uses nvcc; a toolkit matters only through its libraries on the loader's path or the "
-                "ptxas/libdevice XLA picks, and neither applies here.", ev)
-            continue
-        fixes: list[Fix] = []
-        if on_ld:
-            fixes.append(Fix("Take the toolkit's library folder off LD_LIBRARY_PATH",
-                             ((f"export LD_LIBRARY_PATH={shlex.quote(ld_library_path_without(ld, on_ld))}"
-                               if ld_library_path_without(ld, on_ld) else "unset LD_LIBRARY_PATH"),)))
-        if xla_conflict:
-            fixes.append(_xla_data_dir_fix(ctx, tks, build, want))
-        yield ctx.finding(
-            "system-toolkit-differs", Severity.WARNING,
-            f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda} "
-            f"and is in its way: {'; '.join(conflicts)}",
-            "nvcc itself is irrelevant to TensorFlow, but a ptxas or libdevice of another CUDA major can produce code "
-            "the driver or the GPU rejects (CUDA 13's ptxas no longer targets Maxwell, Pascal or Volta, and its "
-            "output needs a CUDA 13 driver), and its libraries on LD_LIBRARY_PATH win over the pip wheels.",
-            ev, fixes)
+    nvcc = tks.path_nvcc
+    covered = False
+    if build is not None and cuda:
+        for tk in tks.toolkits:
+            if not _differs(tk, want):
+                continue
+            mine = nvcc is not None and nvcc.toolkit is not None and nvcc.toolkit == tk.realpath
+            covered = covered or mine
+            yield _toolkit_finding(ctx, tks, build, cuda, want, tk, nvcc if mine else None)
+    if nvcc is not None and not covered:
+        yield _path_nvcc_finding(ctx, tks, build, cuda, want, nvcc)
+
 
 @check("xla-tools", "XLA finds ptxas and libdevice", Area.TOOLKIT, needs=("toolkit",), uses=("environment", "python_env", "tf_build"))
 def xla_tools(ctx: CheckContext) -> Iterator[Finding]:

@@ -1,10 +1,14 @@
-"""CUDA toolkit probe: every reachable nvcc with its version, cuDNN headers, and the ptxas and libdevice XLA would pick.
+"""CUDA toolkit probe: every reachable nvcc with its version, the first `nvcc` on PATH (what `nvcc --version`
+in a shell runs), cuDNN headers, and the ptxas and libdevice XLA would pick.
 
 Failure modes, each a typed field rather than an exception: an nvcc that cannot start, hangs
 (`nvcc_error` says "timed out after N s") or prints no release line; an unreadable or malformed
 `version.json` (`version_json` stays None); a cuDNN header without the CUDNN_MAJOR/MINOR/PATCHLEVEL
 defines (`CudnnHeader.error`); no ptxas or libdevice anywhere XLA looks (`XlaTool.path` None, with
 the places searched). Nothing found at all is a valid fact (no toolkit), not a failure.
+
+Only an ELF binary is ever run (`nvcc --version`, under a time limit): a wrapper script, an unreadable
+file or anything else is read at most, and its `nvcc_error` says it was not run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import re
 import shlex
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tfgpu.probes import ProbeContext, probe
 from tfgpu.probes.python_env import PythonEnv
@@ -85,6 +89,29 @@ class XlaTool:
 
 
 @dataclass(frozen=True)
+class PathNvcc:
+    """The first `nvcc` on PATH: the file `nvcc --version` in a shell runs, and what stands behind it.
+
+    Nothing here runs a script: a wrapper is read for the binary it execs; only an ELF binary is asked."""
+
+    path: str | None  # PATH entry + "/nvcc" as the shell finds it; None: no entry holds one the shell would run
+    realpath: str | None  # `path` with its symlinks resolved
+    kind: str | None  # "elf", "script" (#!), "unreadable" or "other" (neither): read from its first bytes
+    runs: str | None  # the nvcc binary it runs: itself (an ELF), a script's exec target read from it; None: unknown
+    root: str | None  # the folder above `runs`'s bin/, where it stands in one
+    stands_in: str | None  # "cuda-toolkit", "conda-env", "pip-wheel" or "lone" (no ptxas/libdevice beside it)
+    toolkit: str | None  # the realpath of the Toolkit record whose nvcc is `runs`, where there is one
+    release: str | None  # from asking `runs`, where it is an ELF binary
+    version: str | None
+    error: str | None  # why there is no version ("a script (not run)", "timed out after 10 s", ...)
+    ptxas: str | None  # an executable ptxas beside `runs`
+    libdevice: str | None  # `root`/nvvm/libdevice where it holds libdevice.10.bc
+    script_lines: tuple[str, ...] = ()  # a script's first lines, read and never run
+    skipped: tuple[str, ...] = ()  # earlier PATH entries' nvcc the shell passes over, each with why
+    later: tuple[str, ...] = ()  # executable nvccs further down PATH, hidden by this one
+
+
+@dataclass(frozen=True)
 class Toolkits:
     toolkits: tuple[Toolkit, ...]
     cudnn_headers: tuple[CudnnHeader, ...]
@@ -93,6 +120,7 @@ class Toolkits:
     xla_libdevice: XlaTool
     pip_nvcc_root: str | None  # site-packages/nvidia/cuda_nvcc next to TensorFlow, where present
     path_entries: tuple[str, ...] = ()
+    path_nvcc: PathNvcc | None = None  # None: no nvcc anywhere on PATH
 
 
 def parse_nvcc_version(text: str) -> tuple[str, str] | None:
@@ -148,6 +176,28 @@ def _is_exe(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
+_ELF_MAGIC = b"\x7fELF"
+
+#: Why a file was not run, by its kind (see file_kind).
+NOT_RUN = {
+    "script": "a script (not run)",
+    "unreadable": "unreadable by this user (not run)",
+    "other": "neither an ELF binary nor a #! script (not run)",
+}
+
+
+def file_kind(path: str) -> str:
+    """'elf', 'script' (a #! line), 'unreadable' or 'other', from the file's first bytes; never runs it."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return "unreadable"
+    if head.startswith(_ELF_MAGIC):
+        return "elf"
+    return "script" if head.startswith(b"#!") else "other"
+
+
 _WRAPPER_TARGET = re.compile(r"(/[^\s'\"]+/bin/(?:nvcc|ptxas))\b")
 
 
@@ -173,7 +223,9 @@ def _candidate_roots(environ: dict[str, str], env: PythonEnv | None) -> list[tup
     out: list[tuple[str, str]] = []
     for entry in (environ.get("PATH") or "").split(os.pathsep):
         if entry and _is_exe(os.path.join(entry, "nvcc")):
-            out.append((os.path.dirname(os.path.dirname(real_tool(os.path.join(entry, "nvcc")))), "PATH"))
+            binary = real_tool(os.path.join(entry, "nvcc"))
+            if os.path.basename(os.path.dirname(binary)) == "bin":  # a lone nvcc elsewhere has no toolkit root
+                out.append((os.path.dirname(os.path.dirname(binary)), "PATH"))
     for var in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"):
         value = environ.get(var)
         if value:
@@ -209,7 +261,10 @@ def _libdevice(root: str) -> str | None:
 
 
 def _nvcc_version(ctx: ProbeContext, nvcc: str) -> tuple[str | None, str | None, str | None]:
-    """(release, version, error) from `nvcc --version`, under a time limit."""
+    """(release, version, error) from `nvcc --version`, under a time limit; only an ELF binary is run."""
+    kind = file_kind(nvcc)
+    if kind != "elf":
+        return None, None, NOT_RUN[kind]
     result = ctx.run_command([nvcc, "--version"], timeout=min(NVCC_TIMEOUT, ctx.timeout), env=dict(ctx.environ))
     if not result.ok:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
@@ -220,8 +275,33 @@ def _nvcc_version(ctx: ProbeContext, nvcc: str) -> tuple[str | None, str | None,
     return parsed[0], parsed[1], None
 
 
+Answer = tuple[str | None, str | None, str | None]  # (release, version, error) of one nvcc
+
+
+def _ask_nvccs(ctx: ProbeContext, nvccs: list[str]) -> dict[str, Answer]:
+    """`nvcc --version` of each binary (keyed by real path, each asked once), concurrently."""
+    results: dict[str, Answer] = {}
+    todo = list(dict.fromkeys(os.path.realpath(n) for n in nvccs))
+
+    def ask(nvcc: str) -> None:
+        results[nvcc] = _nvcc_version(ctx, nvcc)
+
+    threads = [threading.Thread(target=ask, args=(nvcc,), daemon=True) for nvcc in todo]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(NVCC_TIMEOUT + 2)
+    return {n: results.get(n, (None, None, "did not answer")) for n in todo}
+
+
 def find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str, str | None] | None) -> list[Toolkit]:
     """Every distinct toolkit (by real path), nvcc versions asked concurrently."""
+    return _find_toolkits(ctx, env, pip_nvcc, ())[0]
+
+
+def _find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str, str | None] | None,
+                   also_ask: tuple[str, ...]) -> tuple[list[Toolkit], dict[str, Answer]]:
+    """The toolkits, and the answers of every nvcc asked (theirs and `also_ask`), by real path."""
     environ = dict(ctx.environ)
     seen: dict[str, dict] = {}
     order: list[str] = []
@@ -238,24 +318,15 @@ def find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str,
             continue
         seen[real] = {"root": root, "via": [via], "nvcc": nvcc if _is_exe(nvcc) else None}
         order.append(real)
-    results: dict[str, tuple[str | None, str | None, str | None]] = {}
-
-    def ask(real: str, nvcc: str) -> None:
-        results[real] = _nvcc_version(ctx, nvcc)
-
-    threads = [threading.Thread(target=ask, args=(real, seen[real]["nvcc"]), daemon=True)
-               for real in order if seen[real]["nvcc"]]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(NVCC_TIMEOUT + 2)
+    answers = _ask_nvccs(ctx, [*(seen[real]["nvcc"] for real in order if seen[real]["nvcc"]), *also_ask])
     toolkits = []
     for real in order:
         info = seen[real]
         root = info["root"]
-        release, version, error = results.get(real, (None, None, None if not info["nvcc"] else "did not answer"))
-        if not info["nvcc"]:
-            error = f"no nvcc in {os.path.join(root, 'bin')}"
+        if info["nvcc"]:
+            release, version, error = answers[os.path.realpath(info["nvcc"])]
+        else:
+            release, version, error = None, None, f"no nvcc in {os.path.join(root, 'bin')}"
         vj_text = _read_text(os.path.join(root, "version.json"))
         lib_dirs = _lib_dirs(root)
         ptxas = os.path.join(root, "bin", "ptxas")
@@ -274,7 +345,91 @@ def find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str,
             ptxas=ptxas if _is_exe(ptxas) else None, libdevice=_libdevice(root), lib_dirs=(), cudart=(),
             wheel_version=wheel_version,
         ))
-    return toolkits
+    return toolkits, answers
+
+
+def _nvcc_on_path(path_entries: list[str]) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """(the nvcc a shell runs, the earlier ones it passes over with why, the executable ones after it)."""
+    first: str | None = None
+    skipped: list[str] = []
+    later: list[str] = []
+    for entry in dict.fromkeys(path_entries):
+        cand = os.path.join(entry, "nvcc")
+        if not os.path.lexists(cand):
+            continue
+        if first is not None:
+            if _is_exe(cand):
+                later.append(cand)
+        elif os.path.isdir(cand):
+            skipped.append(f"{cand}: a folder")
+        elif not os.path.exists(cand):
+            skipped.append(f"{cand}: a broken link (to {os.readlink(cand) if os.path.islink(cand) else '?'})")
+        elif not _is_exe(cand):
+            skipped.append(f"{cand}: not executable")
+        else:
+            first = cand
+    return first, tuple(skipped), tuple(later)
+
+
+def _script_lines(path: str, limit: int = 6) -> tuple[str, ...]:
+    """A script's first non-empty lines (each cut to 200 characters): read, never run."""
+    text = _read_text(path, 4096)
+    lines = [ln.strip()[:200] for ln in (text or "").splitlines() if ln.strip()]
+    return tuple(lines[:limit])
+
+
+def _stands_in(runs: str | None, root: str | None, ptxas: str | None, libdevice: str | None) -> str | None:
+    if runs is None:
+        return None
+    parts = os.path.normpath(runs).split(os.sep)
+    if "nvidia" in parts and ({"site-packages", "dist-packages"} & set(parts)):
+        return "pip-wheel"  # nvidia/cuda_nvcc/bin (CUDA 12 wheels: ptxas only) or nvidia/cu13/bin (CUDA 13)
+    if root and os.path.isdir(os.path.join(root, "conda-meta")):
+        return "conda-env"
+    if root and ptxas and libdevice:
+        return "cuda-toolkit"
+    return "lone"
+
+
+def inspect_path_nvcc(path_entries: list[str]) -> PathNvcc | None:
+    """The first nvcc on PATH, read and never run (its version is filled in by the probe, which asks
+    `runs` where that is an ELF binary). None where no PATH entry has an nvcc at all."""
+    first, skipped, later = _nvcc_on_path(path_entries)
+    if first is None:
+        if not skipped:
+            return None
+        return PathNvcc(None, None, None, None, None, None, None, None, None, "no nvcc on PATH that a shell would run",
+                        None, None, skipped=skipped)
+    real = os.path.realpath(first)
+    kind = file_kind(real)
+    runs: str | None = None
+    lines: tuple[str, ...] = ()
+    if kind == "elf":
+        runs = real
+    elif kind == "script":
+        lines = _script_lines(real)
+        target = real_tool(first)
+        runs = target if target != real else None
+    folder = os.path.dirname(runs) if runs else None
+    root = os.path.dirname(folder) if folder and os.path.basename(folder) == "bin" else None
+    ptxas = os.path.join(folder, "ptxas") if folder else None
+    ptxas = ptxas if ptxas and _is_exe(ptxas) else None
+    libdevice = _libdevice(root) if root else None
+    error = None if runs else NOT_RUN.get(kind, "not run")
+    return PathNvcc(first, real, kind, runs, root, _stands_in(runs, root, ptxas, libdevice), None, None, None, error,
+                    ptxas, libdevice, lines, skipped, later)
+
+
+def _with_answer(found: PathNvcc | None, answers: dict[str, Answer], toolkits: list[Toolkit]) -> PathNvcc | None:
+    """The PATH nvcc with the answer of the binary it runs and the toolkit record that binary belongs to."""
+    if found is None or found.realpath is None:
+        return found
+    mine = {os.path.realpath(p) for p in (found.runs, found.realpath) if p}
+    toolkit = next((tk.realpath for tk in toolkits if tk.nvcc and os.path.realpath(tk.nvcc) in mine), None)
+    if found.runs is None:
+        return replace(found, toolkit=toolkit)
+    release, version, error = answers.get(os.path.realpath(found.runs), (None, None, "did not answer"))
+    return replace(found, release=release, version=version, error=error, toolkit=toolkit)
 
 
 def _pip_nvcc(env: PythonEnv | None, build: TFBuild | None) -> tuple[str, str | None] | None:
@@ -400,10 +555,12 @@ def probe_toolkit(ctx: ProbeContext) -> Toolkits:
     build: TFBuild | None = ctx.fact("tf_build")
     environ = dict(ctx.environ)
     pip_nvcc = _pip_nvcc(env, build)
-    toolkits = find_toolkits(ctx, env, pip_nvcc)
+    path_entries = [p for p in (environ.get("PATH") or "").split(os.pathsep) if p]
+    path_nvcc = inspect_path_nvcc(path_entries)
+    also_ask = (path_nvcc.runs,) if path_nvcc is not None and path_nvcc.runs else ()
+    toolkits, answers = _find_toolkits(ctx, env, pip_nvcc, also_ask)
     data_dir = xla_data_dir(environ.get("XLA_FLAGS"))
     roots = xla_candidate_roots(data_dir, build.package_dir if build is not None else None)
-    path_entries = [p for p in (environ.get("PATH") or "").split(os.pathsep) if p]
     return Toolkits(
         toolkits=tuple(toolkits),
         cudnn_headers=tuple(find_cudnn_headers(environ, toolkits, env, build)),
@@ -412,4 +569,5 @@ def probe_toolkit(ctx: ProbeContext) -> Toolkits:
         xla_libdevice=resolve_xla_libdevice(roots, toolkits),
         pip_nvcc_root=pip_nvcc[0] if pip_nvcc else None,
         path_entries=tuple(path_entries),
+        path_nvcc=_with_answer(path_nvcc, answers, toolkits),
     )
