@@ -10,6 +10,7 @@ prints a `Cuda compilation tools, release 11.8, V11.8.89` banner, a broken link 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from conftest import findings_by_id, json_report, tf_python
 
 from tfgpu.checks import load_all, run_checks
+from tfgpu.checks.toolkit import describe_path_nvcc
 from tfgpu.model import Severity
 from tfgpu.probes import ProbeContext
 from tfgpu.probes.python_env import PythonEnv
@@ -32,6 +34,7 @@ from tfgpu.probes.toolkit import (
     parse_nvcc_version,
     probe_toolkit,
 )
+from tfgpu.serde import from_jsonable, to_jsonable
 
 #: This machine's PATH and its first nvcc, read at import: the hermetic fixture shortens PATH for each test.
 MACHINE_PATH = os.environ.get("PATH", os.defpath)
@@ -113,6 +116,30 @@ def test_an_elf_nvcc_in_no_bin_folder_is_asked_but_is_no_toolkit(cc, tmp_path: P
     assert n is not None and n.kind == "elf" and n.version == "11.8.89" and n.root is None
     assert n.stands_in == "lone" and n.toolkit is None
     assert not any(t.realpath == os.path.realpath(tmp_path) for t in facts.toolkits)
+
+
+def test_a_conda_envs_nvcc_and_a_pip_wheels_nvcc_say_where_they_stand(cc, tmp_path: Path):
+    env = tmp_path / "envs" / "tf"
+    (env / "conda-meta").mkdir(parents=True)
+    conda = compile_nvcc(cc, env / "bin" / "nvcc", "12.4.131")
+    n = _probe(f"{conda.parent}:/usr/bin:/bin").path_nvcc
+    assert n is not None and (n.stands_in, n.root, n.version) == ("conda-env", str(env), "12.4.131")
+    # The CUDA 13 pip wheel (nvidia-cuda-nvcc) ships nvidia/cu13/bin/nvcc; the CUDA 12 one ships only ptxas.
+    wheel = tmp_path / "venv" / "lib" / "python3.11" / "site-packages" / "nvidia" / "cu13"
+    pip = compile_nvcc(cc, wheel / "bin" / "nvcc", "13.0.88")
+    n = _probe(f"{pip.parent}:/usr/bin:/bin").path_nvcc
+    assert n is not None and (n.stands_in, n.root, n.version) == ("pip-wheel", str(wheel), "13.0.88")
+    assert describe_path_nvcc(n) == f"{pip}: CUDA 13.0.88, from a pip NVIDIA wheel ({wheel / 'bin'})"
+
+
+def test_path_nvcc_facts_replay(cc, tmp_path: Path):
+    nvcc = compile_nvcc(cc, tmp_path / "tools" / "nvcc")
+    facts = _probe(f"{nvcc.parent}:/usr/bin:/bin")
+    assert from_jsonable(Toolkits, json.loads(json.dumps(to_jsonable(facts)))) == facts
+    # Facts saved before the field existed still load.
+    old = to_jsonable(facts)
+    del old["path_nvcc"]
+    assert from_jsonable(Toolkits, old).path_nvcc is None
 
 
 def test_a_symlinked_nvcc_is_reported_with_its_target(cc, tmp_path: Path):
@@ -258,7 +285,8 @@ def test_another_major_that_xla_does_not_use_does_not_matter():
 def test_another_major_whose_ptxas_xla_picks_is_in_the_way():
     beside = XlaTool("/opt/nv/ptxas", "PATH", None, ())
     f = _run(_nvcc("/opt/nv/nvcc", "11.8.89", ptxas="/opt/nv/ptxas"), tf_build(), beside)["nvcc-on-path"][0]
-    assert f.severity is Severity.WARNING and "is in its way" in f.summary and "/opt/nv/ptxas" in f.summary
+    assert f.severity is Severity.WARNING and "its folder is in TensorFlow's way" in f.summary
+    assert "with the ptxas beside it (/opt/nv/ptxas, found via PATH), which comes with this CUDA 11 nvcc" in f.summary
     assert f.fixes[0].commands == (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={PIP_NVCC}",)
 
 
@@ -343,7 +371,7 @@ def test_cli_a_lone_elf_nvcc_with_a_ptxas_beside_it_that_xla_picks(cc, tmp_path:
     f = found["nvcc-on-path"]
     assert len(f) == 1 and f[0]["severity"] == "warning"
     assert f[0]["summary"].startswith(f"`nvcc --version` runs {nvcc}: CUDA 11.8.89")
-    assert "is in its way: XLA will compile GPU kernels with the ptxas beside it" in f[0]["summary"]
+    assert "its folder is in TensorFlow's way: XLA will compile GPU kernels with the ptxas beside it" in f[0]["summary"]
     cmds = [c for fix in f[0]["fixes"] for c in fix["commands"]]
     assert cmds and cmds[0].startswith("export XLA_FLAGS=") and "nvidia/cuda_nvcc" in cmds[0]
 

@@ -167,7 +167,8 @@ def _toolkit_finding(ctx: CheckContext, tks: Toolkits, build: TFBuild, cuda: str
         ev, fixes)
 
 
-_NEVER = "TensorFlow never runs nvcc (XLA compiles with ptxas and links libdevice, judged by the xla-tools check)"
+_NEVER = ("TensorFlow never runs nvcc (XLA compiles with ptxas and links libdevice, which the xla-tools and "
+          "system-toolkit checks judge)")
 
 
 def _path_nvcc_finding(ctx: CheckContext, tks: Toolkits, build: TFBuild | None, cuda: str | None,
@@ -192,8 +193,9 @@ def _path_nvcc_finding(ctx: CheckContext, tks: Toolkits, build: TFBuild | None, 
     if major is not None and major != want and beside and n.version:
         return ctx.finding(
             "nvcc-on-path", Severity.WARNING,
-            f"{said}, not TensorFlow {build.version}'s CUDA {cuda}, and is in its way: XLA will compile GPU kernels "
-            f"with the ptxas beside it ({ptxas}, found via {tks.xla_ptxas.origin}) instead of a CUDA {want} one",
+            f"{said}; that is not TensorFlow {build.version}'s CUDA {cuda}, and its folder is in TensorFlow's way: "
+            f"XLA will compile GPU kernels with the ptxas beside it ({ptxas}, found via {tks.xla_ptxas.origin}), "
+            f"which comes with this CUDA {major} nvcc, instead of a CUDA {want} one",
             detail + " A ptxas of another CUDA major can produce code the driver or the GPU rejects.", ev,
             (_xla_data_dir_fix(ctx, tks, build, want),))
     if n.path is None:

@@ -348,6 +348,13 @@ def _find_toolkits(ctx: ProbeContext, env: PythonEnv | None, pip_nvcc: tuple[str
     return toolkits, answers
 
 
+def _link_target(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
 def _nvcc_on_path(path_entries: list[str]) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
     """(the nvcc a shell runs, the earlier ones it passes over with why, the executable ones after it)."""
     first: str | None = None
@@ -363,7 +370,7 @@ def _nvcc_on_path(path_entries: list[str]) -> tuple[str | None, tuple[str, ...],
         elif os.path.isdir(cand):
             skipped.append(f"{cand}: a folder")
         elif not os.path.exists(cand):
-            skipped.append(f"{cand}: a broken link (to {os.readlink(cand) if os.path.islink(cand) else '?'})")
+            skipped.append(f"{cand}: a broken link (to {_link_target(cand)})")
         elif not _is_exe(cand):
             skipped.append(f"{cand}: not executable")
         else:
