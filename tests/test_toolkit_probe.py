@@ -194,7 +194,8 @@ def test_the_nvcc_on_path_of_a_toolkit_in_the_way_is_said_by_its_one_finding():
     assert "nvcc-on-path" not in found
     f = found["system-toolkit-differs"][0]
     assert f.severity is Severity.WARNING
-    assert f.summary.endswith("it is what `nvcc --version` shows (/usr/local/bin/nvcc, a script (not run) that execs "
-                              "/usr/local/cuda-13.0/bin/nvcc: CUDA 13.0.88, in the CUDA toolkit at /usr/local/cuda-13.0)")
+    assert f.summary.endswith(
+        "it is what `nvcc --version` shows (/usr/local/bin/nvcc, a script (not run) that execs "
+        "/usr/local/cuda-13.0/bin/nvcc: CUDA 13.0.88, in the CUDA toolkit at /usr/local/cuda-13.0)")
     assert f.evidence["nvcc_on_path"]["kind"] == "script"
     assert f.fixes[-1].commands == (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={SP}/nvidia/cuda_nvcc",)
