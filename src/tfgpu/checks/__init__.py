@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 from tfgpu.fixes import checked_fixes
 from tfgpu.matrix import Matrix
 from tfgpu.model import Area, Finding, Fix, ProbeFailure, RunOptions, Severity
+from tfgpu.plugins import PluginEntry, discover
 from tfgpu.probes.driver import DriverInfo
 from tfgpu.probes.environment import EnvVars
 from tfgpu.probes.host import HostInfo
@@ -221,12 +222,11 @@ class Registry:
     def values(self) -> list[Check]:
         return list(self.checks.values())
 
-    def load_plugins(self, group: str = "tfgpu.checks") -> None:
-        """Add the checks of an entry-point group; failures become `errors`, never exceptions."""
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=group):
-            dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value.split(":")[0].split(".")[0]
+    def load_plugins(self, entries: Iterable[PluginEntry]) -> None:
+        """Add the checks of plugin entry points (`tfgpu.plugins.discover`); failures become `errors`,
+        never exceptions."""
+        for ep in entries:
+            dist = ep.distribution
             try:
                 obj = ep.load()
             except Exception as exc:
@@ -309,7 +309,7 @@ def load_all() -> Registry:
     global _DEFAULT
     if _DEFAULT is None:
         registry = builtin_registry()
-        registry.load_plugins()
+        registry.load_plugins(discover("tfgpu.checks"))
         _DEFAULT = registry
     return _DEFAULT
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.explain.classify import classify
 from tfgpu.fixes import pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.tf_live import LiveOutcome, TFLive, short_device
@@ -27,6 +26,14 @@ def _signame(sig: int | None) -> str:
 
 def _tail(live: TFLive, n: int = LOG_TAIL) -> list[str]:
     return [line for line in live.log[-n:]]
+
+
+def classify(lines: Iterable[str], matrix: Any, knowledge: Any) -> list[Finding]:
+    """TensorFlow's log lines through explain's classifier (imported here, not at the top: `--fast` runs
+    no live probe and should not pay for loading explain)."""
+    from tfgpu.explain.classify import classify as explain_classify
+
+    return explain_classify(lines, matrix, knowledge)
 
 
 def _log_findings(ctx: CheckContext, live: TFLive) -> tuple[list[Finding], list[Finding]]:
