@@ -53,6 +53,30 @@ class Signature:
     threads: tuple[str, ...]
     follows: tuple[str, ...] = ()
     implies: dict[str, str] = field(default_factory=dict)
+    #: The kind of failure report it belongs to (FAILURE_CLASSES); explain says which it decided.
+    failure_class: str = "linux-libraries"
+
+
+#: The kinds of report people paste, as `tfgpu explain` names them (`class:` of a signature).
+FAILURE_CLASSES = (
+    "windows",  # native Windows: no GPU after 2.10, DLL names
+    "macos",  # no CUDA on macOS: tensorflow-metal
+    "packages",  # wrong or mixed TensorFlow distributions in one environment
+    "pip-install",  # pip cannot find a wheel for this Python / platform / architecture
+    "python-version",  # a Python too new or too old for the release
+    "docker",  # containers without GPU access, the NVIDIA Container Toolkit
+    "wsl",  # WSL1, WSL2's library path, a Linux driver inside WSL2
+    "conda",  # conda CUDA/cuDNN not on the loader path, conda builds
+    "loader",  # the dynamic loader's own errors, toolkit stubs
+    "linux-libraries",  # CUDA/cuDNN libraries missing, shadowed or of the wrong version
+    "kernels",  # no kernel image, PTX errors, GPUs newer than the build
+    "driver",  # NVML and driver failures, versions, mismatches
+    "runtime",  # errors while running on a working GPU (OOM, illegal address, ...)
+    "success",  # the GPU was found and used
+    "pasted-output",  # nvidia-smi, nvcc, pip list, conda list, build info pasted as text
+    "shared-env",  # PyTorch/JAX/ONNX Runtime pins other nvidia-* wheels in the same env
+    "noise",  # harmless lines
+)
 
 
 @dataclass(frozen=True)
@@ -230,11 +254,15 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
             raise _fail(where, "'threads' must list the public https:// places it was seen")
         if not isinstance(raw.get("summary"), str) or not raw["summary"]:
             raise _fail(where, "missing 'summary'")
+        klass = raw.get("class", "noise" if role == "noise" else "linux-libraries")
+        if klass not in FAILURE_CLASSES:
+            raise _fail(where, f"'class' must be one of {list(FAILURE_CLASSES)}")
         sigs.append(Signature(
             id=sid, role=role, severity=severity, summary=raw["summary"],
             detail=" ".join(str(raw.get("detail", "")).split()), patterns=patterns, fixes=fixes,
             threads=threads, follows=tuple(raw.get("follows") or ()),
             implies={str(k): str(v) for k, v in (raw.get("implies") or {}).items()},
+            failure_class=klass,
         ))
     for sig in sigs:
         for dep in sig.follows:
@@ -291,14 +319,41 @@ def load_knowledge(path: str | None = None) -> Knowledge:
     return _load_cached(str(Path(path).resolve()) if path else str(SIGNATURES_PATH))
 
 
-@lru_cache(maxsize=4)
-def _load_cached(path: str) -> Knowledge:
+#: The lists a signature pack may add to (a pack holds one class of failure: its facts, signatures
+#: and library names), merged in file-name order after the main file's.
+PACK_KEYS = ("facts", "signatures", "libraries", "error_wrappers")
+
+
+def _read_yaml(path: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with open(path, "rb") as fh:
-            data = yaml.load(fh.read().decode("utf-8"), Loader=loader)
+            return yaml.load(fh.read().decode("utf-8"), Loader=loader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise KnowledgeError(f"{path}: cannot read: {exc}") from None
-    return parse_knowledge(data, path)
+
+
+def merge_packs(data: Any, packs: list[tuple[str, Any]]) -> Any:
+    """The main file's data with each pack's lists appended (a pack may hold only PACK_KEYS)."""
+    if not isinstance(data, dict):
+        return data
+    merged = dict(data)
+    for pack_path, pack in packs:
+        if not isinstance(pack, dict) or set(pack) - set(PACK_KEYS):
+            raise _fail(pack_path, f"a signature pack holds only {list(PACK_KEYS)}")
+        for key in PACK_KEYS:
+            extra = pack.get(key) or []
+            if not isinstance(extra, list):
+                raise _fail(f"{pack_path}: {key}", "must be a list")
+            merged[key] = list(merged.get(key) or []) + extra
+    return merged
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str) -> Knowledge:
+    data = _read_yaml(path)
+    pack_dir = Path(path).with_suffix(".d")
+    packs = [(str(p), _read_yaml(str(p))) for p in sorted(pack_dir.glob("*.yaml"))] if pack_dir.is_dir() else []
+    return parse_knowledge(merge_packs(data, packs), path)
