@@ -97,7 +97,21 @@ def run_tfgpu(*args: str, env: dict | None = None, timeout: float = 120, input: 
 
     `env` adds to the hermetic environment; an LD_LIBRARY_PATH in it comes first, the "no driver"
     folder stays last (so only a stand-in decides the driver state)."""
-    assert _SESSION, "run_tfgpu needs the hermetic fixture"
+    return subprocess.run(
+        [sys.executable, "-m", "tfgpu", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=tfgpu_env(env),
+        input=input,
+        cwd=cwd,
+    )
+
+
+def tfgpu_env(env: dict | None = None) -> dict[str, str]:
+    """The hermetic environment a tfgpu subprocess runs in (what run_tfgpu uses), plus `env`."""
+    assert _SESSION, "tfgpu_env needs the hermetic fixture"
     state = _SESSION[0]
     full_env = dict(os.environ)
     assert Path(full_env["HOME"]).is_relative_to(state.base), f"HOME is not temporary: {full_env['HOME']}"
@@ -110,16 +124,7 @@ def run_tfgpu(*args: str, env: dict | None = None, timeout: float = 120, input: 
     no_driver = str(state.no_driver_lib)
     ld = [p for p in full_env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p and p != no_driver]
     full_env["LD_LIBRARY_PATH"] = os.pathsep.join([*ld, no_driver])
-    return subprocess.run(
-        [sys.executable, "-m", "tfgpu", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-        input=input,
-        cwd=cwd,
-    )
+    return full_env
 
 
 def validate_report(data: dict) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -466,7 +467,23 @@ def explain(
     raise typer.Exit(EXIT_FINDINGS if report.worst is Severity.ERROR else EXIT_OK)
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C: the children run in sessions of their own (the terminal's SIGINT does not reach them),
+    so kill their process groups now, say so in one line, and end with 130."""
+    from tfgpu import proc
+
+    proc.kill_running()
+    try:
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h\n")  # the spinner hid the cursor: show it again
+    except (OSError, ValueError, AttributeError):
+        pass
+    _err("interrupted")
+    os._exit(130)
+
+
 def main() -> None:
+    signal.signal(signal.SIGINT, _interrupted)
     # Never a UnicodeEncodeError under LC_ALL=C: unencodable symbols degrade, the report stays.
     for stream in (sys.stdout, sys.stderr):
         try:

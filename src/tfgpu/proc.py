@@ -7,6 +7,7 @@ capped so that a program printing without end cannot exhaust memory.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -110,7 +111,17 @@ def run(
         return CommandResult(argv, start_error="permission denied")
     except OSError as exc:
         return CommandResult(argv, start_error=f"{type(exc).__name__}: {exc}")
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        return _finish(proc, argv, start, timeout, stdin_data, cap)
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
 
+
+def _finish(proc: subprocess.Popen, argv: tuple[str, ...], start: float, timeout: float,
+            stdin_data: bytes | None, cap: int) -> CommandResult:
     out: list[bytes] = []
     err: list[bytes] = []
     out_flag = [False]
@@ -172,6 +183,26 @@ def python_command(python: str, source: str, args: Sequence[str] = (), *, isolat
     """
     flags = (["-I"] if isolated else []) + ([] if site else ["-S"])
     return [python, *flags, "-c", source, *args]
+
+
+#: The children still running. Each is in a session of its own (so a time-out kills all it started),
+#: which also keeps the terminal's Ctrl-C from reaching them: at exit, whatever the reason (an
+#: interrupt included), every group still running is killed, so no TensorFlow child outlives the run.
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def kill_running() -> int:
+    """Kill the process group of every child still running; return how many there were."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        if proc.poll() is None:
+            _kill_group(proc)
+    return len(running)
+
+
+atexit.register(kill_running)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
