@@ -15,7 +15,15 @@ from tfgpu.checks import CheckContext, check
 from tfgpu.checks.common import build_cuda, gpu_cc, gpu_label, python_of
 from tfgpu.fixes import pinnable, pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Severity
-from tfgpu.probes.libraries import ORIGIN_LD, ORIGIN_RPATH, Libraries, LibraryCopy, LibraryStatus
+from tfgpu.probes.libraries import (
+    ORIGIN_CONDA,
+    ORIGIN_LD,
+    ORIGIN_RPATH,
+    Libraries,
+    LibraryCopy,
+    LibraryStatus,
+    is_stub,
+)
 from tfgpu.probes.python_env import PythonEnv, normalize
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.rules import built_cudnn, cc_text, cudnn_gap, cudnn_gap_text, cudnn_plan, cudnn_problem
@@ -507,7 +515,9 @@ def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
             continue
         why_bad = _bad_winner(ctx, libs, build, lib)
         severity = Severity.ERROR if why_bad else Severity.WARNING
-        summary = (f"{lib.soname} at {_where(lib.winner)} shadows the pip copy TensorFlow expects at {lib.expected.path}"
+        in_conda = bool(libs.conda_prefix) and lib.winner.path.startswith(os.path.join(libs.conda_prefix or "", "lib") + os.sep)
+        summary = (f"{lib.soname} at {_where(lib.winner)}{' (a conda package in this env)' if in_conda else ''} "
+                   f"shadows the pip copy TensorFlow expects at {lib.expected.path}"
                    + (f", and {why_bad}" if why_bad else ""))
         detail = ("The dynamic loader searches LD_LIBRARY_PATH before TensorFlow's RUNPATH, so this copy is loaded "
                   "instead of the one that came with tensorflow[and-cuda]. "
@@ -515,6 +525,74 @@ def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
                      "It works today, but it will break when either side is upgraded on its own."))
         fixes = [_unshadow_fix(libs, [os.path.dirname(lib.winner.path)])] if lib.winner.origin == ORIGIN_LD else []
         yield ctx.finding("library-shadowed", severity, summary, detail, _lib_evidence(lib), fixes)
+
+
+#: The activation script conda runs for an env (TensorFlow's install guide for 2.5-2.13 used it).
+CONDA_ACTIVATE_SCRIPT = "$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"
+
+
+def conda_loader_path_fix() -> Fix:
+    """Put the conda env's lib folder on the loader path at every `conda activate`."""
+    return Fix(
+        "Put the conda env's lib folder on the loader path whenever the env is activated (TensorFlow "
+        "does not search $CONDA_PREFIX/lib by itself), then re-activate or source the script",
+        ("mkdir -p $CONDA_PREFIX/etc/conda/activate.d",
+         f"echo 'export LD_LIBRARY_PATH=$CONDA_PREFIX/lib:$LD_LIBRARY_PATH' >> {CONDA_ACTIVATE_SCRIPT}",
+         f"source {CONDA_ACTIVATE_SCRIPT}"),
+        ("https://www.tensorflow.org/install/pip#linux",),
+    )
+
+
+@check("loader-path-traps", "The loader path holds no conda-only copies and no toolkit stub libcuda", Area.LIBRARIES,
+       needs=("libraries",), uses=("tf_build",))
+def loader_path_traps(ctx: CheckContext) -> Iterator[Finding]:
+    """Two ways the loader path itself defeats a correct install: CUDA libraries that exist only in the
+    conda env's lib folder (which the loader does not search), and the toolkit's stub libcuda.so.1
+    found before the driver's."""
+    libs = ctx.libraries
+    if libs is None:
+        return
+    build = ctx.tf_build
+    conda_only = [lib for lib in libs.libraries if lib.direct and lib.winner is None
+                  and any(c.origin == ORIGIN_CONDA for c in lib.copies)]
+    if conda_only:
+        where = sorted({os.path.dirname(c.path) for lib in conda_only for c in lib.copies if c.origin == ORIGIN_CONDA})
+        names = ", ".join(lib.soname for lib in conda_only)
+        tf = _tf_label(build) if build is not None else "TensorFlow"
+        yield ctx.finding(
+            "conda-libs-not-on-loader-path", Severity.ERROR,
+            f"{names} {'is' if len(conda_only) == 1 else 'are'} installed in the conda env ({', '.join(where)}) "
+            f"but not on the loader path, so {tf} cannot load {'it' if len(conda_only) == 1 else 'them'}",
+            "conda install cudatoolkit / cudnn puts the libraries in $CONDA_PREFIX/lib. TensorFlow finds its "
+            "CUDA libraries through the dynamic loader (LD_LIBRARY_PATH, its RUNPATH, the ld.so cache), and none "
+            "of these names that folder unless LD_LIBRARY_PATH does.",
+            {"missing": [lib.soname for lib in conda_only], "conda_copies": {
+                lib.soname: [c.path for c in lib.copies if c.origin == ORIGIN_CONDA] for lib in conda_only},
+             "conda_prefix": libs.conda_prefix, "ld_library_path": libs.ld_library_path},
+            [conda_loader_path_fix()],
+        )
+    win = libs.libcuda
+    if win is not None and is_stub(win.realpath or win.path):
+        real = [c.path for c in libs.libcuda_copies if not is_stub(c.realpath or c.path)]
+        stub_dir = os.path.dirname(win.path)
+        fixes = []
+        if win.origin == ORIGIN_LD:
+            fixes.append(_unshadow_fix(libs, [stub_dir], "the driver's libcuda.so.1"))
+        if os.path.basename(win.path) == "libcuda.so.1" and is_stub(win.path):
+            fixes.append(Fix(f"Remove the libcuda.so.1 inside {stub_dir} (the toolkit ships only libcuda.so there; "
+                             "a libcuda.so.1 beside it was made by hand)", (f"ls -l {shlex.quote(win.path)}",)))
+        fixes.append(Fix("Check which libcuda.so.1 the loader finds now", ("ldconfig -p | grep 'libcuda.so.1'",)))
+        yield ctx.finding(
+            "libcuda-stub-on-loader-path", Severity.ERROR,
+            f"The loader finds the CUDA toolkit's stub libcuda.so.1 ({win.path}) before the driver's"
+            + (f" ({real[0]})" if real else ""),
+            "lib64/stubs/libcuda.so exists only to link programs on machines without a driver and has no "
+            "implementation: TensorFlow loads it instead of the NVIDIA driver's library and cuInit fails "
+            "(CUDA_ERROR_STUB_LIBRARY).",
+            {"winner": win.path, "winner_realpath": win.realpath, "winner_origin": win.origin,
+             "driver_copies": real, "ld_library_path": libs.ld_library_path},
+            fixes,
+        )
 
 
 # --- pip wheels -----------------------------------------------------------------------------------

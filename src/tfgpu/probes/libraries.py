@@ -79,6 +79,15 @@ CUDA11_CURAND_UNTIL = (2, 13)
 #: runtime-compiled engines, which cuDNN itself dlopen()s later).
 _TRANSITIVE_RE = re.compile(r"^lib(nvJitLink|cublasLt|cublas|cusparse|nvrtc|cudart)\.so")
 
+#: The driver's library as TensorFlow dlopen()s it.
+LIBCUDA = "libcuda.so.1"
+
+
+def is_stub(path: str) -> bool:
+    """A CUDA toolkit's link-time stub (lib64/stubs/libcuda.so): no implementation, cuInit fails."""
+    return "stubs" in os.path.normpath(path).split(os.sep)
+
+
 #: e_machine of the libraries a process of each platform.machine() can load (ELF specification).
 ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "ppc64le": 21}
 
@@ -187,6 +196,10 @@ class Libraries:
     notes: tuple[str, ...] = ()
     #: False with --fast: no library was loaded, versions were read from disk.
     loaded: bool = True
+    #: The libcuda.so.1 the loader would find on this search path (the driver's, or a toolkit stub),
+    #: and every copy of it seen; not loaded (it is the driver's, checked by the driver probes).
+    libcuda: LibraryCopy | None = None
+    libcuda_copies: tuple[LibraryCopy, ...] = ()
 
     def get(self, key: str) -> LibraryStatus | None:
         for lib in self.libraries:
@@ -737,6 +750,7 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
         else:
             results[s["key"]] = from_disk(s["key"], s["soname"], win, _read_elf(win.path, infos), machine,
                                           search, cache, wheels, found)
+    libcuda_copies, libcuda = resolve_library(LIBCUDA, search, cache)
     libraries = tuple(
         LibraryStatus(
             key=s["key"], soname=s["soname"], direct=s["direct"], copies=tuple(s["copies"]), winner=s["winner"],
@@ -760,6 +774,8 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
         child=sys.executable if load else "",
         notes=tuple(notes),
         loaded=load,
+        libcuda=libcuda,
+        libcuda_copies=tuple(libcuda_copies),
     )
 
 
