@@ -139,7 +139,7 @@ def driver_present(ctx: CheckContext) -> Iterator[Finding]:
             "driver-library-mismatch", Severity.WARNING,
             f"The NVIDIA kernel module is {driver.system.kernel_module_version} but the driver library reports "
             f"{driver.driver_version}", "A driver upgrade finished without a reboot; CUDA may refuse to start.",
-            ev, _mismatch_fixes())
+            ev, tuple(on_host(f, container_kind(ctx, driver.system)) for f in _mismatch_fixes()))
     if driver.source != "nvml":
         yield ctx.finding(
             "driver-present", Severity.INFO,
@@ -163,6 +163,27 @@ def _mismatch_fixes() -> tuple[Fix, ...]:
              "sudo modprobe nvidia",
              "nvidia-smi")),
     )
+
+
+def container_kind(ctx: CheckContext, system: dict[str, Any] | DriverSystem | None = None) -> str | None:
+    """The container this runs in ('docker', 'podman', ...), from the driver probe's record or the host probe."""
+    kind = system.get("container") if isinstance(system, dict) else getattr(system, "container", None)
+    host = ctx.host
+    return str(kind) if kind else (host.container if host is not None else None)
+
+
+def on_host(fix: Fix, container: str | None) -> Fix:
+    """A driver fix said for the host: in a container the driver, its kernel module and a reboot belong to
+    the host, never to the container."""
+    if not container:
+        return fix
+    return Fix(f"On the host, not in this {container} container (it uses the host's driver): "
+               f"{fix.summary[:1].lower()}{fix.summary[1:]}", fix.commands, fix.links)
+
+
+#: Linux NVIDIA driver packages that must not be installed inside WSL2 (the Windows driver provides
+#: libcuda and NVML there; NVIDIA CUDA on WSL user guide).
+WSL_LINUX_DRIVER_LIST = "dpkg -l | grep -i -E 'nvidia-(driver|utils|dkms)|libnvidia-compute'"
 
 
 @dataclass(frozen=True)
@@ -220,11 +241,13 @@ def _wsl2_library_missing(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
 
 
 def _container_without_gpus(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
+    kind = container_kind(ctx, f.system)
+    nvd = f.system.get("nvidia_visible_devices")
+    asks = f"asks for GPUs (NVIDIA_VISIBLE_DEVICES={nvd}) but " if nvd is not None else ""
     yield ctx.finding(
         "container-no-gpu-passthrough", Severity.ERROR,
-        f"This {f.system.get('container')} container asks for GPUs "
-        f"(NVIDIA_VISIBLE_DEVICES={f.system.get('nvidia_visible_devices')}) but has no "
-        "/dev/nvidia* and no driver library: it was started without GPU access",
+        f"This {kind} container {asks}has no /dev/nvidia* and no driver library: it was started without GPU "
+        "access",
         "The NVIDIA Container Toolkit mounts the host driver's libraries and device nodes into a container "
         "only when the container is started with GPU access.", f.shown,
         (Fix("Start the container with GPU access", ("docker run --gpus all <image> ...",)),
@@ -249,25 +272,68 @@ def _kernel_module_without_library(ctx: CheckContext, f: _Failure) -> Iterator[F
 
 
 def _library_not_found(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
+    host = ctx.host
+    if host is not None and host.wsl == "wsl1":
+        return  # WSL 1 has no GPU at all: wsl1-no-gpu (platform-gpu-support) says so; no Linux driver helps
     if f.wsl2:
         yield from _wsl2_library_missing(ctx, f)
         return
-    if f.system.get("container") and f.system.get("nvidia_visible_devices") is not None and not f.shown["device_nodes"]:
+    kind = container_kind(ctx, f.system)
+    if kind and not f.shown["device_nodes"]:
         yield from _container_without_gpus(ctx, f)
         return
-    if f.kernel_module:
+    if f.kernel_module and not kind:
         yield from _kernel_module_without_library(ctx, f)
         return
-    fixes = [install_driver_fix(ctx, _need_for_build(ctx), False)]
-    if f.system.get("container"):
-        fixes.append(Fix("In a container, the driver comes from the host: start it with GPU access",
-                         ("docker run --gpus all <image> ...",), (CONTAINER_TOOLKIT,)))
+    if kind:
+        # Device nodes but no driver library: the toolkit mounted devices without the host's libraries.
+        fixes = [Fix("Start the container with GPU access so the NVIDIA Container Toolkit mounts the host driver's "
+                     "libraries (a driver installed inside the image does not match the host's kernel module)",
+                     ("docker run --gpus all <image> ...",), (CONTAINER_TOOLKIT,)),
+                 on_host(Fix("Check the NVIDIA Container Toolkit's view of the driver", ("nvidia-container-cli info",),
+                             (CONTAINER_TOOLKIT,)), kind)]
+    else:
+        fixes = [install_driver_fix(ctx, _need_for_build(ctx), False)]
     yield ctx.finding("driver-missing", Severity.ERROR, driver_missing_text(f.system),
                       "TensorFlow reaches the GPU through the NVIDIA driver's libcuda.so.1; without a driver it "
                       "runs on the CPU only.", f.shown, fixes)
 
 
+def _wsl2_linux_driver(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
+    lib = str(f.evidence.get("library") or "")
+    where = f" ({lib})" if lib else ""
+    yield ctx.finding(
+        "wsl2-linux-driver", Severity.ERROR,
+        f"WSL2: a Linux NVIDIA driver library{where} answered instead of the Windows driver's "
+        f"(NVML: {f.message})",
+        "WSL2 has no NVIDIA kernel module: the Windows driver reaches the GPU through /dev/dxg and mounts its own "
+        "libcuda and libnvidia-ml in /usr/lib/wsl/lib. A Linux NVIDIA driver installed inside WSL2 puts another "
+        "libnvidia-ml and libcuda on the loader path, which look for a kernel module that is not there. Module, "
+        "nouveau and Secure Boot advice does not apply here.", {**f.shown, "library": lib or None},
+        (Fix("List the Linux NVIDIA driver packages installed inside WSL2 (there must be none; the CUDA toolkit "
+             "may stay)", (WSL_LINUX_DRIVER_LIST,)),
+         Fix("Remove each one listed, refresh the loader cache, then restart WSL from Windows",
+             ("sudo apt-get remove --purge <package>", "sudo ldconfig", "wsl --shutdown")),
+         install_driver_fix(ctx, None, True)))
+
+
 def _driver_not_loaded(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
+    if f.wsl2:
+        yield from _wsl2_linux_driver(ctx, f)
+        return
+    kind = container_kind(ctx, f.system)
+    if kind:
+        yield ctx.finding(
+            "driver-not-loaded", Severity.ERROR,
+            f"The host's NVIDIA kernel module is not loaded (seen from this {kind} container)",
+            "NVML reports NVML_ERROR_DRIVER_NOT_LOADED. A container shares the host's kernel: the module can only be "
+            "loaded, rebuilt or signed on the host, and a driver installed inside the image cannot help.", f.shown,
+            tuple(on_host(fx, kind) for fx in (
+                Fix("Load the module and read why it fails",
+                    ("sudo modprobe nvidia", "sudo dmesg | grep -i -e nvrm -e nvidia -e nouveau | tail -n 20")),
+                Fix("Rebuild it for the running kernel (after a kernel update)",
+                    ("sudo dkms autoinstall", "sudo modprobe nvidia")))))
+        return
     why = []
     if f.system.get("nouveau_loaded"):
         why.append("the open-source nouveau driver is loaded and holds the GPU")
@@ -296,6 +362,9 @@ def _driver_not_loaded(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
 
 
 def _version_mismatch(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
+    if f.wsl2:
+        yield from _wsl2_linux_driver(ctx, f)
+        return
     lib = nvml_library_version(str(f.evidence.get("library") or ""))
     parts = []
     if f.kernel_module:
@@ -306,7 +375,8 @@ def _version_mismatch(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
         "driver-library-mismatch", Severity.ERROR,
         "NVIDIA driver/library version mismatch" + (f": {' vs '.join(parts)}" if parts else "") + " (NVML error 18)",
         "The user-space driver library and the loaded kernel module come from different driver versions, "
-        "typically after a driver upgrade without a reboot. CUDA fails the same way.", f.shown, _mismatch_fixes())
+        "typically after a driver upgrade without a reboot. CUDA fails the same way.", f.shown,
+        tuple(on_host(fx, container_kind(ctx, f.system)) for fx in _mismatch_fixes()))
 
 
 def _permission_denied(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
@@ -502,7 +572,8 @@ def _runtime_findings(ctx: CheckContext, driver: DriverInfo, cuda: str, build_ve
     need = judged.need
     rev = {**ev, "runtime_cuda": runtime, "runtime_source": source, "runtime_toolkit_driver": need.toolkit_min,
            "runtime_minor_compat_driver": need.minor_compat_min, "runtime_fit": judged.fit.value}
-    upgrade = install_driver_fix(ctx, need.toolkit_min, judged.column == "windows" and driver.system.wsl2)
+    upgrade = on_host(install_driver_fix(ctx, need.toolkit_min, judged.column == "windows" and driver.system.wsl2),
+                      container_kind(ctx, driver.system))
     which = (f"The installed CUDA runtime {runtime} (libcudart TensorFlow loads, {source}) is newer than the CUDA "
              f"{cuda} TensorFlow {build_version} was built with, and it is the one that needs the newer driver: "
              f"{need.toolkit_min} (CUDA {runtime}'s own driver)")
@@ -565,7 +636,8 @@ def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
         yield from _runtime_findings(ctx, driver, cuda, build.version, ev)
         return
     upgrade_to = need.toolkit_min or need.minor_compat_min
-    upgrade: Fix | None = install_driver_fix(ctx, upgrade_to, judged.column == "windows" and driver.system.wsl2)
+    upgrade: Fix | None = on_host(install_driver_fix(ctx, upgrade_to, judged.column == "windows" and driver.system.wsl2),
+                                  container_kind(ctx, driver.system))
     kepler = kepler_gpus(driver, ctx.matrix)
     note = ""
     if kepler:
