@@ -32,6 +32,8 @@ class Pattern:
     prev: str | None = None
     unless: tuple[str, ...] = ()
     guard_older: tuple[str, str] | None = None
+    #: `prev` is the whole previous line (stripped), not a substring of it.
+    prev_exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,10 @@ def _pattern(raw: Any, where: str) -> Pattern:
     prev = raw.get("prev")
     if prev is not None and not (isinstance(prev, str) and prev):
         raise _fail(where, "'prev' must be a non-empty substring")
-    return Pattern(literal, regex, prev, tuple(unless), older)
+    prev_exact = raw.get("prev_exact", False)
+    if not isinstance(prev_exact, bool) or (prev_exact and prev is None):
+        raise _fail(where, "'prev_exact' is true or false, and needs 'prev'")
+    return Pattern(literal, regex, prev, tuple(unless), older, prev_exact)
 
 
 def _fix(raw: Any, where: str) -> FixTemplate:

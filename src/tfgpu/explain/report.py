@@ -24,6 +24,7 @@ from tfgpu.rules import (
     driver_minor_compat_text,
     driver_too_old_text,
     judge_driver,
+    last_tf_for_cc,
     machine_os,
     ptx_jit_needs_driver_text,
     toolkit_gap,
@@ -50,6 +51,9 @@ class LogFacts:
     source: str
     lines_read: int
     values: dict[str, list[str]] = field(default_factory=dict)
+    #: Which kind of report explain decided (FAILURE_CLASSES) and the log lines that decided it:
+    #: {"class": str | None, "why": str, "decided_by": [{"line", "text"}], "notes": [str]}.
+    decision: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +72,9 @@ class _Context:
     #: the one CUDA release the log's TensorFlow was built with, where that is known.
     cuda: str | None = None
     conda: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: The newest release that still runs on every GPU the log shows, where the newest release
+    #: does not (a K40c, compute capability 3.5): fixes pin it instead of an unpinned install.
+    cc_last: str | None = None
 
 
 def _first(values: dict[str, list[str]], name: str) -> str | None:
@@ -172,7 +179,33 @@ def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Con
                 cuda_major = lib.cuda
                 break
     return _Context(platform, tf_version, tf_min, cuda_major, tf_row, matrix, candidates,
-                    cudas[0] if len(cudas) == 1 else None, knowledge.conda)
+                    cudas[0] if len(cudas) == 1 else None, knowledge.conda, _cc_last(facts, matrix))
+
+
+def _cc_last(facts: dict[str, list[str]], matrix: Any | None) -> str | None:
+    """The newest release that runs on every GPU in the log, when the newest release does not
+    (rules.last_tf_for_cc); None when the newest release serves them all or nothing is known."""
+    if matrix is None or not facts.get("compute_capability"):
+        return None
+    last: str | None = None
+    try:
+        newest = matrix.tf_rows_newest_first()[0]
+        for text in facts["compute_capability"]:
+            cc = cc_pair(text)
+            if cc is None:
+                continue
+            fit = cc_support(cc, tuple(newest.compute_capabilities or ()))
+            if fit.runs and not (newest.cuda and toolkit_gap(matrix, newest.cuda, cc)):
+                continue
+            got = last_tf_for_cc(matrix, cc)
+            if got is None:
+                continue
+            release = str(got[0].release)
+            if last is None or (pep440(release) or Version("0")) < (pep440(last) or Version("0")):
+                last = release
+    except (AttributeError, IndexError, TypeError, ValueError):  # a partial matrix must not break explain
+        return None
+    return last
 
 
 def _library_values(sonames: list[str], knowledge: Knowledge, ctx: _Context) -> dict[str, str]:
@@ -218,6 +251,10 @@ def _tf_and_cuda(ctx: _Context) -> str | None:
     release's series, or the newest when the log fits a release of any series that has it."""
     if ctx.tf_row is not None:
         return tf_requirement(ctx.tf_version) if getattr(ctx.tf_row, "and_cuda", ()) else None
+    if ctx.cc_last is not None:
+        # The newest release no longer runs on this GPU: pin the last one that does, where it has the extra.
+        row = ctx.matrix.tf_row(ctx.cc_last) if ctx.matrix is not None else None
+        return tf_requirement(ctx.cc_last) if row is not None and bool(getattr(row, "and_cuda", ())) else None
     if ctx.candidates is not None and not any(getattr(r, "and_cuda", ()) for r in ctx.candidates):
         return None
     return tf_requirement()
@@ -240,8 +277,12 @@ def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge
         derived["tf_series"] = ".".join(ctx.tf_version.split(".")[:2])
     elif ctx.tf_min:
         derived["tf_series"] = ctx.tf_min
-    derived["tf_requirement"] = tf_requirement(
-        ctx.tf_version, and_cuda=ctx.tf_row is None or bool(getattr(ctx.tf_row, "and_cuda", ())))
+    if ctx.tf_version is None and ctx.cc_last is not None:
+        last_row = ctx.matrix.tf_row(ctx.cc_last) if ctx.matrix is not None else None
+        derived["tf_requirement"] = tf_requirement(ctx.cc_last, and_cuda=bool(getattr(last_row, "and_cuda", ())))
+    else:
+        derived["tf_requirement"] = tf_requirement(
+            ctx.tf_version, and_cuda=ctx.tf_row is None or bool(getattr(ctx.tf_row, "and_cuda", ())))
     if (and_cuda := _tf_and_cuda(ctx)) is not None:
         derived["tf_and_cuda"] = and_cuda
     if ctx.cuda_major:
@@ -327,12 +368,25 @@ def _fix_applies(when: dict[str, Any], values: dict[str, list[str]], ctx: _Conte
     return True
 
 
+_UNPINNED_AND_CUDA = "'tensorflow[and-cuda]'"
+
+
+def _pin_for_gpu(command: str, ctx: _Context) -> str | None:
+    """An unpinned `tensorflow[and-cuda]` install where the newest release no longer runs on the
+    log's GPU: the last release that does, or no command when that release has no such extra."""
+    if ctx.cc_last is None or _UNPINNED_AND_CUDA not in command.replace("-U ", ""):
+        return command
+    pinned = _tf_and_cuda(ctx)
+    return command.replace(_UNPINNED_AND_CUDA, f"'{pinned}'") if pinned else None
+
+
 def _fixes(templates: Iterable[FixTemplate], values: dict[str, list[str]], ctx: _Context) -> tuple[Fix, ...]:
     fixes = []
     for tpl in templates:
         if not _fix_applies(tpl.when, values, ctx):
             continue
-        commands = tuple(c for c in (_fill(cmd, values, strict=True) for cmd in tpl.commands) if c)
+        filled = (_fill(cmd, values, strict=True) for cmd in tpl.commands)
+        commands = tuple(c for c in (_pin_for_gpu(c, ctx) if c else None for c in filled) if c)
         if tpl.commands and not commands:
             continue
         fixes.append(Fix(_fill(tpl.summary, values, strict=False) or tpl.summary, commands))
@@ -542,15 +596,173 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def decide(findings: list[Finding], scan: ScanResult) -> Verdict:
-    """The verdict for a log: not ready on any error, ready only on a created GPU and no error."""
+#: Facts that show TensorFlow found or used a GPU, strongest first.
+GPU_FACTS = ("gpu_created", "gpu_listed", "gpu_visible", "gpu_found")
+#: When findings of several classes are in one log, the class that explains the others: the
+#: platform or environment first (native Windows explains a missing CUDA DLL), then packages, the
+#: driver, the loader, libraries, kernels, and errors while running.
+CLASS_PRECEDENCE = ("windows", "macos", "docker", "wsl", "packages", "shared-env", "pip-install", "python-version",
+                    "conda", "driver", "loader", "linux-libraries", "kernels", "runtime", "pasted-output", "success")
+#: Classes of the findings explain makes from rules rather than from a signature of the same id.
+RULE_CLASSES = {"windows-native-gpu-unsupported": "windows", "driver-minor-compat": "driver"}
+#: What each pasted output is, for the one line that says what explain read.
+_PASTED_FACTS = ("driver_version", "driver_cuda", "cuda_version", "build_cudnn", "toolkit_cuda", "tf_version")
+
+
+def _gpu_seen(scan: ScanResult) -> tuple[str, list[str]] | None:
+    """(fact, values) of the strongest sign in the log that TensorFlow found or used a GPU."""
+    for name in GPU_FACTS:
+        got = scan.facts.get(name)
+        if got:
+            return name, got
+    return None
+
+
+def _gpu_text(scan: ScanResult) -> str:
+    seen = _gpu_seen(scan)
+    if seen is None:
+        return ""
+    name, got = seen
+    if name == "gpu_created":
+        mb = scan.facts.get("gpu_memory_mb")
+        memory = f" with {mb[0]} MB of its memory" if mb else ""
+        return f"TensorFlow found the GPU and created a device on it ({', '.join(got)}{memory}): the GPU is used"
+    if name == "gpu_listed":
+        return f"TensorFlow lists the GPU ({', '.join(got)}): it was found and can be used"
+    if name == "gpu_visible":
+        return f"TensorFlow found the GPU and made it visible (device {', '.join(got)})"
+    return f"TensorFlow found the GPU (device {', '.join(got)})"
+
+
+def _pasted_judgement(scan: ScanResult, ctx: _Context, matrix: Any | None) -> tuple[bool, str] | None:
+    """(ok, text) for a driver from a pasted nvidia-smi against TensorFlow's CUDA (from a pasted
+    get_build_info, or the release from pip/conda list), with the doctor's rule (rules.judge_driver)."""
+    driver = _first(scan.facts, "driver_version")
+    cuda = (str(ctx.tf_row.cuda) if ctx.tf_row is not None and getattr(ctx.tf_row, "cuda", None)
+            else None) or _first(scan.facts, "cuda_version")
+    if matrix is None or not driver or not cuda:
+        return None
+    os_name = machine_os("win32" if ctx.platform == "windows" else "linux",
+                         _first(scan.facts, "wsl") if ctx.platform != "windows" else None)
+    try:
+        judged = judge_driver(driver, cuda, matrix, os_name.value)
+    except (KeyError, ValueError, AttributeError):
+        return None
+    label = f"TensorFlow {ctx.tf_version}" if ctx.tf_version else "this TensorFlow"
+    if judged.verdict is DriverVerdict.OK:
+        return True, f"driver {driver} supports the CUDA {cuda} {label} was built with"
+    if judged.verdict is DriverVerdict.UNKNOWN:
+        return None
+    return False, f"driver {driver} and the CUDA {cuda} {label} was built with: see the finding below"
+
+
+def _newest_tf_for_driver(driver: str, ctx: _Context, matrix: Any | None) -> str | None:
+    """The newest TensorFlow release whose CUDA this driver runs (the doctor's rule), for a pasted
+    nvidia-smi without TensorFlow's own versions."""
+    if matrix is None:
+        return None
+    os_name = machine_os("win32" if ctx.platform == "windows" else "linux", None)
+    try:
+        for row in matrix.tf_rows_newest_first():
+            if row.cuda and judge_driver(driver, str(row.cuda), matrix, os_name.value).verdict is DriverVerdict.OK:
+                return f"TensorFlow {row.series} (CUDA {row.cuda})"
+    except (KeyError, ValueError, AttributeError):
+        return None
+    return None
+
+
+def _notes(scan: ScanResult) -> list[str]:
+    """What pasted outputs say that people misread."""
+    notes = []
+    driver_cuda = _first(scan.facts, "driver_cuda")
+    driver = _first(scan.facts, "driver_version")
+    if driver_cuda:
+        notes.append(f"nvidia-smi's \"CUDA Version: {driver_cuda}\" is the newest CUDA the driver"
+                     f"{' ' + driver if driver else ''} can run, not a CUDA that is installed; TensorFlow uses "
+                     "the CUDA it was built with (its pip wheels bring their own libraries).")
+    toolkit = _first(scan.facts, "toolkit_cuda")
+    if toolkit:
+        notes.append(f"nvcc's CUDA {toolkit} is the toolkit installed on the machine; TensorFlow does not use it to "
+                     "run (only XLA may use its ptxas), and pip's TensorFlow brings its own CUDA libraries.")
+    return notes
+
+
+def _class_of(f: Finding, knowledge: Knowledge) -> str | None:
+    if f.id in RULE_CLASSES:
+        return RULE_CLASSES[f.id]
+    sig = knowledge.signature(f.id)
+    return sig.failure_class if sig is not None else None
+
+
+def _lines_of(findings: Iterable[Finding], limit: int = 3) -> list[dict[str, Any]]:
+    seen: dict[int, dict[str, Any]] = {}
+    for f in findings:
+        for e in f.evidence.get("lines") or []:
+            seen.setdefault(int(e["line"]), {"line": int(e["line"]), "text": str(e["text"])})
+    return [seen[n] for n in sorted(seen)[:limit]]
+
+
+def _fact_lines(scan: ScanResult, names: Iterable[str], limit: int = 3) -> list[dict[str, Any]]:
+    seen: dict[int, dict[str, Any]] = {}
+    for name in names:
+        e = scan.fact_lines.get(name)
+        if e is not None:
+            seen.setdefault(e.line, {"line": e.line, "text": e.text})
+    return [seen[n] for n in sorted(seen)[:limit]]
+
+
+def decide_class(findings: list[Finding], scan: ScanResult, knowledge: Knowledge) -> dict[str, Any]:
+    """Which kind of report this is (FAILURE_CLASSES), why, and the log lines that decided it.
+
+    The class of the problems' root causes (the one that explains the others, CLASS_PRECEDENCE);
+    without a problem: success where TensorFlow found a GPU, pasted-output where the text is
+    terminal output explain read facts from, noise where only harmless lines were flagged, and
+    None ("not recognised") otherwise."""
+    problems = [f for f in findings if f.evidence.get("role") in ("cause", "consequence")
+                and f.severity.rank >= Severity.WARNING.rank]
+    notes = _notes(scan)
+    if problems:
+        causes = [f for f in problems if f.evidence.get("role") == "cause"] or problems
+        by_class: dict[str, list[Finding]] = {}
+        for f in causes:
+            by_class.setdefault(_class_of(f, knowledge) or "linux-libraries", []).append(f)
+        rank = {c: i for i, c in enumerate(CLASS_PRECEDENCE)}
+        klass = min(by_class, key=lambda c: rank.get(c, len(rank)))
+        chosen = by_class[klass]
+        lines = _lines_of(chosen) or _fact_lines(scan, ("platform", "driver_version", "compute_capability",
+                                                        "cudnn_loaded", "tf_version"))
+        why = f"{klass}: " + "; ".join(dict.fromkeys(f.id for f in chosen))
+        return {"class": klass, "why": why, "decided_by": lines, "notes": notes}
+    gpu = _gpu_seen(scan)
+    if gpu is not None:
+        return {"class": "success", "why": "success: " + _gpu_text(scan),
+                "decided_by": _fact_lines(scan, GPU_FACTS), "notes": notes}
+    if scan.facts.get("pasted") or any(scan.facts.get(n) for n in _PASTED_FACTS):
+        what = ", ".join(scan.facts.get("pasted", [])) or "versions"
+        return {"class": "pasted-output", "why": f"pasted-output: facts read from {what}",
+                "decided_by": _fact_lines(scan, ("pasted",) + _PASTED_FACTS), "notes": notes}
+    if scan.unrecognized:
+        return {"class": None, "why": "not recognised: error lines that match no known signature",
+                "decided_by": [{"line": e.line, "text": e.text} for e in scan.unrecognized[:3]], "notes": notes}
+    noise = [f for f in findings if f.evidence.get("role") == "noise"]
+    if noise:
+        return {"class": "noise", "why": "noise: only lines known to be harmless",
+                "decided_by": _lines_of(noise), "notes": notes}
+    return {"class": None, "why": "not recognised: nothing in this text matches a known signature or fact",
+            "decided_by": [], "notes": notes}
+
+
+def decide(findings: list[Finding], scan: ScanResult, ctx: _Context | None = None,
+           matrix: Any | None = None) -> Verdict:
+    """The verdict for a log: not ready on any error, ready on a GPU found and no error, or on a
+    pasted driver that the doctor's rule finds fit for TensorFlow's CUDA (predicted)."""
     problems = [f for f in findings if f.evidence.get("role") in ("cause", "consequence")
                 and f.severity.rank >= Severity.WARNING.rank]
     errors = [f for f in problems if f.severity is Severity.ERROR]
     noise = [f for f in findings if f.evidence.get("role") == "noise"]
     noise_lines = sum(int(f.evidence.get("matches", 0)) for f in noise)
     unrecognized = next((f for f in findings if f.id == "unrecognized-error"), None)
-    gpu = scan.facts.get("gpu_created")
+    gpu = _gpu_seen(scan)
     if problems:
         causes = [f for f in problems if f.evidence.get("role") == "cause"] or problems
         shown = "; ".join(f.summary.rstrip(".") for f in causes[:2])
@@ -560,19 +772,60 @@ def decide(findings: list[Finding], scan: ScanResult) -> Verdict:
         return Verdict(status, f"This log shows {_plural(len(problems), 'problem')}: {shown}{tail}.", False)
     if unrecognized is not None:
         n = int(unrecognized.evidence["matches"])
+        lead = f"{_gpu_text(scan)}, but " if gpu else "No known problem in this log, but "
         return Verdict(VerdictStatus.UNKNOWN,
-                       f"No known problem in this log, but {_plural(n, 'error line')} "
+                       f"{lead}{_plural(n, 'error line')} "
                        f"{'is' if n == 1 else 'are'} not recognised; run `tfgpu doctor` on the machine.", False)
     if gpu:
-        extra = f" ({_plural(noise_lines, 'flagged line')}, all harmless)" if noise_lines else ""
+        extra = f"; {_plural(noise_lines, 'flagged line')}, all harmless" if noise_lines else ""
         return Verdict(VerdictStatus.READY,
-                       f"TensorFlow created a GPU device ({gpu[0]}) and nothing in this log is wrong{extra}.", False)
+                       f"{_gpu_text(scan)}. Nothing in this log is wrong: the informational (I) and warning (W) "
+                       f"lines around it are harmless{extra}.", False)
+    pasted = _pasted_judgement(scan, ctx, matrix) if ctx is not None else None
+    if pasted is not None and pasted[0]:
+        return Verdict(VerdictStatus.READY,
+                       f"From the pasted output: the {pasted[1]} (the doctor's driver rule); nothing pasted here "
+                       "is wrong. Run `tfgpu doctor` on the machine to check the libraries as well.", True)
+    driver = _first(scan.facts, "driver_version")
+    if driver or scan.facts.get("pasted") or any(scan.facts.get(n) for n in _PASTED_FACTS):
+        read = "; ".join(f"{k.replace('_', ' ')} {', '.join(v)}" for k, v in scan.facts.items()
+                         if k in _PASTED_FACTS)
+        newest = _newest_tf_for_driver(driver, ctx, matrix) if driver and ctx is not None else None
+        fits = f" This driver runs up to {newest}." if newest else ""
+        missing = ("paste `python -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info())\"` too, or run "
+                   "`tfgpu doctor` on the machine" if driver else
+                   "paste `nvidia-smi` too, or run `tfgpu doctor` on the machine")
+        return Verdict(VerdictStatus.UNKNOWN,
+                       f"Nothing in this output is wrong ({read or 'no versions'}).{fits} For a verdict, {missing}.",
+                       True)
     if noise_lines:
         every = "the 1 flagged line is" if noise_lines == 1 else f"all {noise_lines} flagged lines are"
         return Verdict(VerdictStatus.UNKNOWN, f"Nothing in this log is wrong: {every} harmless.", False)
     return Verdict(VerdictStatus.UNKNOWN,
                    f"Nothing in this log was recognised ({_plural(scan.lines_read, 'line')} read); "
                    "run `tfgpu doctor` on the machine for a full diagnosis.", False)
+
+
+def _absorb_dnn_not_found(findings: list[Finding], scan: ScanResult) -> list[Finding]:
+    """"DNN library is not found" is what TensorFlow says once cuDNN failed for another reason: with
+    a cuDNN version mismatch or a failed cuDNN start in the same log it is that cause's consequence,
+    never a second root cause (whose "install cuDNN" fix would contradict the first's)."""
+    i = next((k for k, f in enumerate(findings) if f.id == "cudnn-missing"), None)
+    if i is None:
+        return findings
+    missing = findings[i]
+    hits = scan.hits.get("cudnn-missing")
+    lines = missing.evidence.get("lines") or []
+    if (hits is None or hits.values.get("soname") or not lines
+            or not all("DNN library is not found" in e["text"] for e in lines)):
+        return findings
+    j = next((k for k, f in enumerate(findings) if f.id in ("cudnn-version-mismatch", "cudnn-init-failed")), None)
+    if j is None:
+        return findings
+    cause = findings[j]
+    absorbed = Finding(cause.id, cause.check, cause.severity, cause.summary, cause.detail,
+                       {**cause.evidence, "consequence_lines": lines}, cause.fixes, cause.area)
+    return [absorbed if k == j else f for k, f in enumerate(findings) if k != i]
 
 
 def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, source: str,
@@ -600,6 +853,7 @@ def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, sou
     win = _windows_finding(scan, ctx, matrix)
     if win is not None and win.id not in by_id:
         findings.append(win)
+    findings = _absorb_dnn_not_found(findings, scan)
     unrec = _unrecognized_finding(scan)
     if unrec is not None:
         findings.append(unrec)
@@ -607,6 +861,7 @@ def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, sou
     values = {k: list(v) for k, v in scan.facts.items()}
     if ctx.platform and "platform" in values:
         values["platform"] = [ctx.platform]
-    facts = {"log": LogFacts(source, scan.lines_read, values)}
+    facts = {"log": LogFacts(source, scan.lines_read, values, decide_class(findings, scan, knowledge))}
     matrix_version = matrix.describe() if matrix is not None and hasattr(matrix, "describe") else ""
-    return Report(decide(findings, scan), facts, tuple(findings), dict(timings or {}), tool_version, matrix_version)
+    return Report(decide(findings, scan, ctx, matrix), facts, tuple(findings), dict(timings or {}), tool_version,
+                  matrix_version)

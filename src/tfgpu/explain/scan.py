@@ -90,7 +90,7 @@ def _error_like(line: str) -> str | None:
 
 
 def _match(pattern: Pattern, line: str, prev: str) -> dict[str, str] | None:
-    if pattern.prev is not None and pattern.prev not in prev:
+    if pattern.prev is not None and (prev.strip() != pattern.prev if pattern.prev_exact else pattern.prev not in prev):
         return None
     for veto in pattern.unless:
         if veto in line:

@@ -19,6 +19,25 @@ SECTIONS = (
 )
 
 
+#: How the facts read from a log are named to the user (never the internal fact names).
+FACT_LABELS = {
+    "tf_version": "TensorFlow", "driver_version": "NVIDIA driver", "driver_cuda": "driver's newest CUDA",
+    "cuda_version": "TensorFlow built with CUDA", "build_cudnn": "TensorFlow built with cuDNN",
+    "toolkit_cuda": "nvcc's CUDA toolkit", "cudnn_loaded": "cuDNN loaded", "compute_capability": "compute capability",
+    "platform": "platform", "wsl": "WSL", "loaded_soname": "libraries opened",
+    "tf_era": "TensorFlow release (from the log's source paths)", "pasted": "pasted output",
+    "gpu_memory_mb": "GPU memory given to TensorFlow (MB)", "gpu_listed": "GPUs listed", "gpu_visible": "visible GPUs",
+    "gpu_found": "GPUs found",
+}
+#: Facts shown elsewhere (the verdict says it) or not worth a mention.
+_FACTS_NOT_SHOWN = {"gpu_created"}
+
+
+def fact_label(name: str) -> str:
+    """The user's name for a fact; a fact from a pack without a label is spelt out in words."""
+    return FACT_LABELS.get(name) or name.replace("_", " ")
+
+
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
@@ -52,6 +71,9 @@ def _finding(console: Console, f: Finding, width: int) -> None:
         console.print(Text(f"   follows from: {', '.join(follows)}", style="dim"))
     for e in lines:
         console.print(Text(_clip(f"   {e['line']:>6} │ {e['text']}", width), style="dim"), soft_wrap=True)
+    for e in f.evidence.get("consequence_lines") or []:
+        console.print(Text(_clip(f"   {e['line']:>6} │ {e['text']}  (a consequence of this)", width), style="dim"),
+                      soft_wrap=True)
     more = int(f.evidence.get("matches", len(lines))) - len(lines)
     if more > 0:
         console.print(Text(f"          … and {more} more matching line{'s' if more != 1 else ''}", style="dim"))
@@ -61,6 +83,15 @@ def _finding(console: Console, f: Finding, width: int) -> None:
     if f.detail:
         console.print(Text(f"   {f.detail}"))
     print_fixes(console, f.fixes)
+
+
+def class_line(decision: dict[str, Any], width: int = 100) -> str:
+    """One line: the class explain decided, and the log lines (with their numbers) that decided it."""
+    klass = decision.get("class") or "not recognised"
+    why = str(decision.get("why") or klass)
+    lines = decision.get("decided_by") or []
+    by = "; ".join(f"line {e['line']}: {_clip(str(e['text']).strip(), 80)}" for e in lines)
+    return f"Class: {why}" + (f" (decided by {by})" if by else "")
 
 
 def render(report: Report, width: int = 100, color: bool = False) -> str:
@@ -74,7 +105,13 @@ def render(report: Report, width: int = 100, color: bool = False) -> str:
     console.print(head)
     log = report.facts.get("log")
     if log is not None:
-        seen = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(log.values.items()) if k != "gpu_created")
+        decision = getattr(log, "decision", None) or {}
+        if decision:
+            console.print(Text(class_line(decision, width)), soft_wrap=True)
+            for note in decision.get("notes") or []:
+                console.print(Text(f"Note: {note}"), soft_wrap=True)
+        seen = "; ".join(f"{fact_label(k)}: {', '.join(v)}" for k, v in sorted(log.values.items())
+                         if k not in _FACTS_NOT_SHOWN)
         console.print(Text(f"Read {log.lines_read} line{'s' if log.lines_read != 1 else ''} from {log.source}"
                            + (f" ({seen})" if seen else ""), style="dim"))
     for role, title in SECTIONS:
