@@ -3,12 +3,13 @@ and does the environment hide every GPU."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 
 from packaging.version import Version
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.fixes import install_tf
+from tfgpu.fixes import install_tf, pip
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.rules import windows_gpu_last
 from tfgpu.versions import pep440
@@ -63,6 +64,7 @@ def platform_gpu_support(ctx: CheckContext) -> Iterator[Finding]:
                           "macOS: there is no CUDA, so TensorFlow cannot use an NVIDIA GPU here",
                           "On Apple silicon TensorFlow uses the Apple GPU through tensorflow-metal.", ev,
                           (install_tf(python, "darwin"),))
+        yield from _macos_metal(ctx, machine, tfv, ev)
         return
     if platform != "linux":
         yield ctx.finding("platform-unknown", Severity.WARNING, f"Unrecognised platform {platform!r}", "", ev)
@@ -94,3 +96,57 @@ def platform_gpu_support(ctx: CheckContext) -> Iterator[Finding]:
     yield ctx.finding("platform-gpu-supported", Severity.OK, f"{where}: TensorFlow supports NVIDIA GPUs here", "", ev)
 
 
+
+
+#: Apple's requirements for tensorflow-metal (https://developer.apple.com/metal/tensorflow-plugin/):
+#: Apple silicon, or an Intel Mac with an AMD GPU; `tensorflow` from 2.13, `tensorflow-macos` before.
+METAL_SOURCE = "https://developer.apple.com/metal/tensorflow-plugin/"
+
+
+def _macos_metal(ctx: CheckContext, machine: str, tfv: Version | None, ev: dict) -> Iterator[Finding]:
+    """What the environment shows of the Apple GPU path: the tensorflow-metal plugin, the CPU
+    architecture the interpreter runs as, and the TensorFlow distribution it pairs with."""
+    env = ctx.python_env
+    if env is None:
+        return
+    python = env.executable
+    metal = env.find("tensorflow-metal")
+    names = {d.name: d.version for d in env.tensorflow_distributions}
+    ev = {**ev, "tensorflow_metal": metal.version if metal else None, "distributions": names}
+    if machine == "x86_64":
+        last = ctx.matrix.platform_row("macos-x86_64") if ctx.matrix is not None else None
+        upto = f" (TensorFlow for macOS x86_64 ends with {last.last})" if last is not None and last.last else ""
+        yield ctx.finding("macos-x86-python", Severity.WARNING,
+                          f"This Python runs as x86_64 on macOS{upto}",
+                          "An Intel Mac, or an Intel (x86_64) Python under Rosetta 2 on Apple silicon. Under "
+                          "Rosetta TensorFlow cannot use the Apple GPU and its AVX build may abort at import; "
+                          "tensorflow-metal on Intel Macs needs an AMD GPU. On Apple silicon install an arm64 "
+                          "Python and create the environment with it.", ev,
+                          (Fix("Check what the interpreter and the Mac are (arm64 is Apple silicon)",
+                               (f"{shlex.quote(python)} -c \"import platform; print(platform.machine())\"",
+                                "sysctl -n machdep.cpu.brand_string"), (METAL_SOURCE,)),))
+        return
+    if metal is None:
+        yield ctx.finding("macos-metal-missing", Severity.WARNING,
+                          "tensorflow-metal is not installed: TensorFlow will run on the CPU only",
+                          "The Apple GPU is reachable only through the tensorflow-metal PluggableDevice. Its "
+                          "version must match the TensorFlow release (the table on pypi.org/project/tensorflow-metal).",
+                          ev, (Fix("Install the plugin next to TensorFlow (tensorflow from 2.13 on; tensorflow-macos before)",
+                                   (pip(python, "install", "tensorflow-metal"),), (METAL_SOURCE,)),))
+        return
+    if "tensorflow-macos" in names and tfv is not None and tfv >= Version("2.13"):
+        yield ctx.finding("macos-tensorflow-macos-obsolete", Severity.WARNING,
+                          f"tensorflow-macos {names['tensorflow-macos']} is installed: from 2.13 plain tensorflow is "
+                          "the macOS build",
+                          "Apple's instructions install tensorflow for 2.13 and later and tensorflow-macos only for "
+                          "2.12 and earlier; two TensorFlow distributions in one environment overwrite each other's files.",
+                          ev, (Fix("Keep one TensorFlow distribution",
+                                   (pip(python, "uninstall", "-y", "tensorflow-macos"),
+                                    pip(python, "install", "--force-reinstall", "tensorflow", "tensorflow-metal")),
+                                   (METAL_SOURCE,)),))
+        return
+    yield ctx.finding("macos-metal", Severity.INFO,
+                      f"tensorflow-metal {metal.version} is installed: TensorFlow can use the Apple GPU",
+                      "The plugin is built for one TensorFlow release; if import fails with 'Symbol not found' in "
+                      "libmetal_plugin.dylib, the pair does not match (see the table on pypi.org/project/tensorflow-metal).",
+                      ev)
