@@ -8,9 +8,11 @@ import re
 import shlex
 from collections.abc import Iterator
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from tfgpu.checks import CheckContext, check
+from tfgpu.checks.shared_env import marker_holds
 from tfgpu.fixes import install_tf, pinnable, pip, tf_requirement
 from tfgpu.matrix import TFRow
 from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
@@ -237,6 +239,28 @@ def _remove_shadowing_fix(env: PythonEnv, first: Distribution) -> Fix:
                ("rm -rf " + " ".join(shlex.quote(p) for p in paths),))
 
 
+def dependency_distributions(env: PythonEnv) -> set[str]:
+    """TensorFlow-family names that another installed TensorFlow-family distribution requires on this
+    platform (its Requires-Dist, markers evaluated for the target): parts of one install, not a second one."""
+    family = {normalize(d.name) for d in env.tensorflow_distributions}
+    systems = {"linux": "Linux", "win32": "Windows", "darwin": "Darwin"}
+    marker_env = {"extra": "", "platform_system": systems.get(env.platform, env.platform), "sys_platform": env.platform,
+                  "platform_machine": env.machine, "python_version": ".".join(env.version.split(".")[:2]),
+                  "python_full_version": env.version, "os_name": "nt" if env.platform == "win32" else "posix"}
+    out: set[str] = set()
+    for d in env.tensorflow_distributions:
+        for line in d.requires_dist:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                req = None
+            name = normalize(req.name) if req is not None else ""
+            if req is not None and name in family and name != normalize(d.name) and (
+                    req.marker is None or marker_holds(str(req.marker), marker_env)):
+                out.add(name)
+    return out
+
+
 @check("tf-single-distribution", "Only one TensorFlow distribution is installed", Area.TENSORFLOW, needs=("python_env",))
 def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
     env = ctx.python_env
@@ -260,6 +284,10 @@ def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
              "user_site": is_user_site(first.location)},
             (_remove_shadowing_fix(env, first),),
         )
+    # tensorflow on Windows requires tensorflow-intel (2.11-2.18), on macOS arm64 tensorflow-macos (2.13-2.15),
+    # on Linux aarch64 tensorflow-cpu-aws: one install, two distributions, read from the Requires-Dist.
+    pulled = dependency_distributions(env)
+    by_name = {name: copies for name, copies in by_name.items() if name not in pulled}
     if len(by_name) <= 1:
         return
     imported = [copies[0] for copies in by_name.values()]
