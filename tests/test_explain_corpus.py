@@ -7,12 +7,17 @@ from pathlib import Path
 import pytest
 
 from tfgpu.explain import explain_lines, load_knowledge
+from tfgpu.explain.knowledge import FAILURE_CLASSES
 from tfgpu.matrix import load as load_matrix
 
 LOGS = Path(__file__).parent / "data" / "logs"
 LOG_FILES = sorted(LOGS.glob("*.txt"))
 #: Findings made by rules over facts rather than by one signature's lines.
 RULE_IDS = {"windows-native-gpu-unsupported", "unrecognized-error"}
+#: The kinds of report issue #12 lists; the corpus holds at least MIN_PER_CLASS real logs of each.
+ISSUE_CLASSES = ("windows", "macos", "packages", "pip-install", "python-version", "docker", "wsl", "conda", "loader",
+                 "kernels", "driver", "success", "pasted-output", "shared-env")
+MIN_PER_CLASS = 5
 
 
 def read_corpus_log(path: Path) -> tuple[dict[str, str], list[str]]:
@@ -50,7 +55,20 @@ def test_corpus_is_big_enough_and_sourced() -> None:
         header, body = read_corpus_log(path)
         assert header.get("source", "").startswith("https://"), path.name
         assert "expect" in header, path.name
+        assert header.get("class") in FAILURE_CLASSES, (path.name, header.get("class"))
+        assert header.get("split", "dev") in ("dev", "heldout"), path.name
         assert any(line.strip() for line in body), path.name
+
+
+@pytest.mark.xfail(strict=False, reason="issue #12: the logs of every class are being added by several engineers; "
+                                         "drop this mark once the corpus has them all")
+def test_every_issue_class_has_enough_real_logs() -> None:
+    counts = {c: 0 for c in ISSUE_CLASSES}
+    for path in LOG_FILES:
+        klass = read_corpus_log(path)[0].get("class")
+        if klass in counts:
+            counts[klass] += 1
+    assert {c: n for c, n in counts.items() if n < MIN_PER_CLASS} == {}
 
 
 @pytest.mark.parametrize("path", LOG_FILES, ids=[p.stem for p in LOG_FILES])

@@ -597,7 +597,7 @@ def _plural(n: int, word: str) -> str:
 
 
 #: Facts that show TensorFlow found or used a GPU, strongest first.
-GPU_FACTS = ("gpu_created", "gpu_listed", "gpu_visible", "gpu_found")
+GPU_FACTS = ("gpu_created", "gpu_listed", "gpu_count", "gpu_visible", "gpu_found")
 #: When findings of several classes are in one log, the class that explains the others: the
 #: platform or environment first (native Windows explains a missing CUDA DLL), then packages, the
 #: driver, the loader, libraries, kernels, and errors while running.
@@ -605,6 +605,23 @@ CLASS_PRECEDENCE = ("windows", "macos", "docker", "wsl", "packages", "shared-env
                     "conda", "driver", "loader", "linux-libraries", "kernels", "runtime", "pasted-output", "success")
 #: Classes of the findings explain makes from rules rather than from a signature of the same id.
 RULE_CLASSES = {"windows-native-gpu-unsupported": "windows", "driver-minor-compat": "driver"}
+#: How the facts read from a log are named to the user (never the internal fact names).
+FACT_LABELS = {
+    "tf_version": "TensorFlow", "driver_version": "NVIDIA driver", "driver_cuda": "driver's newest CUDA",
+    "cuda_version": "TensorFlow built with CUDA", "build_cudnn": "TensorFlow built with cuDNN",
+    "toolkit_cuda": "nvcc's CUDA toolkit", "cudnn_loaded": "cuDNN loaded", "compute_capability": "compute capability",
+    "platform": "platform", "wsl": "WSL", "loaded_soname": "libraries opened",
+    "tf_era": "TensorFlow release (from the log's source paths)", "pasted": "pasted output",
+    "gpu_memory_mb": "GPU memory given to TensorFlow (MB)", "gpu_listed": "GPUs listed", "gpu_visible": "visible GPUs",
+    "gpu_found": "GPUs found", "gpu_count": "GPUs listed", "gpu_created": "GPU device created",
+}
+
+
+def fact_label(name: str) -> str:
+    """The user's name for a fact; a fact from a pack without a label is spelt out in words."""
+    return FACT_LABELS.get(name) or name.replace("_", " ")
+
+
 #: What each pasted output is, for the one line that says what explain read.
 _PASTED_FACTS = ("driver_version", "driver_cuda", "cuda_version", "build_cudnn", "toolkit_cuda", "tf_version")
 
@@ -629,6 +646,8 @@ def _gpu_text(scan: ScanResult) -> str:
         return f"TensorFlow found the GPU and created a device on it ({', '.join(got)}{memory}): the GPU is used"
     if name == "gpu_listed":
         return f"TensorFlow lists the GPU ({', '.join(got)}): it was found and can be used"
+    if name == "gpu_count":
+        return f"TensorFlow lists {got[0]} GPU{'s' if got[0] != '1' else ''}: they were found and can be used"
     if name == "gpu_visible":
         return f"TensorFlow found the GPU and made it visible (device {', '.join(got)})"
     return f"TensorFlow found the GPU (device {', '.join(got)})"
@@ -788,8 +807,12 @@ def decide(findings: list[Finding], scan: ScanResult, ctx: _Context | None = Non
                        "is wrong. Run `tfgpu doctor` on the machine to check the libraries as well.", True)
     driver = _first(scan.facts, "driver_version")
     if driver or scan.facts.get("pasted") or any(scan.facts.get(n) for n in _PASTED_FACTS):
-        read = "; ".join(f"{k.replace('_', ' ')} {', '.join(v)}" for k, v in scan.facts.items()
-                         if k in _PASTED_FACTS)
+        read = "; ".join(f"{fact_label(k)} {', '.join(v)}" for k, v in scan.facts.items() if k in _PASTED_FACTS)
+        if "tf.config.list_physical_devices()" in scan.facts.get("pasted", []):
+            return Verdict(VerdictStatus.UNKNOWN,
+                           "TensorFlow lists no GPU here (only the CPU), and nothing pasted says why: paste the "
+                           "output of `import tensorflow` (its log lines say why), or run `tfgpu doctor` on the "
+                           "machine.", False)
         newest = _newest_tf_for_driver(driver, ctx, matrix) if driver and ctx is not None else None
         fits = f" This driver runs up to {newest}." if newest else ""
         missing = ("paste `python -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info())\"` too, or run "

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from tfgpu.explain.report import fact_label
 from tfgpu.model import Finding, Report
 from tfgpu.render.rich import ICONS, VERDICT_STYLE, buffer_console, print_fixes, rendered
 
@@ -19,23 +20,8 @@ SECTIONS = (
 )
 
 
-#: How the facts read from a log are named to the user (never the internal fact names).
-FACT_LABELS = {
-    "tf_version": "TensorFlow", "driver_version": "NVIDIA driver", "driver_cuda": "driver's newest CUDA",
-    "cuda_version": "TensorFlow built with CUDA", "build_cudnn": "TensorFlow built with cuDNN",
-    "toolkit_cuda": "nvcc's CUDA toolkit", "cudnn_loaded": "cuDNN loaded", "compute_capability": "compute capability",
-    "platform": "platform", "wsl": "WSL", "loaded_soname": "libraries opened",
-    "tf_era": "TensorFlow release (from the log's source paths)", "pasted": "pasted output",
-    "gpu_memory_mb": "GPU memory given to TensorFlow (MB)", "gpu_listed": "GPUs listed", "gpu_visible": "visible GPUs",
-    "gpu_found": "GPUs found",
-}
 #: Facts shown elsewhere (the verdict says it) or not worth a mention.
 _FACTS_NOT_SHOWN = {"gpu_created"}
-
-
-def fact_label(name: str) -> str:
-    """The user's name for a fact; a fact from a pack without a label is spelt out in words."""
-    return FACT_LABELS.get(name) or name.replace("_", " ")
 
 
 def _clip(text: str, width: int) -> str:
