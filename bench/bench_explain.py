@@ -2,8 +2,11 @@
 
 Usage: python bench/bench_explain.py [--lines N] [--big-mb M]
 
-Prints the time of explain (read + scan + report) and of `grep -c` over the same file, their
-ratio, and the peak memory of explain over a large (default 100 MB) generated log.
+Prints recognition per class of report on the corpus (dev and held-out splits: a log is
+recognised when explain's non-noise finding ids equal its `# expect:` header; an `expect: none`
+log when explain makes no error finding), then the time of explain (read + scan + report) and of
+`grep -c` over the same file, their ratio, and the peak memory of explain over a large (default
+100 MB) generated log.
 """
 
 from __future__ import annotations
@@ -58,6 +61,54 @@ def write_log(path: Path, source: list[str], n_lines: int | None = None, n_bytes
     return count
 
 
+def _header(path: Path) -> tuple[dict[str, str], list[str]]:
+    header: dict[str, str] = {}
+    body: list[str] = []
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        if not body and line.startswith("# ") and ":" in line:
+            key, value = line[2:].split(":", 1)
+            header[key.strip()] = value.strip()
+        else:
+            body.append(line)
+    return header, body
+
+
+def recognition(matrix) -> dict[str, dict[str, list[int]]]:
+    """{split: {class: [recognised, total]}} over the corpus."""
+    out: dict[str, dict[str, list[int]]] = {"dev": {}, "heldout": {}}
+    for path in sorted((REPO / "tests" / "data" / "logs").glob("*.txt")):
+        header, body = _header(path)
+        want = {e.strip() for e in header.get("expect", "").split(",") if e.strip()} - {"none"}
+        want = {"unrecognized-error" if e == "unrecognized" else e for e in want}
+        report = explain_lines(body, matrix, path.name)
+        got = {f.id for f in report.findings if not f.id.startswith("noise-")}
+        if want - {i for i in want if i.startswith("noise-")}:
+            ok = got == {i for i in want if not i.startswith("noise-")}
+        else:
+            ok = not any(f.severity.value == "error" for f in report.findings) and not (got - {"unrecognized-error"}
+                                                                                       if "unrecognized-error" not in want
+                                                                                       else set())
+        cell = out[header.get("split", "dev")].setdefault(header.get("class", "?"), [0, 0])
+        cell[0] += int(ok)
+        cell[1] += 1
+    return out
+
+
+def print_recognition(matrix) -> bool:
+    """Print the per-class table; True when every class is at least 90% on both splits."""
+    table = recognition(matrix)
+    good = True
+    for split, classes in table.items():
+        done = sum(v[0] for v in classes.values())
+        total = sum(v[1] for v in classes.values())
+        print(f"recognition, {split} split: {done}/{total}" + (f" ({100 * done / total:.0f}%)" if total else ""))
+        for klass, (ok, n) in sorted(classes.items()):
+            pct = 100 * ok / n
+            good = good and pct >= 90
+            print(f"  {klass:16} {ok:3}/{n:<3} {pct:5.0f}%")
+    return good
+
+
 def time_explain(path: Path, matrix) -> tuple[float, object]:
     t0 = time.perf_counter()
     report = explain_lines(iter_log_lines(str(path)), matrix, str(path))
@@ -74,8 +125,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=100_000)
     ap.add_argument("--big-mb", type=int, default=100, help="size of the memory test log (0: skip)")
+    ap.add_argument("--recognition-only", action="store_true", help="print the per-class table and stop")
     args = ap.parse_args()
     matrix = load_matrix()
+    recognised = print_recognition(matrix)
+    if args.recognition_only:
+        return 0 if recognised else 1
     source = corpus_lines()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "bench.log"
