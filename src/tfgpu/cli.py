@@ -91,11 +91,26 @@ def _use_color(stream) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def _width() -> int:
+def _width() -> Optional[int]:
+    """The terminal's width; None (never wrap) when stdout is a pipe or file and COLUMNS is unset:
+    text that goes to a file or another program is not hard-wrapped by tfgpu."""
     try:
-        return max(60, min(int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(sys.stdout.fileno()).columns, 160))
-    except (OSError, ValueError, AttributeError):
-        return 100
+        columns = int(os.environ.get("COLUMNS", "0") or 0)
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            if not sys.stdout.isatty():
+                return None
+            columns = os.get_terminal_size(sys.stdout.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return None
+    return max(40, columns)
+
+
+def _table_width() -> int:
+    """A width for views drawn as tables (matrix, recommend): the terminal's, else 100."""
+    return _width() or 100
 
 
 def _load_matrix(path: Optional[Path]):
@@ -159,6 +174,8 @@ def doctor(
     from_facts: Optional[Path] = typer.Option(None, "--from-facts", help="Re-run the checks on the facts of a saved JSON report."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the verdict, the errors and the next steps."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Every check, passed ones too, with its evidence and id."),
 ) -> None:
     """Diagnose whether TensorFlow will use this machine's NVIDIA GPU."""
     from tfgpu import checks as checks_mod
@@ -190,8 +207,15 @@ def doctor(
     matrix = _load_matrix(matrix_file)
     from tfgpu.model import RunOptions
 
+    if quiet and verbose:
+        _err("--quiet and --verbose: choose one")
+        raise typer.Exit(EXIT_USAGE)
+    if python:
+        # Absolute (not resolved: a venv's python is a symlink whose location matters).
+        python = os.path.abspath(python)
+    argv = _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts, strict, matrix_file)
     options = RunOptions(fast=fast, smoke=not no_smoke, strict=strict, timeout=timeout, live_timeout=live_timeout,
-                         from_facts=str(from_facts) if from_facts is not None else None)
+                         from_facts=str(from_facts) if from_facts is not None else None, argv=argv)
     t0 = time.monotonic()
     from tfgpu.runner import build_report
 
@@ -203,8 +227,6 @@ def doctor(
 
         if python:
             _validate_python(python)
-            # Absolute (not resolved: a venv's python is a symlink whose location matters).
-            python = os.path.abspath(python)
         target = python or default_python(os.environ)
         ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout, matrix=matrix,
                            options=options)
@@ -221,10 +243,33 @@ def doctor(
 
         _emit(render_json(report))
     else:
+        from tfgpu.invocation import doctor_command
         from tfgpu.render.rich import render as render_rich
 
-        _emit(render_rich(report, **_text_style()))
+        level = "quiet" if quiet else "verbose" if verbose else "normal"
+        rerun = doctor_command(options) if report.worst.rank >= 2 else ""
+        _emit(render_rich(report, level=level, rerun=rerun, **_text_style()))
     raise typer.Exit(_exit_code(report, strict))
+
+
+def _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts, strict, matrix_file) -> tuple:
+    """This invocation in its long form, without the flags that only choose the view (--json,
+    -q, -v): the tfgpu commands a report suggests are rebuilt from it (tfgpu.invocation)."""
+    argv = ["doctor", *(ids or [])]
+    if python:
+        argv += ["--python", python]
+    if from_facts is not None:
+        argv += ["--from-facts", str(from_facts)]
+    if matrix_file is not None:
+        argv += ["--matrix", str(matrix_file)]
+    argv += ["--fast"] if fast else []
+    argv += ["--no-smoke"] if no_smoke else []
+    argv += ["--strict"] if strict else []
+    if timeout != 30.0:
+        argv += ["--timeout", f"{timeout:g}"]
+    if live_timeout != 120.0:
+        argv += ["--live-timeout", f"{live_timeout:g}"]
+    return tuple(argv)
 
 
 def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
@@ -299,9 +344,11 @@ def _read_facts(path: Path, probes: dict):
     return facts, {"probes_total": 0.0}
 
 
-def _text_style() -> dict:
-    """How text views are drawn for this stdout: its width, colour, and whether it takes Unicode."""
-    return {"width": _width(), "color": _use_color(sys.stdout), "ascii_only": not _unicode_ok(sys.stdout)}
+def _text_style(table: bool = False) -> dict:
+    """How text views are drawn for this stdout: its width (None: do not wrap; `table`: views that
+    need one, the terminal's or 100), colour, and whether it takes Unicode."""
+    return {"width": _table_width() if table else _width(), "color": _use_color(sys.stdout),
+            "ascii_only": not _unicode_ok(sys.stdout)}
 
 
 @app.command("matrix")
@@ -321,15 +368,15 @@ def matrix_cmd(
         if row is None:
             _err(f"--tf {tf}: not in the matrix (known: {', '.join(r.series for r in matrix.tf_rows_newest_first())})")
             raise typer.Exit(EXIT_USAGE)
-        _emit(document(view.release_json(matrix, row)) if as_json else view.release_text(matrix, row, **_text_style()))
+        _emit(document(view.release_json(matrix, row)) if as_json else view.release_text(matrix, row, **_text_style(table=True)))
         raise typer.Exit(EXIT_OK)
     if cuda:
         if matrix.cuda_row(cuda) is None:
             _err(f"--cuda {cuda}: not in the matrix (known: {', '.join(r.version for r in matrix.cuda)})")
             raise typer.Exit(EXIT_USAGE)
-        _emit(document(view.cuda_doc(matrix, cuda)) if as_json else view.cuda_text(matrix, cuda, **_text_style()))
+        _emit(document(view.cuda_doc(matrix, cuda)) if as_json else view.cuda_text(matrix, cuda, **_text_style(table=True)))
         raise typer.Exit(EXIT_OK)
-    _emit(document(view.table_doc(matrix)) if as_json else view.table_text(matrix, **_text_style()))
+    _emit(document(view.table_doc(matrix)) if as_json else view.table_text(matrix, **_text_style(table=True)))
     raise typer.Exit(EXIT_OK)
 
 
@@ -383,7 +430,7 @@ def recommend(
     from tfgpu.render import recommend as view
     from tfgpu.render.json import document
 
-    _emit(document(view.to_dict(machine, advice)) if as_json else view.render(machine, advice, **_text_style()))
+    _emit(document(view.to_dict(machine, advice)) if as_json else view.render(machine, advice, **_text_style(table=True)))
     raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
 
 
@@ -462,7 +509,7 @@ def explain(
     else:
         from tfgpu.render.explain import render as render_explain
 
-        style = _text_style()
+        style = _text_style(table=True)
         _emit(render_explain(report, width=style["width"], color=style["color"]))
     raise typer.Exit(EXIT_FINDINGS if report.worst is Severity.ERROR else EXIT_OK)
 

@@ -61,6 +61,9 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     fixes: tuple[Fix, ...] = ()
     area: str = ""
+    #: The id of the finding that causes this one, when this one is only its consequence (no
+    #: driver -> no GPU listed): renderers show it under its cause and its fixes are not repeated.
+    root_cause: str = ""
 
 
 class ProbeStatus(str, enum.Enum):
@@ -105,6 +108,10 @@ class RunOptions:
     #: explain's signature knowledge, for classifying the live import's log: data handed to the
     #: checks so that they stay pure (the runner loads it when there is a live log).
     knowledge: Any = None
+    #: How tfgpu was invoked (argv after the program name, as typed, e.g. ("doctor", "--python",
+    #: "/srv/venv/bin/python")): every tfgpu command a finding suggests is rebuilt from it, so that
+    #: pasting it diagnoses the same environment (see tfgpu.invocation).
+    argv: tuple[str, ...] = ()
 
 
 class Area(str, enum.Enum):

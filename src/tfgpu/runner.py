@@ -179,7 +179,7 @@ def build_report(
     """Run the checks over the facts and assemble the Report."""
     from tfgpu import __version__
     from tfgpu.checks import load_all, run_checks
-    from tfgpu.verdict import decide
+    from tfgpu.verdict import decide, link_root_causes
 
     t0 = time.monotonic()
     if "tf_live" in results and options.knowledge is None:
@@ -191,8 +191,8 @@ def build_report(
     if not check_ids:  # a contradiction needs every static check's say
         from tfgpu.checks.live import contradiction
 
-        findings.extend(contradiction(results, findings))
-    findings = _with_areas(findings, load_all())
+        findings.extend(contradiction(results, findings, options))
+    findings = link_root_causes(results, _with_areas(findings, load_all()))
     timings = dict(timings)
     timings["checks"] = round(time.monotonic() - t0, 4)
     verdict = decide(results, findings, options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 from tfgpu.model import Finding, ProbeFailure, RunOptions, Severity, Verdict, VerdictStatus
@@ -55,3 +56,76 @@ def decide(facts: dict[str, Any], findings: Sequence[Finding], options: RunOptio
     else:
         why = "not every fact needed could be gathered"
     return Verdict(VerdictStatus.UNKNOWN, f"Could not decide whether {label} will use a GPU ({why})", predicted)
+
+
+#: The area whose findings report a failed probe's fact (a check skipped for want of it is a
+#: consequence of that area's own error).
+FACT_AREAS = {"driver": "driver", "tf_build": "tensorflow", "tf_package": "tensorflow", "python_env": "environment",
+              "libraries": "libraries", "toolkit": "toolkit", "host": "platform"}
+#: Where two findings give the same fix, the one that names the cause (not the symptom).
+CAUSE_FIRST = ("and-cuda-missing", "tf-not-installed", "driver-missing")
+#: Commands too generic to say that two findings share a cause.
+_GENERIC = frozenset({"sudo reboot", "reboot", "nvidia-smi", "nvidia-smi -L", "sudo modprobe nvidia"})
+#: The live check's findings that, when the import listed no GPU, only restate a static cause.
+_LIVE_OWN = frozenset({"tf-live-imported", "prediction-contradicted", "tf-import-crashed", "tf-import-hung",
+                       "tf-import-failed", "tf-live-failed", "log-noise"})
+
+
+def _skip_facts(detail: str) -> list[str]:
+    """The facts a skipped check lacked, from its detail ("driver: ...; libraries: not probed")."""
+    names = []
+    for part in detail.split("; "):
+        name, sep, why = part.partition(": ")
+        if sep and name.isidentifier() and why != "not probed":
+            names.append(name)
+    return names
+
+
+def _primary_commands(f: Finding) -> frozenset[str]:
+    return frozenset(f.fixes[0].commands) if f.fixes else frozenset()
+
+
+def link_root_causes(facts: dict[str, Any], findings: Sequence[Finding]) -> list[Finding]:
+    """One cause, said once: findings that are only consequences of another finding get
+    `root_cause` set to its id (every fact and fix they carry is kept).
+
+    - a check skipped because a probe failed -> the error that reports that probe's failure
+      (no driver: the driver, GPU and library checks that needed it);
+    - when the live import listed no GPU and a static check already has an error: the live
+      findings that restate it (tf-live-no-gpu, and the causes read from TensorFlow's log) ->
+      the error the verdict names;
+    - two problems whose first fix is the same commands -> the one that names the cause
+      (a missing [and-cuda] extra, not the missing libraries it leaves).
+    """
+    out = list(findings)
+    problems = [f for f in out if f.severity.rank >= Severity.WARNING.rank]
+    by_area: dict[str, Finding] = {}
+    for f in sorted(problems, key=lambda f: -f.severity.rank):
+        by_area.setdefault(f.area, f)
+    statics = sorted((f for f in problems if f.severity is Severity.ERROR and f.area != "live"), key=_area_rank)
+    primary = statics[0] if statics else None
+    no_gpu = any(f.id == "tf-live-no-gpu" for f in out)
+    links: dict[int, str] = {}
+    for i, f in enumerate(out):
+        if f.severity is Severity.SKIPPED:
+            for name in _skip_facts(f.detail):
+                cause = by_area.get(FACT_AREAS.get(name, ""))
+                if cause is not None and isinstance(facts.get(name), ProbeFailure):
+                    links[i] = cause.id
+                    break
+        elif (primary is not None and no_gpu and f.area == "live" and f.id not in _LIVE_OWN
+              and f.severity.rank >= Severity.WARNING.rank and f.id != primary.id):
+            links[i] = primary.id
+    # The same first fix: the preferred cause (CAUSE_FIRST, then the chain's order) keeps it.
+    causes = [f for i, f in enumerate(out) if i not in links and f.severity.rank >= Severity.WARNING.rank]
+    causes.sort(key=lambda f: (CAUSE_FIRST.index(f.id) if f.id in CAUSE_FIRST else len(CAUSE_FIRST), _area_rank(f)))
+    kept: list[Finding] = []
+    for f in causes:
+        cmds = _primary_commands(f)
+        same = next((k for k in kept if cmds and not cmds <= _GENERIC and _primary_commands(k) == cmds
+                     and k.id != f.id), None)
+        if same is not None:
+            links[next(i for i, g in enumerate(out) if g is f)] = same.id
+        else:
+            kept.append(f)
+    return [replace(f, root_cause=links[i]) if i in links else f for i, f in enumerate(out)]

@@ -9,6 +9,7 @@ from typing import Any
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import pip, tf_requirement
+from tfgpu.invocation import doctor_command
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.tf_live import LiveOutcome, TFLive, short_device
 
@@ -69,7 +70,8 @@ def _timed_out(ctx: CheckContext, live: TFLive, ev: dict[str, Any], causes: list
                       "A hung driver, a GPU that needs a reset, or a first-start PTX JIT compile can do this; "
                       "so can a limit shorter than TensorFlow's import takes on this machine.",
                       ev, (Fix("If TensorFlow is only slow here, give it longer",
-                               (f"tfgpu doctor --live-timeout {max(300, int(live.seconds * 4))}",)),
+                               (doctor_command(ctx.options, {"--live-timeout": str(max(300, int(live.seconds * 4)))},
+                                               drop=("--fast", "--from-facts")),)),
                            Fix("See whether the driver answers, and what holds the GPU",
                                ("nvidia-smi", "sudo fuser -v /dev/nvidia*"))))
 
@@ -201,7 +203,7 @@ def _mapped_vs_static(ctx: CheckContext, live: TFLive) -> Iterable[Finding]:
                               {"soname": lib.soname, "mapped": got, "predicted": winner.path})
 
 
-def contradiction(facts: dict, findings: list[Finding]) -> list[Finding]:
+def contradiction(facts: dict, findings: list[Finding], options: Any = None) -> list[Finding]:
     """When the static checks predicted success but the live import found no GPU, the knowledge
     has a gap: say so, with both pieces of evidence."""
     live = facts.get("tf_live")
@@ -210,11 +212,13 @@ def contradiction(facts: dict, findings: list[Finding]) -> list[Finding]:
     static_errors = [f for f in findings if f.severity is Severity.ERROR and f.check != "tf-live"]
     if static_errors:
         return []
+    save = doctor_command(options, {"--json": None}, redirect="tfgpu-report.json")
     return [Finding(
         "prediction-contradicted", "tf-live", Severity.WARNING,
         "The static checks found nothing wrong, yet the live import found no GPU: tfgpu's knowledge has a gap here",
-        "Please report this with the JSON report attached (tfgpu doctor --json > report.json).",
+        f"Please report this with the JSON report attached ({save}).",
         {"static_findings": [f"{f.id}: {f.severity.value}" for f in findings if f.check != "tf-live"][:30],
          "live_log_tail": list(live.log[-LOG_TAIL:])},
-        (Fix("Save the full report to attach to a bug report", ("tfgpu doctor --json > tfgpu-report.json",)),),
+        (Fix("Save the full report to attach to a bug report",
+             (save,)),),
     )]

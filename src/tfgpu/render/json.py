@@ -22,7 +22,7 @@ def fact_to_dict(value: Any) -> dict[str, Any]:
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
-    return {
+    out = {
         "id": f.id,
         "check": f.check,
         "area": f.area,
@@ -32,6 +32,9 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "evidence": to_jsonable(f.evidence),
         "fixes": [{"summary": x.summary, "commands": list(x.commands), "links": list(x.links)} for x in f.fixes],
     }
+    if f.root_cause:
+        out["root_cause"] = f.root_cause
+    return out
 
 
 def report_to_dict(report: Report, kind: str = "doctor") -> dict[str, Any]:
