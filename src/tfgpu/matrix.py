@@ -18,8 +18,14 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 SCHEMA_VERSION = 1
-_VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
-_CC_RE = re.compile(r"^(sm|compute)_(\d+)([a-z]?)$")
+#: Version components are at most 9 digits: no real version has more, and int() of thousands of digits fails.
+_VERSION_RE = re.compile(r"^\d{1,9}(\.\d{1,9}){0,3}$")
+_CC_RE = re.compile(r"^(sm|compute)_(\d{2,4})([a-z]?)$")
+
+
+def _small_int(digits: str, ceiling: int = 10**9) -> int:
+    """int() of a run of digits, `ceiling` where it has more than 9 (never the 4300-digit ValueError)."""
+    return int(digits) if len(digits) <= 9 else ceiling
 
 
 class MatrixError(ValueError):
@@ -229,7 +235,7 @@ class PlatformRow:
 
 
 def _series_key(series: str) -> tuple[int, int]:
-    parts = [int(p) for p in re.findall(r"\d+", series)[:2]] + [0, 0]
+    parts = [_small_int(p) for p in re.findall(r"\d+", series)[:2]] + [0, 0]
     return parts[0], parts[1]
 
 
@@ -317,7 +323,10 @@ class Matrix:
             return None
         if not need:
             return branches[0]
-        major = int(re.findall(r"\d+", need)[0])
+        digits = re.findall(r"\d+", need)
+        if not digits:
+            return branches[0]
+        major = _small_int(digits[0])
         return next((b for b in branches if b >= major), None)
 
     def forward_compat_branches(self, cuda: str) -> tuple[int, ...]:
@@ -437,7 +446,7 @@ def parse_cc(text: str) -> tuple[str, int, int] | None:
     if m:
         digits = m.group(2)
         return (m.group(1), int(digits[:-1]), int(digits[-1]))
-    if re.match(r"^\d+\.\d+$", text):
+    if re.match(r"^\d{1,3}\.\d{1,3}$", text):
         major, minor = text.split(".")
         return ("sm", int(major), int(minor))
     if re.match(r"^\d{2,3}$", text):
@@ -459,84 +468,200 @@ def default_path() -> str:
 
 
 def load(path: str | None = None) -> Matrix:
-    """Load and validate a matrix file; raise MatrixError on any problem."""
-    return _load_cached(os.path.abspath(path or default_path()))
-
-
-def _cache_file(path: str) -> Path | None:
-    """Where the parsed YAML of `path` is cached as JSON (YAML parsing dominates start-up)."""
-    if os.environ.get("TFGPU_NO_CACHE"):
-        return None
+    """Load and validate a matrix file; raise MatrixError on any problem (never anything else)."""
+    given = path or default_path()
     try:
-        st = os.stat(path)
-    except OSError:
+        absolute = os.path.abspath(given)
+    except OSError as exc:  # a relative path while the working folder is gone
+        raise MatrixError(given, "", f"cannot resolve the path: {exc.strerror or exc}") from None
+    return _load_cached(absolute)
+
+
+#: Collections nested deeper than this are refused (the matrix nests five levels).
+MAX_DEPTH = 32
+#: The cache file's first line: this tag and the SHA-256 of the rest, so a damaged file is rebuilt.
+_CACHE_TAG = "tfgpu-matrix-cache"
+
+
+def _cache_dir(environ: Any = None) -> Path | None:
+    """$XDG_CACHE_HOME/tfgpu, else ~/.cache/tfgpu; a relative XDG_CACHE_HOME is ignored (the XDG
+    Base Directory spec: "If an implementation encounters a relative path ... it should consider
+    the path invalid and ignore it"); None where no absolute folder can be had."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "tfgpu"
+
+
+def _cache_file(path: str, content: bytes) -> Path | None:
+    """Where the parsed YAML of `path` is cached as JSON (YAML parsing dominates start-up), keyed by
+    the file's path and content (SHA-256: any change to the file is a new key), the schema and the
+    cache format."""
+    if os.environ.get("TFGPU_NO_CACHE"):
         return None
     import hashlib
 
-    key = hashlib.sha256(f"{path}|{st.st_mtime_ns}|{st.st_size}|{SCHEMA_VERSION}".encode()).hexdigest()[:24]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tfgpu" / f"matrix-{key}.json"
+    folder = _cache_dir()
+    if folder is None:
+        return None
+    key = hashlib.sha256(f"{SCHEMA_VERSION}|2|{path}|".encode("utf-8", "surrogateescape") + content).hexdigest()[:32]
+    return folder / f"matrix-{key}.json"
 
 
 def _read_cache(cache: Path | None) -> Any:
+    """The cached data, or None where there is none or it is damaged in any way (never raises)."""
     if cache is None:
         return None
+    import hashlib
     import json
 
+    from tfgpu.safeio import BadInput, read_bytes
+
     try:
-        return json.loads(cache.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = read_bytes(str(cache), "cache")
+        head, sep, body = raw.partition(b"\n")
+        tag, _sp, digest = head.decode("ascii").partition(" ")
+        if not sep or tag != _CACHE_TAG or hashlib.sha256(body).hexdigest() != digest:
+            return None
+        return json.loads(body.decode("utf-8"))
+    except (BadInput, OSError, ValueError, RecursionError, MemoryError):
         return None
 
 
 def _write_cache(cache: Path | None, data: Any) -> None:
+    """Write validated `data` atomically: a temporary file in the same folder, then rename; a
+    failure removes the temporary file and leaves any previous cache as it was."""
     if cache is None:
         return
+    import hashlib
     import json
+    import tempfile
 
     try:
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError, MemoryError):
+        return
+    from tfgpu.safeio import LIMITS
+
+    if len(body) > LIMITS["cache"] - 200:
+        return
+    text = f"{_CACHE_TAG} {hashlib.sha256(body).hexdigest()}\n".encode("ascii") + body
+    tmp = None
+    try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
+        _remove_stale_temporaries(cache.parent)
+        fd, tmp = tempfile.mkstemp(prefix=cache.name + ".", suffix=".tmp", dir=str(cache.parent))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
         os.replace(tmp, cache)
-    except (OSError, TypeError, ValueError):
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _remove_stale_temporaries(folder: Path, age: float = 3600.0) -> None:
+    """Temporary files a killed run left behind (an hour old: no live writer takes that long)."""
+    import time
+
+    try:
+        now = time.time()
+        for entry in os.scandir(folder):
+            if entry.name.startswith("matrix-") and entry.name.endswith(".tmp"):
+                try:
+                    if now - entry.stat(follow_symlinks=False).st_mtime > age:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+    except OSError:
         pass
 
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str) -> Matrix:
-    cache = _cache_file(path)
+    from tfgpu.safeio import BadInput, read_bytes
+
+    try:
+        content = read_bytes(path, "matrix")
+    except BadInput as exc:
+        raise MatrixError(path, "", exc.problem) from None
+    cache = _cache_file(path, content)
     data = _read_cache(cache)
     if data is not None:
         try:
             return validate(data, path)
         except MatrixError:
             pass  # a damaged cache file: the YAML decides, and the cache is rewritten
-    data = _parse_yaml(path)
+    data = _parse_yaml(path, content)
     matrix = validate(data, path)
     _write_cache(cache, data)
     return matrix
 
 
-def _parse_yaml(path: str) -> Any:
+def _parse_yaml(path: str, content: bytes | None = None) -> Any:
+    """The YAML of `path` (or `content`): aliases and deep nesting refused before anything is built
+    (an alias bomb expands in whatever walks the data next), then PyYAML's safe loader."""
     import yaml
 
+    if content is None:
+        from tfgpu.safeio import BadInput, read_bytes
+
+        try:
+            content = read_bytes(path, "matrix")
+        except BadInput as exc:
+            raise MatrixError(path, "", exc.problem) from None
     try:
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8")
-    except FileNotFoundError:
-        raise MatrixError(path, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MatrixError(path, "", f"cannot read: {exc}") from None
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MatrixError(path, "", f"cannot read: not UTF-8 text (byte {exc.start})") from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        _check_events(path, yaml.parse(text, Loader=loader))
         data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise MatrixError(path, where, f"YAML syntax error: {problem}") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits
+        raise MatrixError(path, "YAML", f"a value cannot be read: {_short(str(exc))}") from None
+    except (RecursionError, MemoryError):
+        raise MatrixError(path, "YAML", "nested too deeply or too large to read") from None
     return data
+
+
+def _check_events(path: str, events: Iterator[Any]) -> None:
+    """Refuse YAML aliases (`*name`) and nesting deeper than MAX_DEPTH, from the event stream."""
+    import yaml
+
+    depth = 0
+    for event in events:
+        if isinstance(event, yaml.AliasEvent):
+            mark = getattr(event, "start_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+            raise MatrixError(path, where, f"YAML alias *{event.anchor} refused: a matrix file may not use aliases")
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = getattr(event, "start_mark", None)
+                where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+                raise MatrixError(path, where, f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
+def _short(text: str, n: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 class _V:
@@ -605,9 +730,11 @@ def _entries(top: _V, section: str, key: str, required: bool = False) -> Iterato
 
 
 def _check_version(v: _V, value: str, key: str) -> None:
+    if len(value) > 64 or any(len(d) > 9 for d in re.findall(r"\d+", value)):
+        raise v.fail(f"field '{key}': {_short(repr(value), 80)} is not a valid version")
     try:
         Version(value)
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):
         raise v.fail(f"field '{key}': {value!r} is not a valid version") from None
 
 
@@ -646,7 +773,7 @@ def _requires_python(v: _V) -> str | None:
     return rp
 
 
-_PY_RE = re.compile(r"^\d+\.\d+$")
+_PY_RE = re.compile(r"^\d{1,3}\.\d{1,3}$")
 
 
 def _wheels_by_release(v: _V, key: str, series: str) -> dict[str, tuple[str, ...]]:
@@ -863,7 +990,10 @@ def _driver_branch_rows(top: _V, sources: dict[Any, Any]) -> tuple[DriverBranch,
         eol = v.need("end_of_life")
         if not re.match(r"^\d{4}-\d{2}$", eol):
             raise v.fail(f"end_of_life {eol!r} is not YYYY-MM")
-        rows.append(DriverBranch(int(v.need("branch", version=True)), v.need("type"), eol,
+        branch = v.need("branch", version=True)
+        if not branch.isdigit():
+            raise v.fail(f"branch {branch!r} is not a driver branch like \"580\" (digits only)")
+        rows.append(DriverBranch(int(branch), v.need("type"), eol,
                                  v.need("max_cuda", version=True)))
     return tuple(rows)
 
@@ -884,7 +1014,7 @@ def _forward_compat(top: _V, sources: dict[Any, Any]) -> tuple[dict[str, Any], d
     for cuda, branches in raw.items():
         if not isinstance(cuda, str) or not _PY_RE.match(cuda):
             raise v.fail(f"packages: {cuda!r} is not a quoted CUDA major.minor like \"12.5\"")
-        if not isinstance(branches, list) or not all(isinstance(b, str) and b.isdigit() for b in branches):
+        if not isinstance(branches, list) or not all(isinstance(b, str) and b.isdigit() and len(b) <= 9 for b in branches):
             raise v.fail(f"packages.{cuda}: expected a list of quoted driver branches like \"535\"")
         packages[cuda] = tuple(int(b) for b in branches)
     return data, packages
@@ -899,7 +1029,18 @@ def _tf_cuda_has_rows(path: str, tf_rows: tuple[TFRow, ...], cuda_rows: tuple[Cu
 
 
 def validate(data: Any, path: str = "<matrix>") -> Matrix:
-    """Check parsed matrix data section by section; raise MatrixError at the first problem."""
+    """Check parsed matrix data section by section; raise MatrixError at the first problem, and
+    MatrixError only: data of any shape (a damaged cache, a fuzzed file) is a bad input, never a crash."""
+    try:
+        return _validate(data, path)
+    except MatrixError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError,
+            MemoryError) as exc:
+        raise MatrixError(path, "", f"not a usable matrix ({type(exc).__name__}: {_short(str(exc))})") from None
+
+
+def _validate(data: Any, path: str) -> Matrix:
     if data is None:
         raise MatrixError(path, "", "the file is empty")
     top = _V(path, "top level", data)

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from collections.abc import Mapping
 
 from tfgpu.model import ProbeStatus
 from tfgpu.probes import ProbeContext, _children, failure, probe
@@ -123,6 +124,72 @@ def parse_child_output(stdout: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+#: Variables that make an interpreter run code of their own accord (a startup file, an interactive
+#: prompt after -c, a warning category imported by name): never passed to a child of the target.
+CODE_VARIABLES = ("PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONWARNINGS")
+
+
+def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The user's environment for a child of the target, less CODE_VARIABLES, writing no bytecode."""
+    env = {k: v for k, v in environ.items() if k not in CODE_VARIABLES}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _user_cwd() -> str:
+    """The folder tfgpu was started from ('' where it is gone): a tensorflow/ there shadows the package."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
+
+
+def interpreter_problem(path: str) -> str | None:
+    """Why `path` cannot be a --python interpreter, in words ('is a directory, not a Python
+    interpreter'), or None where it may be one (the inquiry then decides). Never runs it, never
+    blocks: stat first, only a regular file is opened (O_NONBLOCK), and only its first line read."""
+    from tfgpu.safeio import BadInput, LIMITS, read_head
+
+    if not path or not path.strip():
+        return "is empty: give the path of a Python interpreter"
+    if "\0" in path:
+        return "holds a NUL byte: not a path"
+    try:
+        if not os.path.isabs(path):
+            os.getcwd()  # a relative path is relative to a working folder that must still exist
+    except OSError:
+        return "is relative, and the working folder it is relative to no longer exists"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file"
+    except PermissionError:
+        return "permission denied"
+    except (OSError, ValueError) as exc:
+        return f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a Python interpreter"
+    if not stat.S_ISREG(st.st_mode):
+        from tfgpu.safeio import check_regular
+
+        try:
+            check_regular(path)
+        except BadInput as exc:
+            return f"{exc.problem}: not a Python interpreter"
+        return "not a regular file: not a Python interpreter"
+    if not os.access(path, os.X_OK):
+        return "not executable"
+    # Read (never run) its first line: a script whose #! names Python is a program, not an
+    # interpreter, and running it with -c would run the script. Shell wrappers (pyenv shims) pass.
+    head = (read_head(path, LIMITS["interpreter"]) or b"").split(b"\n", 1)[0]
+    name = os.path.basename(path)
+    if head.startswith(b"#!") and b"python" in head.split(b"/")[-1].lower() and not name.startswith("python"):
+        return "is a Python script, not a Python interpreter"
+    return None
+
+
 def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -130,13 +197,21 @@ def _tail(text: str, lines: int = 8) -> str:
 @probe("python_env", "Target Python environment", PythonEnv, timeout=20.0)
 def probe_python_env(ctx: ProbeContext):
     python = ctx.python
-    env = dict(ctx.environ)
-    env.pop("PYTHONSTARTUP", None)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    # Not isolated: the inquiry must see the user's sys.path (PYTHONPATH, user site-packages, .pth files).
-    result = ctx.run_child(_children.ENV, python=python, isolated=False, args=child_args(),
-                           timeout=min(ctx.timeout, 20.0), env=env)
-    evidence = {"command": f"{python} -c <inquiry>", "outcome": result.describe()}
+    env = child_environ(ctx.environ)
+    # -S, not -I: the inquiry sees PYTHONPATH as the user's program does, finds the site-packages
+    # folders as files and reads their .pth files as text (see _children/env.py for each flag); in
+    # an empty working folder, so nothing where tfgpu was started from can be imported.
+    import shutil
+    import tempfile
+
+    neutral = tempfile.mkdtemp(prefix="tfgpu-env-")
+    try:
+        result = ctx.run_child(_children.ENV, python=python, isolated=False, site=False,
+                               args=[*child_args(), _user_cwd()], timeout=min(ctx.timeout, 20.0),
+                               env=env, cwd=neutral)
+    finally:
+        shutil.rmtree(neutral, ignore_errors=True)
+    evidence = {"command": f"{python} -S -c <inquiry>", "outcome": result.describe()}
     if result.start_error == "not found":
         return failure("python_env", ProbeStatus.NOT_FOUND, f"{python}: no such interpreter", **evidence)
     if result.start_error == "permission denied":
@@ -157,31 +232,44 @@ def probe_python_env(ctx: ProbeContext):
             stderr_tail=_tail(result.stderr),
             **evidence,
         )
+    from tfgpu.safeio import printable
+
+    def text(value: object, default: str = "") -> str:
+        """A string of the record, shown safe to print (a METADATA header may hold anything)."""
+        return printable(value) if isinstance(value, str) else default
+
+    def texts(value: object) -> tuple[str, ...]:
+        return tuple(printable(v) for v in value if isinstance(v, str)) if isinstance(value, (list, tuple)) else ()
+
+    def optional(value: object) -> str | None:
+        return printable(value) if isinstance(value, str) else None
+
     dists = tuple(
         Distribution(
-            name=d.get("name", ""),
-            version=d.get("version", ""),
-            location=d.get("location", ""),
-            metadata_dir=d.get("metadata_dir", ""),
-            requires_python=d.get("requires_python"),
-            requires_dist=tuple(d.get("requires_dist") or ()),
-            provides_extra=tuple(d.get("provides_extra") or ()),
+            name=text(d.get("name")),
+            version=text(d.get("version")),
+            location=text(d.get("location")),
+            metadata_dir=text(d.get("metadata_dir")),
+            requires_python=optional(d.get("requires_python")),
+            requires_dist=texts(d.get("requires_dist")),
+            provides_extra=texts(d.get("provides_extra")),
         )
-        for d in data.get("distributions", [])
+        for d in (data.get("distributions") or [])
+        if isinstance(d, dict)
     )
     return PythonEnv(
-        executable=data.get("executable") or python,
-        version=data.get("version", ""),
-        implementation=data.get("implementation", ""),
-        platform=data.get("platform", ""),
-        machine=data.get("machine", ""),
-        prefix=data.get("prefix", ""),
+        executable=text(data.get("executable")) or python,
+        version=text(data.get("version")),
+        implementation=text(data.get("implementation")),
+        platform=text(data.get("platform")),
+        machine=text(data.get("machine")),
+        prefix=text(data.get("prefix")),
         is_venv=bool(data.get("is_venv")),
         is_conda=bool(data.get("is_conda")),
         distributions=dists,
-        tensorflow_dirs=tuple(data.get("tensorflow_dirs", [])),
-        cwd_tensorflow=data.get("cwd_tensorflow"),
-        sys_path=tuple(data.get("sys_path", [])),
+        tensorflow_dirs=texts(data.get("tensorflow_dirs")),
+        cwd_tensorflow=optional(data.get("cwd_tensorflow")),
+        sys_path=texts(data.get("sys_path")),
     )
 
 
