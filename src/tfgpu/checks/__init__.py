@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
-from tfgpu.fixes import checked_fixes
+from tfgpu.fixes import fitted_fixes, fix_context
 from tfgpu.matrix import Matrix
 from tfgpu.model import Area, Finding, Fix, ProbeFailure, RunOptions, Severity
 from tfgpu.plugins import PluginEntry, discover
@@ -253,6 +253,8 @@ class Registry:
         findings = [_plugin_error_finding(e) for e in self.errors]
         crashed: list[str] = []
         selected = [self.checks[i] for i in only] if only else list(self.checks.values())
+        # What every fix must fit (container, WSL2, root, package manager, the user's Python and shell).
+        fit = fix_context(facts)
         for chk in selected:
             ctx = CheckContext(chk.id, facts, matrix, options, chk.area, chk.declared)
             if chk.needs and all(ctx.fact(n) is None for n in chk.needs):
@@ -265,9 +267,10 @@ class Registry:
                 continue
             try:
                 conda = getattr(ctx.knowledge, "conda", None)
-                # Every fix command is checked against the matrix before it is offered (tfgpu.fixes):
-                # one that cannot work (an extra the release lacks, a wheel for the wrong CUDA) is dropped.
-                findings.extend(replace(f, fixes=checked_fixes(f.fixes, matrix, conda=conda)) if f.fixes else f
+                # Every fix is fitted to the machine, in this one place, and each command is then checked
+                # against the matrix (tfgpu.fixes): a host action inside a container becomes the host's,
+                # root gets no sudo, and one that cannot work (an extra the release lacks) is dropped.
+                findings.extend(replace(f, fixes=fitted_fixes(f.fixes, fit, matrix, conda=conda)) if f.fixes else f
                                 for f in (chk.func(ctx) or ()))
             except Exception as exc:
                 crashed.append(chk.id)

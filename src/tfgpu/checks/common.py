@@ -4,6 +4,7 @@ and the driver install fix. Pure: everything comes from the `CheckContext`."""
 from __future__ import annotations
 
 from tfgpu.checks import CheckContext
+from tfgpu.fixes import windows_driver_fix
 from tfgpu.matrix import Matrix
 from tfgpu.model import Fix
 from tfgpu.probes.driver import DriverInfo, GpuInfo
@@ -12,9 +13,7 @@ from tfgpu.rules import OS, machine_os, tf_cuda
 from tfgpu.versions import cc_pair
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
-DRIVER_DOWNLOAD = "https://www.nvidia.com/Download/index.aspx"
 CUDA_COMPAT = "https://docs.nvidia.com/deploy/cuda-compatibility/"
-WSL_GUIDE = "https://docs.nvidia.com/cuda/wsl-user-guide/"
 CONTAINER_TOOLKIT = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html"
 CUDA_ENV_VARS = "https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#env-vars"
 
@@ -65,32 +64,90 @@ def gpu_cc(gpu: GpuInfo, matrix: Matrix | None) -> tuple[tuple[int, int] | None,
     return (cc, "matrix") if cc else (None, "unknown")
 
 
+#: NVIDIA's CUDA repositories (NVIDIA Driver Installation Guide, "Network Repository Installation"):
+#: the cuda-keyring package enrolls the signing key and the apt source; dnf and zypper take a .repo file.
+CUDA_REPOS = "https://developer.download.nvidia.com/compute/cuda/repos"
+CUDA_KEYRING = "cuda-keyring_1.1-1_all.deb"
+#: Releases whose repository the index of CUDA_REPOS lists (debian10-12, rhel6-9, sles15, ...).
+_DEBIAN_REPOS = ("11", "12")
+_RHEL_REPOS = ("8", "9")
+_UBUNTU_LIKE = ("ubuntu", "pop", "linuxmint")
+_RHEL_LIKE = ("rhel", "rocky", "almalinux", "centos", "ol")
+
+
+def _repo_arch(machine: str | None) -> str | None:
+    """The architecture folder of NVIDIA's CUDA repositories: x86_64, or sbsa for 64-bit Arm servers."""
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "sbsa", "arm64": "sbsa"}.get((machine or "").lower())
+
+
+def cuda_repo_commands(distro_id: str, version: str | None, machine: str | None) -> tuple[str, ...]:
+    """The commands that add NVIDIA's CUDA repository on this distribution release (the keyring step of
+    NVIDIA's driver installation guide as commands); () where the release or architecture has none known."""
+    major = (version or "").split(".")[0]
+    arch = _repo_arch(machine)
+    if not major or arch is None:
+        return ()
+    if distro_id == "debian" and major in _DEBIAN_REPOS and arch == "x86_64":
+        return (f"wget {CUDA_REPOS}/debian{major}/{arch}/{CUDA_KEYRING}", f"sudo dpkg -i {CUDA_KEYRING}",
+                "sudo apt-get update")
+    if distro_id in _RHEL_LIKE and major in _RHEL_REPOS:
+        return (f"sudo dnf config-manager --add-repo {CUDA_REPOS}/rhel{major}/{arch}/cuda-rhel{major}.repo",)
+    if distro_id == "sles" and major == "15" and arch == "x86_64":
+        return (f"sudo zypper addrepo {CUDA_REPOS}/sles15/{arch}/cuda-sles15.repo",
+                "sudo zypper --gpg-auto-import-keys refresh")
+    return ()
+
+
+def driver_target_text(branch: int | None, need: str | None) -> str:
+    """What to install, said so that the branch and the minimum never read as a contradiction
+    ("R580 (555.42.06 or newer)" did): the minimum first, then the branch that meets it."""
+    if branch and need:
+        return (f"an NVIDIA driver of at least {need}: branch R{branch} (its {branch}.xx drivers), the oldest "
+                "branch NVIDIA still supports that is new enough")
+    if branch:
+        return f"NVIDIA driver branch R{branch} (its {branch}.xx drivers), the oldest branch NVIDIA still supports"
+    return f"a current NVIDIA driver{f' (at least {need})' if need else ''}"
+
+
 def install_driver_fix(ctx: CheckContext, need: str | None, wsl2: bool) -> Fix:
-    """How to install or upgrade the driver to at least `need` on this platform."""
-    at_least = f" {need} or newer" if need else ""
+    """How to install or upgrade the driver to at least `need` on this platform: under WSL2 the Windows
+    driver; on Linux the distribution's package manager, with NVIDIA's repository added as commands where
+    the packages come from it. (In a container the registry's fix pass says it as the host's.)"""
     if wsl2:
-        return Fix(f"Install or update the NVIDIA driver on Windows (to{at_least or ' a current one'}); never install a "
-                   "Linux NVIDIA driver inside WSL2, the Windows driver provides libcuda there. Then restart WSL",
-                   ("wsl --shutdown",), (DRIVER_DOWNLOAD, WSL_GUIDE))
+        return windows_driver_fix(need)
     branch = branch_for(ctx.matrix, need)
+    host = ctx.host
     distro_id = distro(ctx)
+    like = ((host.distro_like or "") if host is not None else "").lower().split()
+    version = host.distro_version if host is not None else None
+    machine = host.machine if host is not None else None
+    what = driver_target_text(branch, need)
     # Package names from NVIDIA's driver installation guide (Ubuntu also packages each branch itself).
     # Without a supported branch from the matrix, the packages that follow the newest driver.
-    if distro_id in ("ubuntu", "pop", "linuxmint"):
+    if distro_id in _UBUNTU_LIKE or (distro_id != "debian" and "ubuntu" in like):
         cmds: tuple[str, ...] = ((f"sudo apt-get install -y nvidia-driver-{branch}" if branch
                                   else "sudo ubuntu-drivers install"), "sudo reboot")
-        how = ""
-    elif distro_id == "debian":
-        cmds = (f"sudo apt-get install -y cuda-drivers{f'-{branch}' if branch else ''}", "sudo reboot")
-        how = " from NVIDIA's CUDA repository (add it with the cuda-keyring package first)"
-    elif distro_id in ("rhel", "rocky", "almalinux", "centos", "fedora"):
-        cmds = (f"sudo dnf module install -y nvidia-driver:{branch or 'latest'}-dkms", "sudo reboot")
-        how = " from NVIDIA's CUDA repository"
-    else:
-        cmds = ()
-        how = " with your distribution's packages or NVIDIA's installer"
-    what = f"NVIDIA driver branch R{branch}" if branch else "a current NVIDIA driver"
-    return Fix(f"Install {what}{' (' + need + ' or newer)' if need else ''}{how}", cmds, (DRIVER_GUIDE,))
+        return Fix(f"Install {what}", cmds, (DRIVER_GUIDE,))
+    if distro_id == "debian":
+        repo = cuda_repo_commands("debian", version, machine)
+        install = (f"sudo apt-get install -y cuda-drivers{f'-{branch}' if branch else ''}", "sudo reboot")
+        how = (", from NVIDIA's CUDA repository (its cuda-keyring package adds it)" if repo
+               else ", from NVIDIA's CUDA repository: add it first with its cuda-keyring package for your Debian "
+                    "release (the driver installation guide)")
+        return Fix(f"Install {what}{how}", (*repo, *install), (DRIVER_GUIDE,))
+    if distro_id in _RHEL_LIKE or distro_id == "fedora":
+        repo = cuda_repo_commands(distro_id, version, machine) if distro_id != "fedora" else ()
+        return Fix(f"Install {what}, from NVIDIA's CUDA repository",
+                   (*repo, f"sudo dnf module install -y nvidia-driver:{branch or 'latest'}-dkms", "sudo reboot"),
+                   (DRIVER_GUIDE,))
+    if distro_id == "sles":
+        repo = cuda_repo_commands("sles", version, machine)
+        if repo and not branch:
+            return Fix(f"Install {what}, from NVIDIA's CUDA repository",
+                       (*repo, "sudo zypper install -y cuda-drivers", "sudo reboot"), (DRIVER_GUIDE,))
+        return Fix(f"Install {what}, from NVIDIA's CUDA repository (add it, then install that branch's packages as "
+                   "the driver installation guide lists them for SUSE)", repo, (DRIVER_GUIDE,))
+    return Fix(f"Install {what} with your distribution's packages or NVIDIA's installer", (), (DRIVER_GUIDE,))
 
 
 def gpu_lost_fixes(index: int | None) -> tuple[Fix, ...]:
@@ -99,3 +156,15 @@ def gpu_lost_fixes(index: int | None) -> tuple[Fix, ...]:
         Fix("Read the kernel log for the Xid error that took the GPU away", ("sudo dmesg | grep -i -e xid -e nvrm",)),
         Fix("Reset the GPU (nothing may be using it), or reboot", (f"sudo nvidia-smi --gpu-reset{target}", "sudo reboot")),
     )
+
+
+def gib_text(n_bytes: int) -> str:
+    """A byte count in GiB to one decimal, without a trailing '.0' ('11.2', '80')."""
+    text = f"{n_bytes / 1024**3:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def vram_free_text(free: int, total: int) -> str:
+    """'1.9 of 80 GiB VRAM free': both amounts rounded the same way, so that free never reads as more than
+    the total ('11.2 of 11 GiB' did, from one decimal against none)."""
+    return f"{gib_text(min(free, total))} of {gib_text(total)} GiB VRAM free"

@@ -1,15 +1,20 @@
-"""Host probe: operating system, distribution, kernel, architecture, glibc, WSL and containers.
+"""Host probe: operating system, distribution, kernel, architecture, glibc, WSL and containers, and
+what a fix command needs to fit this machine: the user (root or not), whether `sudo` is on PATH, and
+the distribution's package manager.
 
-Reads only small files under /etc, /proc and /run and a few environment variables; nothing is
-executed. Unreadable files simply leave their field empty, with the reason in `notes`.
+Reads only small files under /etc, /proc and /run and a few environment variables, and looks up
+names on PATH (a stat, never a run: `sudo` is never executed). Unreadable files simply leave their
+field empty, with the reason in `notes`.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sys
 from dataclasses import dataclass
+from typing import Callable, Mapping
 
 from tfgpu.probes import ProbeContext, probe
 
@@ -29,6 +34,14 @@ class HostInfo:
     macos_version: str | None = None
     windows_version: str | None = None
     notes: tuple[str, ...] = ()
+    #: os-release ID_LIKE ("debian", "rhel fedora"): the family a derivative belongs to.
+    distro_like: str | None = None
+    #: Whether tfgpu runs as root (effective uid 0); None where unknown (not POSIX).
+    root: bool | None = None
+    #: Whether `sudo` is on PATH (looked up, never run); None where unknown.
+    sudo: bool | None = None
+    #: "apt", "dnf", "zypper" or "tdnf" (from os-release, else the tools on PATH); None where unknown.
+    package_manager: str | None = None
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -88,6 +101,40 @@ def detect_container(
     return kind, tuple(evidence)
 
 
+#: Package managers by distribution ID (os-release ID, then each ID_LIKE word), and their binary.
+PACKAGE_MANAGERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("apt", "apt-get", ("debian", "ubuntu", "pop", "linuxmint", "raspbian", "kali", "elementary", "zorin")),
+    ("dnf", "dnf", ("rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn", "kylin")),
+    ("zypper", "zypper", ("suse", "sles", "opensuse", "opensuse-leap", "opensuse-tumbleweed")),
+    ("tdnf", "tdnf", ("azurelinux", "mariner")),
+)
+
+
+def package_manager_for(distro_id: str | None, distro_like: str | None = None,
+                        on_path: Callable[[str], bool] | None = None) -> str | None:
+    """The package manager of a distribution: by its ID, then by its ID_LIKE family, then by the
+    first of apt-get, dnf, zypper, tdnf that `on_path` finds."""
+    for word in [(distro_id or "").lower(), *(distro_like or "").lower().split()]:
+        for name, _binary, ids in PACKAGE_MANAGERS:
+            if word and word in ids:
+                return name
+    if on_path is not None:
+        for name, binary, _ids in PACKAGE_MANAGERS:
+            if on_path(binary):
+                return name
+    return None
+
+
+def on_path(environ: Mapping[str, str]) -> Callable[[str], bool]:
+    """Whether a name is an executable file on the PATH of `environ` (a lookup; nothing is run)."""
+    path = environ.get("PATH") or os.defpath
+
+    def found(name: str) -> bool:
+        return shutil.which(name, path=path) is not None
+
+    return found
+
+
 def _read(path: str, limit: int = 65536) -> str | None:
     try:
         with open(path, "rb") as fh:
@@ -122,6 +169,8 @@ def probe_host(ctx: ProbeContext) -> HostInfo:
     )
     exists = {p: os.path.exists(p) for p in ("/.dockerenv", "/run/.containerenv")}
     container, evidence = detect_container(exists, _read("/proc/1/cgroup") or "", ctx.environ)  # type: ignore[arg-type]
+    found = on_path(ctx.environ)
+    geteuid = getattr(os, "geteuid", None)
     return HostInfo(
         system=system,
         machine=platform.machine(),
@@ -134,4 +183,8 @@ def probe_host(ctx: ProbeContext) -> HostInfo:
         container=container,
         container_evidence=evidence,
         notes=tuple(notes),
+        distro_like=osr.get("ID_LIKE"),
+        root=geteuid() == 0 if geteuid is not None else None,
+        sudo=found("sudo"),
+        package_manager=package_manager_for(osr.get("ID"), osr.get("ID_LIKE"), found),
     )
