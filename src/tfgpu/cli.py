@@ -383,7 +383,7 @@ def matrix_cmd(
 @app.command()
 def recommend(
     driver: Optional[str] = typer.Option(None, "--driver", help="NVIDIA driver version, e.g. 535.104.05 (default: this machine's)."),
-    cc: Optional[List[str]] = typer.Option(None, "--cc", help="GPU compute capability, e.g. 8.6 (repeatable; default: this machine's GPUs)."),
+    cc: Optional[List[str]] = typer.Option(None, "--cc", help="GPU compute capability, e.g. 8.6 or sm_86 (repeatable; default: this machine's GPUs)."),
     python_version: Optional[str] = typer.Option(None, "--python-version", help="Target Python, e.g. 3.11 (default: the target interpreter's)."),
     os_name: Optional[str] = typer.Option(None, "--os", help="linux, wsl2, windows or macos (default: this machine's)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="CPU architecture of the target: x86_64 or aarch64 (Jetson, DGX Spark, Grace; default: this machine's)."),
@@ -407,7 +407,8 @@ def recommend(
         _err(f"--arch aarch64 with --os {os_name}: tfgpu's matrix knows TensorFlow's NVIDIA GPU support on Arm "
              "for Linux only (tensorflow_platforms: linux-aarch64)")
         raise typer.Exit(EXIT_USAGE)
-    for value in cc or []:
+    cc = [_cc_arg(v) for v in cc or []]
+    for value in cc:
         from tfgpu.matrix import parse_cc
 
         if parse_cc(value) is None:
@@ -427,11 +428,52 @@ def recommend(
         glibc=facts.get("glibc") if os_name is None and arch_name in (None, _arch_of(facts.get("machine"))) else None,
     )
     advice = advise(matrix, machine)
+    relax = _relax_one(matrix, machine) if not advice.recommendations else []
     from tfgpu.render import recommend as view
     from tfgpu.render.json import document
 
-    _emit(document(view.to_dict(machine, advice)) if as_json else view.render(machine, advice, **_text_style(table=True)))
+    _emit(document(view.to_dict(machine, advice, relax)) if as_json
+          else view.render(machine, advice, relax=relax, **_text_style(table=True)))
     raise typer.Exit(EXIT_OK if advice.recommendations else EXIT_FINDINGS)
+
+
+def _cc_arg(value: str) -> str:
+    """A compute capability as typed: 8.6, sm_86, compute_86, 86 -> 8.6 (the matrix's form)."""
+    m = re.fullmatch(r"(?:sm_|compute_)?(\d+)([a-z]?)", value.strip().lower())
+    if m and len(m.group(1)) >= 2:
+        return f"{m.group(1)[:-1]}.{m.group(1)[-1]}"
+    return value
+
+
+def _relax_one(matrix, machine) -> list:
+    """When nothing fits: for each single constraint, what dropping it alone would give
+    (constraint, the change in words, the best TensorFlow then)."""
+    from dataclasses import replace
+
+    from tfgpu.recommend import recommend as advise
+
+    tries = []
+    if machine.os in ("windows",):
+        tries.append(("OS", "on WSL2 (same Windows machine)", replace(machine, os="wsl2", glibc=None)))
+    if machine.python:
+        tries.append(("Python version", "with another Python", replace(machine, python=None)))
+    if machine.driver:
+        tries.append(("driver", "with a newer NVIDIA driver", replace(machine, driver=None)))
+    if machine.ccs:
+        tries.append(("GPU", "with another GPU", replace(machine, ccs=())))
+    out = []
+    for constraint, change, relaxed in tries:
+        advice = advise(matrix, relaxed)
+        if not advice.recommendations:
+            continue
+        best = advice.recommendations[0]
+        if constraint == "Python version":
+            row = matrix.tf_row(best.tensorflow)
+            pys = row.pythons(relaxed.machine) if row is not None else ()
+            if pys:
+                change = f"with Python {pys[-1]}" if len(pys) == 1 else f"with Python {pys[0]} to {pys[-1]}"
+        out.append((constraint, change, best.tensorflow))
+    return out
 
 
 def _arch_of(machine: Optional[str]) -> str:

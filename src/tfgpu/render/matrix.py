@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -45,10 +46,68 @@ def _flat(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def release_text(matrix: Any, row: Any, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
-    console = buffer_console(width, color, safe_box=ascii_only)
-    for key, value in release_doc(matrix, row).items():
-        console.print(Text(f"{key:<26} ", style="bold") + Text(_flat(value)))
+#: The platforms a card names, as `gpu_platforms` keys them.
+_PLATFORMS = {"linux-x86_64": "Linux x86_64", "wsl2": "WSL2", "windows-native": "native Windows",
+              "macos-arm64": "macOS arm64", "macos-x86_64": "macOS x86_64", "linux-aarch64": "Linux aarch64"}
+_BACKENDS = {"nvidia-cuda": "NVIDIA GPUs (CUDA)", "apple-metal": "Apple GPUs (tensorflow-metal)", "none": "CPU only"}
+
+
+def _card_rows(matrix: Any, row: Any) -> list[tuple[str, str]]:
+    """One release series as a person reads it: what to install, then what it needs."""
+    doc = release_doc(matrix, row)
+    requirement = row.gpu_requirement(row.release if row.release in row.releases else None)
+    install = f"python -m pip install '{requirement}'"
+    how = ("the CUDA libraries come as pip wheels ([and-cuda]); only the NVIDIA driver comes from the system"
+           if row.and_cuda else f"install CUDA {row.cuda or '?'} and cuDNN {row.cudnn_tested or row.cudnn or '?'} "
+           "yourself (no [and-cuda] extra before 2.14)" if row.cuda else "no CUDA build of this series")
+    rows = [("Install", install), ("", how)]
+    if row.cuda:
+        cudnn = row.cudnn_tested or row.cudnn or "?"
+        rows.append(("CUDA", f"{row.cuda}, cuDNN {cudnn}" + (f" (cuDNN from the {row.cudnn_tested_from})"
+                                                            if row.cudnn_tested_from else "")))
+    ccs = list(row.compute_capabilities)
+    if ccs:
+        native = [c for c in ccs if c.startswith("sm_")]
+        ptx = [c for c in ccs if c.startswith("compute_")]
+        gpus = f"native code for {', '.join(native) or 'none'}"
+        if ptx:
+            gpus += f"; newer GPUs through PTX JIT of {', '.join(ptx)}"
+        rows.append(("GPUs", gpus))
+    pythons = _python_span(row.pythons()) or row.requires_python or "?"
+    rows.append(("Python", pythons))
+    drv = doc.get("driver")
+    if drv:
+        for os_name, label in (("linux", "Linux"), ("windows", "Windows")):
+            need = drv[os_name]
+            text = f">= {need['minor_compat'] or need['toolkit'] or '?'}"
+            if need["minor_compat"] and need["toolkit"]:
+                text += f" (CUDA {row.cuda}'s own driver: {need['toolkit']})"
+            rows.append((f"Driver ({label})", text))
+    plats = doc.get("gpu_platforms") or {}
+    if plats:
+        gpu_on = [_PLATFORMS.get(k, k) for k, v in plats.items() if v == "nvidia-cuda"]
+        rows.append(("NVIDIA GPU on", ", ".join(gpu_on) or "no platform"))
+    if row.glibc:
+        rows.append(("glibc", f">= {row.glibc} (Linux wheels)"))
+    rows.append(("Releases", ", ".join(row.releases) or row.series))
+    return rows
+
+
+def release_text(matrix: Any, row: Any, width: int | None = 100, color: bool = False,
+                 ascii_only: bool = False) -> str:
+    """A card for one release series (the raw fields are in --json)."""
+    console = buffer_console(10_000, color, safe_box=ascii_only, soft_wrap=True)
+    console.print(Text(f"TensorFlow {row.series}", style="bold")
+                  + Text(f"  (matrix {matrix.describe()}; every field: --json)", style="dim"))
+    label_w = 18
+    room = None if width is None else max(30, width - label_w)
+    for label, value in _card_rows(matrix, row):
+        body = Text(value, style="bold" if label == "Install" else "")
+        if room is None or label == "Install" or body.cell_len <= room:
+            console.print(Text(f"{label:<{label_w}}", style="dim") + body)
+            continue
+        for i, ln in enumerate(body.wrap(console, room)):
+            console.print(Text(f"{label if i == 0 else '':<{label_w}}", style="dim") + ln)
     return rendered(console)
 
 
@@ -99,19 +158,29 @@ def _python_span(pythons: tuple[str, ...]) -> str:
     return ", ".join(v[0] if len(v) == 1 else f"{v[0]}-{v[-1]}" for v in spans.values())
 
 
-def table_text(matrix: Any, width: int = 100, color: bool = False, ascii_only: bool = False) -> str:
-    console = buffer_console(max(width, 140), color, safe_box=ascii_only)
-    table = Table(title=f"TensorFlow GPU builds (Linux x86_64 wheels; matrix {matrix.describe()})")
-    for col in ("TF", "Python", "CUDA", "cuDNN", "compute capabilities", "driver (Linux)", "glibc", "\\[and-cuda]"):
-        table.add_column(col)
+def table_text(matrix: Any, width: int | None = 100, color: bool = False, ascii_only: bool = False) -> str:
+    """The table at the terminal's width: below 120 columns it leaves out the glibc and [and-cuda]
+    columns (--json and `--tf X.Y` have them) and draws no box."""
+    width = width or 140
+    wide = width >= 120
+    console = buffer_console(width, color, safe_box=ascii_only)
+    table = Table(title=f"TensorFlow GPU builds (Linux x86_64 wheels; matrix {matrix.describe()})",
+                  box=None if not wide else box.HEAVY_HEAD, pad_edge=False, header_style="bold")
+    cols = ["TF", "Python", "CUDA", "cuDNN", "compute capabilities", "driver (Linux)"]
+    cols += ["glibc", "\\[and-cuda]"] if wide else []
+    for col in cols:
+        table.add_column(col, overflow="fold")
     for r in matrix.tf_rows_newest_first():
         need = matrix.driver_need(r.cuda, "linux") if r.cuda else None
         drv = "" if need is None else (f">= {need.minor_compat_min} ({need.toolkit_min})" if need.minor_compat_min
                                        else f">= {need.toolkit_min or '?'}")
         py = _python_span(r.pythons()) or r.requires_python or ""  # every patch release's: 2.6.0-2.6.2 had 3.6
         cudnn = r.cudnn_tested or r.cudnn or ""
-        table.add_row(r.series, py, r.cuda or "-", cudnn, " ".join(r.compute_capabilities), drv, r.glibc or "",
-                      "yes" if r.and_cuda else "no")
+        cells = [r.series, py, r.cuda or "-", cudnn, " ".join(r.compute_capabilities), drv]
+        cells += [r.glibc or "", "yes" if r.and_cuda else "no"] if wide else []
+        table.add_row(*cells)
     console.print(table)
-    console.print("driver: minor-version-compatibility floor (the toolkit's own driver). Details: tfgpu matrix --tf X.Y")
-    return rendered(console)
+    console.print(Text("driver: minor-version-compatibility floor (the toolkit's own driver). "
+                       "One release: tfgpu matrix --tf X.Y" + ("" if wide else "; glibc and [and-cuda]: --json"),
+                       style="dim"))
+    return "\n".join(line.rstrip() for line in rendered(console).split("\n"))
