@@ -43,6 +43,8 @@ _DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_STRSZ, _DT_SONAME, _DT_RPATH, _DT_RUNPATH 
 _MAX_HEADERS = 65536  # section / program header entries we are willing to walk
 _MAX_DYNAMIC_BYTES = 4 * 1024 * 1024  # a real .dynamic is a few KiB
 _MAX_STRING = 1024 * 1024  # longest DT_* string we accept (real RUNPATHs can reach tens of KiB)
+_MAX_STRINGS_TOTAL = 8 * 1024 * 1024  # all DT_* strings of one file together (entries may share one long string)
+_MAX_NEEDED = 4096  # DT_NEEDED / RPATH / RUNPATH entries kept
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class _Reader:
     def __init__(self, fh: BinaryIO, size: int) -> None:
         self.fh = fh
         self.size = size
+        self.string_bytes = 0  # read by cstring() so far: bounded by _MAX_STRINGS_TOTAL
 
     def read(self, offset: int, length: int, what: str) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -83,6 +86,9 @@ class _Reader:
         pos = offset
         while pos < end:
             chunk = self.read(pos, min(4096, end - pos), what)
+            self.string_bytes += len(chunk)
+            if self.string_bytes > _MAX_STRINGS_TOTAL:
+                raise ElfError(f"corrupt ELF: its dynamic strings add up to more than {_MAX_STRINGS_TOTAL} bytes")
             nul = chunk.find(b"\0")
             if nul >= 0:
                 chunks.append(chunk[:nul])
@@ -240,6 +246,9 @@ def _read(r: _Reader) -> DynamicInfo:
     rpath: list[str] = []
     runpath: list[str] = []
     for tag, val in entries:
+        if tag in (_DT_NEEDED, _DT_SONAME, _DT_RPATH, _DT_RUNPATH):
+            if len(needed) + len(rpath) + len(runpath) >= _MAX_NEEDED:
+                raise ElfError(f"corrupt ELF: more than {_MAX_NEEDED} DT_NEEDED/RPATH/RUNPATH entries")
         if tag == _DT_NEEDED:
             needed.append(r.cstring(strtab_off + val, strtab_end, "DT_NEEDED"))
         elif tag == _DT_SONAME and soname is None:
@@ -257,13 +266,21 @@ def read_dynamic(source: ElfSource) -> DynamicInfo:
     `source` is a path (opened read-only; only the headers, the dynamic section and the strings it
     points to are read, never the whole file), the file's bytes, or a seekable binary file object
     (its position is not restored). Nothing is loaded or executed. Raises ElfError on input that is
-    not a well-formed ELF file, and OSError when a path cannot be opened.
+    not a well-formed ELF file or a path that is not a regular file (a FIFO or a device is never
+    opened: it could block or never end), and OSError when a path cannot be opened or read.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         return _read(_Reader(io.BytesIO(data), len(data)))
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
+        from tfgpu.safeio import BadInput, open_regular
+
+        os.stat(source)  # a missing or unreachable path: OSError, as documented
+        try:
+            fh = open_regular(os.fspath(source))
+        except BadInput as exc:  # a FIFO or a device is never opened for reading (it could block or never end)
+            raise ElfError(exc.problem) from None
+        with fh:
             return _read(_Reader(fh, os.fstat(fh.fileno()).st_size))
     try:
         seekable = source.seekable()

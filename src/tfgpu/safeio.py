@@ -21,8 +21,9 @@ import errno
 import os
 import re
 import stat
+from typing import BinaryIO
 
-__all__ = ["BadInput", "LIMITS", "check_regular", "printable", "read_bytes", "read_head", "read_text"]
+__all__ = ["LIMITS", "BadInput", "check_regular", "open_regular", "printable", "read_bytes", "read_head", "read_text"]
 
 #: The most bytes read of each kind of input. The shipped matrix is ~150 KiB and a doctor report
 #: ~100 KiB; these leave room for growth while keeping a bad input to seconds and tens of MB.
@@ -104,6 +105,12 @@ def _open(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def open_regular(path: str) -> BinaryIO:
+    """The regular file `path` opened for binary reading (stat first, O_NONBLOCK open, checked
+    again); BadInput where it is not one or cannot be opened. For readers that seek (ELF)."""
+    return os.fdopen(_open(path), "rb")
 
 
 def _read_fd(fd: int, limit: int) -> bytes:

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tfgpu.probes import FactEnum
+from tfgpu.safeio import read_head
 
 #: Bytes read from the head of a header; the version defines sit near the top of each.
 HEADER_BYTES = 96 * 1024
@@ -77,12 +78,13 @@ def spell(key: str, parts: Iterable[int]) -> str | None:
 
 def soname_major(soname: str) -> int | None:
     """libcudnn.so.9 -> 9, libcudart.so.11.0 -> 11, libfoo.so -> None."""
-    m = re.search(r"\.so\.(\d+)", soname)
+    m = re.search(r"\.so\.(\d{1,9})(?!\d)", soname)
     return int(m.group(1)) if m else None
 
 
 def _numbers(text: str) -> list[int] | None:
-    return [int(p) for p in text.split(".")] if re.fullmatch(r"\d+(\.\d+)*", text) else None
+    # At most 9 digits a part: int() of thousands of digits raises, and no real version has them.
+    return [int(p) for p in text.split(".")] if re.fullmatch(r"\d{1,9}(\.\d{1,9}){0,7}", text) else None
 
 
 # --- filename ------------------------------------------------------------------------------------
@@ -117,13 +119,13 @@ class WheelIndex:
 
     def _record(self, wheel: Wheel) -> frozenset[str] | None:
         if wheel.metadata_dir not in self._records:
-            try:
-                with open(os.path.join(wheel.metadata_dir, "RECORD"), encoding="utf-8", errors="replace") as fh:
-                    text = fh.read(RECORD_BYTES)
-                self._records[wheel.metadata_dir] = frozenset(
-                    os.path.normpath(line.split(",", 1)[0]) for line in text.splitlines() if line)
-            except OSError:
+            data = read_head(os.path.join(wheel.metadata_dir, "RECORD"), RECORD_BYTES)
+            if data is None:
                 self._records[wheel.metadata_dir] = None
+            else:
+                text = data.decode("utf-8", "replace")
+                self._records[wheel.metadata_dir] = frozenset(
+                    os.path.normpath(line.split(",", 1)[0]) for line in text.splitlines() if line.strip(","))
         return self._records[wheel.metadata_dir]
 
     def owner(self, path: str) -> Wheel | None:
@@ -162,8 +164,8 @@ def from_dist_info(key: str, soname: str, path: str, index: WheelIndex) -> DiskV
 
 
 def _defines(text: str) -> dict[str, int]:
-    return {k: int(v) for k, v in re.findall(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+\(?(\d+)\)?[ \t]*(?://.*|/\*.*)?$",
-                                             text, re.M)}
+    return {k: int(v) for k, v in re.findall(
+        r"^[ \t]*#[ \t]*define[ \t]+(\w{1,64})[ \t]+\(?(\d{1,9})\)?[ \t]*(?://.*|/\*.*)?$", text, re.M)}
 
 
 def _triple(d: dict[str, int], prefix: str, minor: str = "MINOR", patch: str = "PATCH") -> list[int] | None:
@@ -214,11 +216,8 @@ def include_dirs(lib_dir: str) -> list[str]:
 
 
 def _read_head(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read(HEADER_BYTES)
-    except OSError:
-        return None
+    data = read_head(path, HEADER_BYTES)
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def from_header(key: str, soname: str, path: str, realpath: str) -> DiskVersion | None:
