@@ -759,7 +759,8 @@ def _fit_container(fixes: list[Fix], container: str) -> list[Fix]:
         lead = _container_start_fix(container)
         if container != "kubernetes":
             first = start[0]
-            text = first.summary if K8S_GPU_RESOURCE in first.summary else f"{first.summary}; {_k8s_text()}"
+            text = first.summary if "host" in first.summary else f"{first.summary} (docker run runs on the host)"
+            text = text if K8S_GPU_RESOURCE in text else f"{text}; {_k8s_text()}"
             lead = replace(first, summary=text)
         # The container's own way out leads; the host's actions follow it.
         out = [lead, *[f for f in out if not _is_container_start(f)]]
