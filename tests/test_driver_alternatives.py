@@ -67,7 +67,11 @@ def test_rtx3090_on_470_with_python_310_gets_211_with_its_system_cuda(mx):
     assert f"CUDA {row.cuda}" in alt.summary and f"cuDNN {row.cudnn_tested or row.cudnn}" in alt.summary
     assert "no [and-cuda] extra" in alt.summary
     # The exact newest 2.11 patch with a cp310 wheel (PyPI's file list: 2.11.1 has cp310).
-    assert alt.commands == (f"/srv/venv/bin/python -m pip install tensorflow=={row.newest_release_for_python('3.10')}",)
+    # A version change goes into a fresh venv first (keeping the target's Python), in place second.
+    release = row.newest_release_for_python('3.10')
+    assert alt.commands == ("/srv/venv/bin/python -m venv ~/venvs/tf-2.11",
+                            f"~/venvs/tf-2.11/bin/python -m pip install tensorflow=={release}")
+    assert f.fixes[f.fixes.index(alt) + 1].commands == (f"/srv/venv/bin/python -m pip install tensorflow=={release}",)
     best = recommend(mx, Machine(driver="470.82.01", ccs=("8.6",), python="3.10")).recommendations[0]
     assert best.tensorflow == "2.11" and f.evidence["alternative_tf"] == "2.11"
 

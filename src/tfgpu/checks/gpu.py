@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.checks.common import CUDA_ENV_VARS, build_cuda, gpu_cc, gpu_label, gpu_lost_fixes, python_of
+from tfgpu.checks.common import CUDA_ENV_VARS, build_cuda, gpu_cc, gpu_label, gpu_lost_fixes, python_of, vram_free_text
 from tfgpu.fixes import pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.driver import GIB
@@ -131,7 +131,7 @@ def _toolkit_gap_finding(ctx: CheckContext, g: Any, gap: ToolkitGap, tf_version:
 
 
 def vram_low_text(label: str, free: int, total: int) -> str:
-    return f"{label} has only {free / GIB:.1f} GiB of {total / GIB:.0f} GiB VRAM free"
+    return f"{label} has only {vram_free_text(free, total)}"
 
 def vram_in_use_text(label: str, pids: list[int], used: int | None) -> str:
     verb = "holds" if len(pids) == 1 else "hold"
@@ -183,7 +183,7 @@ def gpu_memory(ctx: CheckContext) -> Iterator[Finding]:
                 gpu_lost_fixes(g.index))
         if not problem and total is not None and free is not None:
             yield ctx.finding("vram-ok", Severity.OK,
-                              f"{gpu_label(g)}: {free / GIB:.1f} of {total / GIB:.0f} GiB VRAM free"
+                              f"{gpu_label(g)}: {vram_free_text(free, total)}"
                               + (f", {g.memory_bandwidth_gb_s:g} GB/s" if g.memory_bandwidth_gb_s else ""),
                               evidence={**ev, "bandwidth_gb_s": g.memory_bandwidth_gb_s})
 
