@@ -130,7 +130,7 @@ def test_a_linux_driver_inside_wsl2_is_named_and_no_module_advice_is_given(name,
     f = by_id(_findings(name, matrix))["wsl2-linux-driver"][0]
     assert LINUX_NVML in f.summary
     cmds = all_commands(f)
-    assert any("dpkg -l" in c for c in cmds) and "wsl --shutdown" in cmds
+    assert any("dpkg -l" in c for c in cmds) and "wsl.exe --shutdown" in cmds
     assert not any(k in c for c in cmds for k in ("modprobe", "mokutil", "nouveau", "sudo reboot"))
     assert any("Windows" in fix.summary for fix in f.fixes)
 

@@ -223,7 +223,7 @@ def test_wsl2_uses_the_windows_driver_column(driver_matrix_obj):
     f = _one("wsl2_driver_537_rtx4090_tf221", "driver-minor-compat", driver_matrix_obj)
     assert f.evidence["os"] == "windows" and f.evidence["toolkit_driver"] == "555.85"
     assert not any(c.startswith("sudo apt-get") for c in all_commands(f))
-    assert "wsl --shutdown" in all_commands(f)
+    assert "wsl.exe --shutdown" in all_commands(f)
 
 
 @pytest.mark.parametrize("name, needles", [
@@ -231,7 +231,7 @@ def test_wsl2_uses_the_windows_driver_column(driver_matrix_obj):
     ("no_driver_debian_container", ["docker run --gpus all <image> ..."]),
     ("container_without_gpus", ["docker run --gpus all <image> ..."]),
     ("wsl2_lib_not_on_path", ["sudo ldconfig", "echo /usr/lib/wsl/lib | sudo tee /etc/ld.so.conf.d/ld.wsl.conf"]),
-    ("wsl2_no_windows_driver", ["wsl --shutdown"]),
+    ("wsl2_no_windows_driver", ["wsl.exe --shutdown"]),
     ("kmod_without_library", ["sudo apt-get install --reinstall -y libnvidia-compute-550"]),
     ("nouveau_loaded", ["sudo modprobe nvidia", "sudo update-initramfs -u"]),
     ("secure_boot_rejects_module", ["sudo mokutil --import /var/lib/shim-signed/mok/MOK.der"]),

@@ -170,7 +170,7 @@ def test_wsl2_gets_the_windows_driver_never_a_linux_one(matrix):
     f = _one(_run(MACHINES["wsl2_driver_537_rtx4090_tf221"], matrix), "driver-minor-compat")
     assert not any(is_linux_driver_action(c) for c in _cmds(f))
     assert "Windows" in f.fixes[0].summary and "555.85" in f.fixes[0].summary
-    assert "wsl --shutdown" in _cmds(f)
+    assert "wsl.exe --shutdown" in _cmds(f)
 
 
 def test_a_linux_driver_fix_under_wsl2_becomes_the_windows_driver():
@@ -178,7 +178,7 @@ def test_a_linux_driver_fix_under_wsl2_becomes_the_windows_driver():
                  ("sudo apt-get install -y nvidia-driver-580", "sudo reboot")),
              Fix("Or reload the modules", ("sudo modprobe nvidia",)))
     got = fit_fixes(linux, FixContext(wsl2=True))
-    assert [c for f in got for c in f.commands] == ["wsl --shutdown"]
+    assert [c for f in got for c in f.commands] == ["wsl.exe --shutdown"]
     assert "on Windows to 555.42.06 or newer" in got[0].summary
 
 

@@ -362,7 +362,8 @@ K8S_GPU_RESOURCE = "nvidia.com/gpu"
 K8S_GPU_REQUEST = f"resources: limits: {K8S_GPU_RESOURCE}: 1"
 DOCKER_GPUS = "docker run --gpus all <image> ..."
 #: Restarts WSL (run from Windows; wsl.exe also runs from inside WSL through its Windows interop).
-WSL_RESTART = "wsl --shutdown"
+#: From a WSL shell or from Windows: `wsl.exe` is reachable from both (WSL interop), `wsl` only from Windows.
+WSL_RESTART = "wsl.exe --shutdown"
 ON_HOST = "on the host, not inside this container"
 
 

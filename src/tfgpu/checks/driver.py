@@ -313,7 +313,7 @@ def _wsl2_linux_driver(ctx: CheckContext, f: _Failure) -> Iterator[Finding]:
         (Fix("List the Linux NVIDIA driver packages installed inside WSL2 (there must be none; the CUDA toolkit "
              "may stay)", (WSL_LINUX_DRIVER_LIST,)),
          Fix("Remove each one listed, refresh the loader cache, then restart WSL from Windows",
-             ("sudo apt-get remove --purge <package>", "sudo ldconfig", "wsl --shutdown")),
+             ("sudo apt-get remove --purge <package>", "sudo ldconfig", "wsl.exe --shutdown")),
          install_driver_fix(ctx, None, True)))
 
 
