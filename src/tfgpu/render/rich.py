@@ -324,7 +324,7 @@ class _Report:
         first = True
         for fix in f.fixes:
             n = self.step_of.get(id(fix))
-            lead = "→ " if first else "→ Or: "
+            lead = "→ " if first or fix.summary.startswith(("Or ", "or ")) else "→ Or: "
             first = False
             if n is not None:
                 self.out.line(Text(f"{fix.summary} ", style="cyan") + Text(f"(next step {n})", style="dim"),
