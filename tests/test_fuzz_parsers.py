@@ -7,7 +7,6 @@ nothing else, within a time bound per example (hypothesis' `deadline`).
 from __future__ import annotations
 
 import copy
-import csv
 import io
 import json
 import os
@@ -88,12 +87,17 @@ def test_nvcc_and_version_json(text):
     toolkit.parse_version_json(text)
 
 
-@pytest.mark.xfail(raises=csv.Error, strict=False,
-                   reason="driver.parse_smi_csv: csv.Error on a bare CR ('\\r0'); fix: io.StringIO(text, newline='')")
 @FUZZ
 @given(text_like)
 def test_nvidia_smi_csv(text):
     driver.parse_smi_csv(text, driver.SMI_FIELDS)
+
+
+def test_nvidia_smi_csv_bare_cr_and_runaway_rows():
+    assert driver.parse_smi_csv("\r0", driver.SMI_FIELDS) == (None, [])
+    row = ", ".join(["0", "GPU", "550.54.15"] + ["[N/A]"] * (len(driver.SMI_FIELDS) - 3))
+    _drv, gpus = driver.parse_smi_csv("\n".join([row] * 5000), driver.SMI_FIELDS)
+    assert len(gpus) == driver.MAX_SMI_GPUS
 
 
 @FUZZ

@@ -388,11 +388,21 @@ def _smi_value(raw: str) -> tuple[str | None, str | None]:
     return value, None
 
 
+#: More GPUs than any machine has (NVLink domains stop at 72): the rest of a runaway output is dropped.
+MAX_SMI_GPUS = 256
+
+
 def parse_smi_csv(text: str, fields: tuple[str, ...]) -> tuple[str | None, list[GpuInfo]]:
     """Parse `nvidia-smi --query-gpu=FIELDS --format=csv,noheader,nounits` output."""
     driver: str | None = None
-    gpus = []
-    for row in csv.reader(io.StringIO(text)):
+    gpus: list[GpuInfo] = []
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:  # a stray CR or NUL: the tool's output is garbage, not a crash of ours
+        return None, []
+    for row in rows:
+        if len(gpus) >= MAX_SMI_GPUS:
+            break
         if len(row) != len(fields):
             continue
         values: dict[str, Any] = {}
