@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import REPO, run_tfgpu

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import subprocess  # noqa: TID251 (a dev script, not the package)
 import sys
 import tempfile
 import time

@@ -243,13 +243,25 @@ def doctor(
 
         _emit(render_json(report))
     else:
-        from tfgpu.invocation import doctor_command
         from tfgpu.render.rich import render as render_rich
 
         level = "quiet" if quiet else "verbose" if verbose else "normal"
-        rerun = doctor_command(options) if report.worst.rank >= 2 else ""
+        rerun = _rerun(options, report) if report.worst.rank >= 2 else ""
         _emit(render_rich(report, level=level, rerun=rerun, **_text_style()))
     raise typer.Exit(_exit_code(report, strict))
+
+
+def _rerun(options, report) -> str:
+    """The command that checks again: this invocation; for a replay of saved facts, a doctor run
+    on the machine itself, for the interpreter the saved report diagnosed."""
+    from tfgpu.invocation import doctor_command
+    from tfgpu.model import ProbeFailure
+
+    if options.from_facts is None:
+        return doctor_command(options)
+    env = report.facts.get("python_env")
+    python = getattr(env, "executable", None) if not isinstance(env, ProbeFailure) else None
+    return doctor_command(options, {"--python": python} if python else {}, drop=("--from-facts", "--python"))
 
 
 def _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts, strict, matrix_file) -> tuple:

@@ -108,6 +108,8 @@ def _short_log(text: str) -> str:
     return _LOG_PREFIX.sub(lambda m: f"{m.group(1) or m.group(2)} ", text, count=1)
 
 
+#: A space that does not break (the output has a plain space): an id tag stays with the last word.
+GLUE = "\u2423"
 #: Never wrap: the width a console gets when the report goes to a pipe or file.
 UNBOUNDED = 10_000
 
@@ -146,7 +148,7 @@ class _Out:
         self.console.print()
 
     def text(self) -> str:
-        return "\n".join(ln.rstrip() for ln in rendered(self.console).split("\n"))
+        return "\n".join(ln.rstrip() for ln in rendered(self.console).split("\n")).replace(GLUE, " ")
 
 
 def _command_lines(out: _Out, commands: Iterable[str], indent: int, shown: set[str], prompt: str = "$ ") -> None:
@@ -317,7 +319,7 @@ class _Report:
         icon, istyle = ICONS[f.severity]
         body = Text(_summary(f, gpus))
         if f.severity is not Severity.OK or self.verbose:
-            body.append(f"  [{f.id}]", style="dim")
+            body.append(f"{GLUE * 2}[{f.id}]", style="dim")
         self.out.line(body, indent=indent, prefix=Text(f"{icon} ", style=istyle))
 
     def _fixes(self, f: Finding, indent: int) -> None:
@@ -381,7 +383,7 @@ class _Report:
         self.out.line(Text("Because of this:", style="dim"), indent=indent)
         for c, gpus in _group_gpus(others):
             icon, istyle = ICONS[c.severity]
-            body = Text(_summary(c, gpus), style="dim") + Text(f"  [{c.id}]", style="dim")
+            body = Text(_summary(c, gpus), style="dim") + Text(f"{GLUE * 2}[{c.id}]", style="dim")
             self.out.line(body, indent=indent + 1, prefix=Text(f"{icon} ", style=istyle))
             if self.verbose:
                 self._evidence(c, indent + 3)
