@@ -33,9 +33,6 @@ pytestmark = pytest.mark.faults
 
 LAUNCH = "import sys; del sys.path[0]; sys.argv[0] = 'tfgpu'; from tfgpu.cli import main; main()"
 MB = 1024 * 1024
-CLI_SOURCE = (REPO / "src" / "tfgpu" / "cli.py").read_text()
-CLI_READS_REPORTS = "load_report" in CLI_SOURCE
-CLI_CHECKS_PYTHON = "interpreter_problem" in CLI_SOURCE
 
 
 @dataclass
@@ -259,10 +256,6 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fault(case: Case, tmp_path: Path):
-    if case.needs == "report" and not CLI_READS_REPORTS:
-        pytest.xfail("cli.py does not read --from-facts through tfgpu.serde.load_report yet")
-    if case.needs == "python" and not CLI_CHECKS_PYTHON:
-        pytest.xfail("cli.py does not check --python through python_env.interpreter_problem yet")
     work = tmp_path / "work"
     work.mkdir()
     ctx = case.make(work)

@@ -226,7 +226,7 @@ def test_rich_output_verdict_first_and_no_color(tmp_path):
     first = proc.stdout.splitlines()[0]
     assert first.startswith("NOT READY") and "TensorFlow 2.21.0 will not use a GPU" in first
     assert "\x1b[" not in proc.stdout
-    assert "$ unset CUDA_VISIBLE_DEVICES" in proc.stdout
+    assert "\n  unset CUDA_VISIBLE_DEVICES\n" in proc.stdout
 
 
 def test_json_stdout_is_only_json(tmp_path):

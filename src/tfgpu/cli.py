@@ -7,7 +7,6 @@ warning with --strict); 2 usage error (bad flags, a --python that is not Python,
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -123,26 +122,26 @@ def _load_matrix(path: Optional[Path]):
         raise typer.Exit(EXIT_USAGE)
 
 
-def _validate_python(path: str) -> None:
-    p = Path(path)
-    if not p.exists():
-        _err(f"--python {path}: no such file")
+def _python_path(path: str) -> str:
+    """`--python` as given, or the interpreter inside it where it names a virtualenv or conda env
+    directory (bin/python); refused with exit 2, never run, where it cannot be an interpreter."""
+    from tfgpu.probes.python_env import interpreter_problem
+
+    if path and os.path.isdir(path):
+        for name in ("bin/python", "bin/python3", "python.exe"):
+            candidate = os.path.join(path, name)
+            if os.path.isfile(candidate):
+                path = candidate
+                break
+    problem = interpreter_problem(path)
+    if problem:
+        _err(f"--python {path}: {problem}")
         raise typer.Exit(EXIT_USAGE)
-    if p.is_dir():
-        _err(f"--python {path}: is a directory, not a Python interpreter")
-        raise typer.Exit(EXIT_USAGE)
-    if not os.access(path, os.X_OK):
-        _err(f"--python {path}: not executable")
-        raise typer.Exit(EXIT_USAGE)
-    # Read (never run) its first line: a script whose #! names Python is a program, not an
-    # interpreter, and running it with -c would run the script. Shell wrappers (pyenv shims) pass.
     try:
-        with open(path, "rb") as fh:
-            head = fh.readline(256)
+        # Absolute (not resolved: a venv's python is a symlink whose location matters).
+        return os.path.abspath(path)
     except OSError:
-        head = b""
-    if head.startswith(b"#!") and b"python" in head.split(b"/")[-1].lower() and not p.name.startswith("python"):
-        _err(f"--python {path}: is a Python script, not a Python interpreter")
+        _err(f"--python {path}: is relative, and the working folder it is relative to no longer exists")
         raise typer.Exit(EXIT_USAGE)
 
 
@@ -166,7 +165,10 @@ def doctor(
     ids: Optional[List[str]] = typer.Argument(None, help="Check ids to run (default: all). See --list."),
     list_checks: bool = typer.Option(False, "--list", help="List the checks with one line each, then exit."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (logs go to stderr)."),
-    fast: bool = typer.Option(False, "--fast", help="Never import TensorFlow: a static, predicted verdict."),
+    fast: bool = typer.Option(False, "--fast", help="Never import TensorFlow or run any file of the target (its site-packages are read as files): a static, "
+                              "predicted verdict. Without --fast the live check imports TensorFlow in the target "
+                              "interpreter on purpose, as your program would (its .pth files and sitecustomize run "
+                              "there)."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Import TensorFlow but run no work on the GPU."),
     python: Optional[str] = typer.Option(None, "--python", help="Target interpreter (default: the active venv/conda env, else this Python)."),
     timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Time limit per probe, in seconds."),
@@ -210,9 +212,8 @@ def doctor(
     if quiet and verbose:
         _err("--quiet and --verbose: choose one")
         raise typer.Exit(EXIT_USAGE)
-    if python:
-        # Absolute (not resolved: a venv's python is a symlink whose location matters).
-        python = os.path.abspath(python)
+    if python is not None and from_facts is None:
+        python = _python_path(python)
     argv = _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts, strict, matrix_file)
     options = RunOptions(fast=fast, smoke=not no_smoke, strict=strict, timeout=timeout, live_timeout=live_timeout,
                          from_facts=str(from_facts) if from_facts is not None else None, argv=argv)
@@ -225,8 +226,6 @@ def doctor(
         from tfgpu.probes import ProbeContext
         from tfgpu.probes.python_env import default_python
 
-        if python:
-            _validate_python(python)
         target = python or default_python(os.environ)
         ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout, matrix=matrix,
                            options=options)
@@ -335,20 +334,10 @@ def _reject_non_python(python: str, env_fact) -> None:
 
 def _read_facts(path: Path, probes: dict):
     from tfgpu.render.json import facts_from_dict
-    from tfgpu.serde import DecodeError
+    from tfgpu.serde import DecodeError, load_report
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        _err(f"--from-facts {path}: no such file")
-        raise typer.Exit(EXIT_USAGE)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        _err(f"--from-facts {path}: not a JSON report ({exc})")
-        raise typer.Exit(EXIT_USAGE)
-    if not isinstance(data, dict) or "facts" not in data:
-        _err(f"--from-facts {path}: no 'facts' in this JSON (save one with 'tfgpu doctor --json')")
-        raise typer.Exit(EXIT_USAGE)
-    try:
+        data = load_report(str(path))
         facts = facts_from_dict(data["facts"], {name: p.fact_type for name, p in probes.items()})
     except DecodeError as exc:
         _err(f"--from-facts {path}: {exc}")
@@ -426,7 +415,7 @@ def recommend(
         if parse_cc(value) is None:
             _err(f"--cc {value}: expected a compute capability like 8.6")
             raise typer.Exit(EXIT_USAGE)
-    if driver is not None and not re.match(r"^\d+(\.\d+){0,2}$", driver):
+    if driver is not None and not re.match(r"^\d{1,6}(\.\d{1,6}){0,2}$", driver):
         _err(f"--driver {driver}: expected a driver version like 535.104.05")
         raise typer.Exit(EXIT_USAGE)
     facts = _machine_facts(python, matrix, need_driver=driver is None or not cc, need_python=python_version is None)
@@ -503,9 +492,9 @@ def _machine_facts(python: Optional[str], matrix, need_driver: bool, need_python
 
     registry = probes_mod.load_all()
     wanted = ["host"] + (["python_env"] if need_python else []) + (["driver"] if need_driver and "driver" in registry else [])
+    if python is not None:
+        python = _python_path(python)
     target = python or default_python(os.environ)
-    if python:
-        _validate_python(python)
     ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=20.0, matrix=matrix,
                        options=RunOptions(timeout=20.0))
     results, _ = run_probes([registry[n] for n in wanted], ctx)
