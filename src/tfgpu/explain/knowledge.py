@@ -34,6 +34,9 @@ class Pattern:
     guard_older: tuple[str, str] | None = None
     #: `prev` is the whole previous line (stripped), not a substring of it.
     prev_exact: bool = False
+    #: A regex that vetoes the match where `unless` substrings cannot say it ("tensorflow-gpu==2.11"
+    #: and later, but not 2.1.0).
+    unless_regex: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,13 @@ class Signature:
     implies: dict[str, str] = field(default_factory=dict)
     #: The kind of failure report it belongs to (FAILURE_CLASSES); explain says which it decided.
     failure_class: str = "linux-libraries"
+    #: A rule over the matrix (REQUIRES_RULES) that a hit's values must pass to count (the version a
+    #: line names is judged by the matrix, not by a version list in the regex).
+    requires: str | None = None
+
+
+#: The matrix rules a signature may name in `requires` (applied by tfgpu.explain.report).
+REQUIRES_RULES = ("plain-tensorflow-cpu-only",)
 
 
 #: The kinds of report people paste, as `tfgpu explain` names them (`class:` of a signature).
@@ -209,7 +219,16 @@ def _pattern(raw: Any, where: str) -> Pattern:
     prev_exact = raw.get("prev_exact", False)
     if not isinstance(prev_exact, bool) or (prev_exact and prev is None):
         raise _fail(where, "'prev_exact' is true or false, and needs 'prev'")
-    return Pattern(literal, regex, prev, tuple(unless), older, prev_exact)
+    unless_regex = None
+    if raw.get("unless_regex") is not None:
+        veto = raw["unless_regex"]
+        if not isinstance(veto, str) or not veto or NESTED_QUANTIFIER_RE.search(veto):
+            raise _fail(where, "'unless_regex' must be a non-empty regex without nested quantifiers")
+        try:
+            unless_regex = re.compile(veto)
+        except re.error as exc:
+            raise _fail(where, f"bad unless_regex {veto!r}: {exc}") from None
+    return Pattern(literal, regex, prev, tuple(unless), older, prev_exact, unless_regex)
 
 
 def _fix(raw: Any, where: str) -> FixTemplate:
@@ -259,6 +278,9 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
             raise _fail(where, "'threads' must list the public https:// places it was seen")
         if not isinstance(raw.get("summary"), str) or not raw["summary"]:
             raise _fail(where, "missing 'summary'")
+        requires = raw.get("requires")
+        if requires is not None and requires not in REQUIRES_RULES:
+            raise _fail(where, f"'requires' must be one of {list(REQUIRES_RULES)}")
         klass = raw.get("class", "noise" if role == "noise" else "linux-libraries")
         if klass not in FAILURE_CLASSES:
             raise _fail(where, f"'class' must be one of {list(FAILURE_CLASSES)}")
@@ -267,7 +289,7 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
             detail=" ".join(str(raw.get("detail", "")).split()), patterns=patterns, fixes=fixes,
             threads=threads, follows=tuple(raw.get("follows") or ()),
             implies={str(k): str(v) for k, v in (raw.get("implies") or {}).items()},
-            failure_class=klass,
+            failure_class=klass, requires=requires,
         ))
     for sig in sigs:
         for dep in sig.follows:
@@ -284,8 +306,11 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
         consts = tuple(str(p["value"]) if isinstance(p, dict) and p.get("value") is not None else None
                        for p in raw_pats)
         for p, const in zip(pats, consts):
-            if const is None and (p.regex is None or name not in p.regex.groupindex):
-                raise _fail(where, f"a fact pattern needs a 'value' or a regex with the group (?P<{name}>...)")
+            groups = p.regex.groupindex if p.regex is not None else {}
+            split = f"{name}_major" in groups and f"{name}_minor" in groups
+            if const is None and name not in groups and not split:
+                raise _fail(where, f"a fact pattern needs a 'value', a regex with the group (?P<{name}>...), "
+                                   f"or the groups {name}_major and {name}_minor (joined with a dot)")
         facts.append(FactRule(name, pats, consts))
     libs = []
     for i, raw in enumerate(data.get("libraries") or []):

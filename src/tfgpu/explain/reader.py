@@ -26,7 +26,7 @@ def _clean(text: str) -> str:
 
 
 def iter_binary_lines(stream: BinaryIO, max_chars: int = MAX_LINE_CHARS) -> Iterator[str]:
-    """Decode lines from a binary stream, keeping at most `max_chars` bytes' worth of each."""
+    """Decode lines from a binary stream, keeping at most `max_chars` characters of each."""
     head = stream.read(256)
     # A UTF-16 byte-order mark, followed by text that looks like UTF-16 (mostly ASCII, so every
     # other byte is zero); random bytes that merely start with FF FE stay on the UTF-8 path.
@@ -34,23 +34,47 @@ def iter_binary_lines(stream: BinaryIO, max_chars: int = MAX_LINE_CHARS) -> Iter
         text = io.TextIOWrapper(io.BufferedReader(_Prepend(head, stream)), encoding="utf-16", errors="replace", newline=None)
         yield from _iter_text_lines(text, max_chars)
         return
-    stream = _Prepend(head, stream) if head else stream  # type: ignore[assignment]  # a BinaryIO reader
-    limit = max_chars
-    first = True
+    yield from _iter_utf8_lines(head, stream, max_chars)
+
+
+#: Bytes read at a time: lines are split and decoded a chunk at a time, not one by one.
+CHUNK_BYTES = 1 << 20
+
+
+def _iter_utf8_lines(head: bytes, stream: BinaryIO, max_chars: int) -> Iterator[str]:
+    """UTF-8 lines, read a chunk at a time. The unfinished line carried to the next chunk is cut
+    at 4 x `max_chars` bytes (at least `max_chars` characters), so one endless line costs no more
+    memory than a chunk."""
+    carry = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
+    cap = 4 * max_chars
     while True:
-        chunk = stream.readline(limit)
+        chunk = stream.read(CHUNK_BYTES)
+        data = carry + chunk if carry else chunk
         if not chunk:
+            if data:
+                yield from _decoded_lines(data[:-1] if data.endswith(b"\n") else data, max_chars)
             return
-        if first and chunk.startswith(codecs.BOM_UTF8):
-            chunk = chunk[len(codecs.BOM_UTF8):]
-        first = False
-        if not chunk.endswith(b"\n") and len(chunk) >= limit:
-            # Too long: keep the head, skip the tail up to the next newline without storing it.
-            while True:
-                rest = stream.readline(limit)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        yield _clean(chunk.decode("utf-8", errors="replace"))
+        cut = data.rfind(b"\n")
+        if cut == -1:
+            carry = data[:cap]
+            continue
+        carry = data[cut + 1:]
+        if len(carry) > cap:
+            carry = carry[:cap]
+        yield from _decoded_lines(data[:cut], max_chars)
+
+
+def _decoded_lines(data: bytes, max_chars: int) -> list[str]:
+    """The lines of `data` (complete lines, joined by newlines), decoded, cleaned and capped."""
+    text = data.decode("utf-8", errors="replace")
+    if "\x1b" in text:
+        text = _ANSI_RE.sub("", text)
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
+    if len(text) > max_chars and any(len(line) > max_chars for line in lines):
+        lines = [line[:max_chars] for line in lines]
+    return lines
 
 
 def _iter_text_lines(text: io.TextIOBase, max_chars: int) -> Iterator[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Iterable
+from itertools import islice
+from typing import Iterable, Sequence
 
 from tfgpu.explain.knowledge import Knowledge, Pattern
 from tfgpu.versions import driver_at_least
@@ -95,6 +96,8 @@ def _match(pattern: Pattern, line: str, prev: str) -> dict[str, str] | None:
     for veto in pattern.unless:
         if veto in line:
             return None
+    if pattern.unless_regex is not None and pattern.unless_regex.search(line):
+        return None
     if pattern.regex is None:
         return {}
     m = pattern.regex.search(line)
@@ -117,8 +120,10 @@ _ERROR_GATES = (": E ", ": F ", "Error", "Exception", "Exhausted", "\nE", "\nF")
 class Scanner:
     """Feeds batches of lines; keeps only bounded state. No I/O.
 
-    Each distinct literal is searched in the joined batch with `str.find` (C speed, linear);
-    a hit maps back to its line by bisection, and only then do the regexes of that literal run.
+    Each distinct search key (a literal that holds no other literal) is searched in
+    the joined batch with `str.find` (C speed, linear); a hit maps back to its line by bisection,
+    and only then do the regexes of that line's literals run. A fact pattern with a constant value
+    is retired once its value and first line are recorded: later lines could add nothing.
     """
 
     def __init__(self, knowledge: Knowledge):
@@ -134,74 +139,139 @@ class Scanner:
                 table.setdefault(p.literal, []).append((p, None, (fact.name, const)))
         self._table = tuple((lit, tuple(entries)) for lit, entries in table.items())
         self._needs_prev = tuple(any(p.prev is not None for p, _s, _f in entries) for _lit, entries in self._table)
+        #: literal index -> the constant facts it can still add; retired with the literal once recorded.
+        self._constant_only = {j for j, (_lit, entries) in enumerate(self._table)
+                               if all(sig is None and fact is not None and fact[1] is not None
+                                      for _p, sig, fact in entries)}
+        self._retired: set[int] = set()
+        self._build_keys()
         self.result = ScanResult()
         self._prev = ""
+
+    def _build_keys(self) -> None:
+        """Search keys of the live literals: [(key, literal indices, whether the key is the literal)].
+
+        A literal that contains another live literal is searched through it: it can only be on the
+        lines where the shorter one is, and each search is a pass over the whole batch (a pass
+        costs about the batch's length over the key's, so keys stay whole literals)."""
+        live = [j for j in range(len(self._table)) if j not in self._retired]
+        lits = {j: self._table[j][0] for j in live}
+        roots = [j for j in live if not any(k != j and lits[k] in lits[j] for k in live)]
+        groups: dict[int, list[int]] = {r: [r] for r in roots}
+        for j in live:
+            if j not in groups:
+                inside = [r for r in roots if lits[r] in lits[j]]
+                groups[max(inside, key=lambda r: len(lits[r]))].append(j)
+        self._keys = tuple((lits[r], tuple(idx), len(idx) == 1) for r, idx in groups.items())
+
+    def _retire_recorded_constants(self) -> None:
+        """Drop literals whose every entry is a constant fact already recorded (value and line)."""
+        facts, lines = self.result.facts, self.result.fact_lines
+        done = set()
+        for j in self._constant_only - self._retired:
+            if all(fact is not None and fact[0] in lines
+                   and (fact[1] in facts.get(fact[0], ()) or len(facts.get(fact[0], ())) >= MAX_VALUES)
+                   for _p, _s, fact in self._table[j][1]):
+                done.add(j)
+        if done:
+            self._retired |= done
+            self._build_keys()
 
     def feed_batch(self, lines: list[str]) -> None:
         """Match a batch of consecutive lines (no newlines inside).
 
         Logs repeat themselves, so the literal search runs over the batch's distinct lines only;
         each occurrence then reuses its distinct line's outcome (keyed with the previous line
-        when a two-line pattern is involved), in order, so evidence and counts stay exact.
+        when a two-line pattern is involved), in order, so evidence and counts stay exact. Only
+        the lines that hold a literal or an error gate are visited one by one.
         """
         if not lines:
             return
-        distinct: dict[str, int] = {}
-        for line in lines:
-            if line not in distinct:
-                distinct[line] = len(distinct)
-        ulines = list(distinct)
-        text = "\n".join(ulines)
-        starts = [0] * len(ulines)
-        pos = 0
-        for i, line in enumerate(ulines):
-            starts[i] = pos
-            pos += len(line) + 1
-        n = len(ulines)
+        ulines = list(dict.fromkeys(lines))
         candidates: dict[int, list[int]] = {}
-        for lit_index, (literal, _entries) in enumerate(self._table):
-            at = text.find(literal)
-            while at != -1:
-                i = bisect_right(starts, at) - 1
-                candidates.setdefault(i, []).append(lit_index)
-                if i + 1 >= n:
-                    break
-                at = text.find(literal, starts[i + 1])
         error_lines: set[int] = set()
-        if ulines[0][:1] in ("E", "F"):
-            error_lines.add(0)
-        for gate in _ERROR_GATES:
-            shift = 1 if gate[0] == "\n" else 0
-            at = text.find(gate)
-            while at != -1:
-                i = bisect_right(starts, at + shift) - 1
-                error_lines.add(i)
-                if i + 1 >= n:
-                    break
-                at = text.find(gate, starts[i + 1] - shift)
+        # One non-ASCII character makes a joined text a wide string, which str.find searches
+        # several times slower: the ASCII lines (nearly all of a log) are searched on their own.
+        narrow = [i for i, line in enumerate(ulines) if line.isascii()]
+        if len(narrow) == len(ulines):
+            self._search(ulines, range(len(ulines)), candidates, error_lines)
+        else:
+            wide = [i for i, line in enumerate(ulines) if not line.isascii()]
+            for ids in (narrow, wide):
+                if ids:
+                    self._search([ulines[i] for i in ids], ids, candidates, error_lines)
+        hot = error_lines.union(candidates)
+        if len(ulines) == len(lines):
+            # Every line distinct (the usual case with timestamps): line i is distinct line i.
+            visit: list[int] = sorted(hot)
+            of = None
+        else:
+            index = {line: i for i, line in enumerate(ulines)}
+            of = list(map(index.__getitem__, lines))
+            visit = [k for k, u in enumerate(of) if u in hot]
         memo: dict[tuple[str, str], tuple[list[tuple[str, dict[str, str]]], list[tuple[str, str]]]] = {}
         base = self.result.lines_read
-        prev = self._prev
-        for i, line in enumerate(lines):
-            u = distinct[line]
+        for k in visit:
+            line = lines[k]
+            prev = lines[k - 1] if k else self._prev
+            u = k if of is None else of[k]
             lit_indices = candidates.get(u)
-            if lit_indices is None and u not in error_lines:
-                prev = line
-                continue
             sig_hits: list[tuple[str, dict[str, str]]] = []
             if lit_indices is not None:
                 key = (line, prev if any(self._needs_prev[j] for j in lit_indices) else "")
                 outcome = memo.get(key)
                 if outcome is None:
-                    outcome = self._evaluate(line, prev, lit_indices)
+                    # In the signature file's order: the first pattern of a signature that matches wins.
+                    outcome = self._evaluate(line, prev, sorted(lit_indices))
                     memo[key] = outcome
                 sig_hits, fact_hits = outcome
-                self._apply(line, base + i + 1, sig_hits, fact_hits)
+                self._apply(line, base + k + 1, sig_hits, fact_hits)
             if not sig_hits and u in error_lines:
-                self._check_unrecognized(line, base + i + 1)
-            prev = line
+                self._check_unrecognized(line, base + k + 1)
         self.result.lines_read += len(lines)
         self._prev = lines[-1]
+        if self._constant_only - self._retired:
+            self._retire_recorded_constants()
+
+    def _search(self, part: list[str], ids: Sequence[int], candidates: dict[int, list[int]],
+                error_lines: set[int]) -> None:
+        """Find the search keys and error gates in `part` (distinct lines whose batch indices are
+        `ids`): the literal indices each line holds go to `candidates`, error-like lines to
+        `error_lines`."""
+        text = "\n".join(part)
+        starts = [0] * len(part)
+        pos = 0
+        for i, line in enumerate(part):
+            starts[i] = pos
+            pos += len(line) + 1
+        n = len(part)
+        find = text.find
+        table = self._table
+        for key, lit_indices, exact in self._keys:
+            at = find(key)
+            while at != -1:
+                i = bisect_right(starts, at) - 1
+                if exact:
+                    candidates.setdefault(ids[i], []).append(lit_indices[0])
+                else:
+                    line = part[i]
+                    for j in lit_indices:
+                        if table[j][0] in line:
+                            candidates.setdefault(ids[i], []).append(j)
+                if i + 1 >= n:
+                    break
+                at = find(key, starts[i + 1])
+        if part[0][:1] in ("E", "F"):
+            error_lines.add(ids[0])
+        for gate in _ERROR_GATES:
+            shift = 1 if gate[0] == "\n" else 0
+            at = find(gate)
+            while at != -1:
+                i = bisect_right(starts, at + shift) - 1
+                error_lines.add(ids[i])
+                if i + 1 >= n:
+                    break
+                at = find(gate, starts[i + 1] - shift)
 
     def _evaluate(self, line: str, prev: str, lit_indices: list[int]
                   ) -> tuple[list[tuple[str, dict[str, str]]], list[tuple[str, str]]]:
@@ -222,6 +292,8 @@ class Scanner:
                 elif fact is not None:
                     name, const = fact
                     value = const if const is not None else values.get(name)
+                    if value is None and f"{name}_major" in values and f"{name}_minor" in values:
+                        value = f"{values[name + '_major']}.{values[name + '_minor']}"
                     if value is not None:
                         fact_hits.append((name, value))
         return sig_hits, fact_hits
@@ -260,11 +332,10 @@ class Scanner:
 def scan(lines: Iterable[str], knowledge: Knowledge, batch_lines: int = BATCH_LINES) -> ScanResult:
     """Match every line, in batches of `batch_lines`; return the bounded result."""
     scanner = Scanner(knowledge)
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= batch_lines:
-            scanner.feed_batch(batch)
-            batch = []
-    scanner.feed_batch(batch)
+    it = iter(lines)
+    while True:
+        batch = list(islice(it, batch_lines))
+        if not batch:
+            break
+        scanner.feed_batch(batch)
     return scanner.result
