@@ -287,7 +287,8 @@ def test_another_major_whose_ptxas_xla_picks_is_in_the_way():
     f = _run(_nvcc("/opt/nv/nvcc", "11.8.89", ptxas="/opt/nv/ptxas"), tf_build(), beside)["nvcc-on-path"][0]
     assert f.severity is Severity.WARNING and "its folder is in TensorFlow's way" in f.summary
     assert "with the ptxas beside it (/opt/nv/ptxas, found via PATH), which comes with this CUDA 11 nvcc" in f.summary
-    assert f.fixes[0].commands == (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={PIP_NVCC}",)
+    # The environment was not read here: the user may have XLA_FLAGS, so the fix keeps them.
+    assert f.fixes[0].commands == (f'export XLA_FLAGS="$XLA_FLAGS --xla_gpu_cuda_data_dir={PIP_NVCC}"',)
 
 
 def test_a_script_and_no_tensorflow_and_a_cputf_build():

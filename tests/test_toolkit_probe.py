@@ -170,7 +170,7 @@ def test_a_differing_toolkit_whose_ptxas_xla_picks_is_the_exact_conflict():
     found = _run(Toolkits((_tk13(),), (), None, ptxas, libdevice, f"{SP}/nvidia/cuda_nvcc"))
     f = found["system-toolkit-differs"][0]
     assert f.severity is Severity.WARNING and "ptxas 13.0.88" in f.summary
-    assert f.fixes[0].commands == (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={SP}/nvidia/cuda_nvcc",)
+    assert f.fixes[0].commands == (f'export XLA_FLAGS="$XLA_FLAGS --xla_gpu_cuda_data_dir={SP}/nvidia/cuda_nvcc"',)
 
 
 def test_no_ptxas_or_libdevice_anywhere():
@@ -198,4 +198,4 @@ def test_the_nvcc_on_path_of_a_toolkit_in_the_way_is_said_by_its_one_finding():
         "it is what `nvcc --version` shows (/usr/local/bin/nvcc, a script (not run) that execs "
         "/usr/local/cuda-13.0/bin/nvcc: CUDA 13.0.88, in the CUDA toolkit at /usr/local/cuda-13.0)")
     assert f.evidence["nvcc_on_path"]["kind"] == "script"
-    assert f.fixes[-1].commands == (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={SP}/nvidia/cuda_nvcc",)
+    assert f.fixes[-1].commands == (f'export XLA_FLAGS="$XLA_FLAGS --xla_gpu_cuda_data_dir={SP}/nvidia/cuda_nvcc"',)

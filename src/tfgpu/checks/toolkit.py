@@ -161,9 +161,12 @@ def _toolkit_finding(ctx: CheckContext, tks: Toolkits, build: TFBuild, cuda: str
         "system-toolkit-differs", Severity.WARNING,
         f"CUDA {tk.version} toolkit at {tk.root} differs from TensorFlow {build.version}'s CUDA {cuda} "
         f"and is in its way: {'; '.join(conflicts)}{seen}",
-        "nvcc itself is irrelevant to TensorFlow, but a ptxas or libdevice of another CUDA major can produce code "
-        "the driver or the GPU rejects (CUDA 13's ptxas no longer targets Maxwell, Pascal or Volta, and its "
-        "output needs a CUDA 13 driver), and its libraries on LD_LIBRARY_PATH win over the pip wheels.",
+        f"TensorFlow itself still runs: its own kernels come prebuilt for CUDA {cuda}, and nvcc is irrelevant to it. "
+        "What fails, and only then, is XLA-compiled code (tf.function(jit_compile=True), Keras models compiled with "
+        "jit_compile): XLA builds it at its first call with the ptxas and libdevice it found, and those of another "
+        "CUDA major can produce code the driver or the GPU rejects (CUDA 13's ptxas no longer targets Maxwell, "
+        "Pascal or Volta, and its output needs a CUDA 13 driver). Its libraries on LD_LIBRARY_PATH also win over "
+        "the pip wheels.",
         ev, fixes)
 
 
