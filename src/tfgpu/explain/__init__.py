@@ -40,13 +40,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     """The JSON document for an explain report (the doctor's schema, with kind "explain")."""
     from tfgpu.render.json import report_to_dict as as_dict
 
-    data = as_dict(report, kind="explain")
-    decision = getattr(report.facts.get("log"), "decision", None)
-    if decision:
-        # The class explain decided, next to the verdict it explains (also under facts.log.data.decision).
-        data["verdict"]["class"] = decision.get("class")
-        data["verdict"]["decided_by"] = list(decision.get("decided_by") or [])
-    return data
+    return as_dict(report, kind="explain")
 
 
 class ExplainFailed(Exception):

@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 from tfgpu.model import Finding, ProbeFailure, ProbeStatus, Report
-from tfgpu.serde import DecodeError, from_jsonable, to_jsonable
+from tfgpu.serde import REPORT_SCHEMA_VERSION, DecodeError, from_jsonable, to_jsonable
 
-SCHEMA_VERSION = 1
+#: The report format version this tfgpu writes (and reads back: tfgpu.serde).
+SCHEMA_VERSION = REPORT_SCHEMA_VERSION
 
 
 def fact_to_dict(value: Any) -> dict[str, Any]:
@@ -44,16 +45,22 @@ def report_to_dict(report: Report, kind: str = "doctor") -> dict[str, Any]:
     counts = {s.value: 0 for s in Severity}
     for f in report.findings:
         counts[f.severity.value] += 1
+    verdict: dict[str, Any] = {
+        "status": report.verdict.status.value,
+        "headline": report.verdict.headline,
+        "predicted": report.verdict.predicted,
+    }
+    decision = getattr(report.facts.get("log"), "decision", None)
+    if isinstance(decision, dict) and decision.get("class"):
+        # explain: the class of report it decided, and the lines that decided it (also in facts.log).
+        verdict["class"] = decision.get("class")
+        verdict["decided_by"] = list(decision.get("decided_by") or [])
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": kind,
         "tool": {"name": "tfgpu", "version": report.tool_version},
         "matrix": report.matrix_version,
-        "verdict": {
-            "status": report.verdict.status.value,
-            "headline": report.verdict.headline,
-            "predicted": report.verdict.predicted,
-        },
+        "verdict": verdict,
         "summary": {"worst": report.worst.value, "counts": counts, "failed_checks": list(report.failed_checks)},
         "facts": {name: fact_to_dict(value) for name, value in sorted(report.facts.items())},
         "findings": [finding_to_dict(f) for f in report.findings],
