@@ -32,7 +32,11 @@ TF_FAMILY = (
     "tensorflow-cpu-aws",
     "intel-tensorflow",
 )
-RELATED = ("tensorflow-metal", "keras", "tf-keras", "keras-nightly", "tensorrt", "tensorrt-libs", "jax", "jaxlib", "torch")
+RELATED = ("tensorflow-metal", "keras", "tf-keras", "keras-nightly", "tensorrt", "tensorrt-libs", "jax", "jaxlib", "torch",
+           # Other frameworks whose CUDA wheels share the environment with TensorFlow's (checks/shared_env.py):
+           # their Requires-Dist is read in full, so the check can say which package pulled which nvidia-* wheel.
+           "onnxruntime-gpu", "jax-cuda12-plugin", "jax-cuda12-pjrt", "jax-cuda13-plugin", "jax-cuda13-pjrt",
+           "cupy-cuda12x", "cupy-cuda13x", "paddlepaddle-gpu")
 
 #: Between these, the inquiry's answer (`tfgpu.probes._children.env`, which defines the same).
 MARK = "@@TFGPU-ENV@@"
@@ -45,7 +49,7 @@ def child_script() -> str:
 
 def child_args() -> list[str]:
     """The inquiry's arguments: the TensorFlow family, the related packages, and those read in full."""
-    return [",".join(TF_FAMILY), ",".join(RELATED), ",".join(TF_FAMILY)]
+    return [",".join(TF_FAMILY), ",".join(RELATED), ",".join(TF_FAMILY + RELATED)]
 
 
 @dataclass(frozen=True)
