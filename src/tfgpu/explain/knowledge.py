@@ -44,6 +44,8 @@ class FixTemplate:
     summary: str
     commands: tuple[str, ...]
     when: dict[str, Any] = field(default_factory=dict)
+    #: Where the steps come from (https:// pages), shown with the fix.
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,12 @@ def _pattern(raw: Any, where: str) -> Pattern:
     return Pattern(literal, regex, prev, tuple(unless), older, prev_exact, unless_regex)
 
 
-def _fix(raw: Any, where: str) -> FixTemplate:
+def _fix(raw: Any, where: str, shared: dict[str, Any] | None = None) -> FixTemplate:
+    if isinstance(raw, dict) and set(raw) == {"use"}:
+        # A fix kept once under the main file's `shared_fixes` (the WSL2 steps), used by several signatures.
+        if not shared or raw["use"] not in shared:
+            raise _fail(where, f"'use' names no shared fix: {raw['use']!r}")
+        raw = shared[raw["use"]]
     if not isinstance(raw, dict) or not isinstance(raw.get("summary"), str) or not raw["summary"]:
         raise _fail(where, "a fix needs a 'summary'")
     commands = raw.get("commands") or []
@@ -240,7 +247,10 @@ def _fix(raw: Any, where: str) -> FixTemplate:
     when = raw.get("when") or {}
     if not isinstance(when, dict) or set(when) - WHEN_KEYS:
         raise _fail(where, f"'when' keys must be among {sorted(WHEN_KEYS)}")
-    return FixTemplate(raw["summary"], tuple(commands), dict(when))
+    links = raw.get("links") or []
+    if not isinstance(links, list) or not all(isinstance(u, str) and u.startswith("https://") for u in links):
+        raise _fail(where, "'links' must list https:// pages")
+    return FixTemplate(raw["summary"], tuple(commands), dict(when), tuple(links))
 
 
 def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
@@ -249,6 +259,9 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
         raise _fail(path, "expected a mapping with schema_version: 1")
     sigs: list[Signature] = []
     seen: set[str] = set()
+    shared = data.get("shared_fixes") or {}
+    if not isinstance(shared, dict):
+        raise _fail(path, "'shared_fixes' must map names to fixes")
     for i, raw in enumerate(data.get("signatures") or []):
         sid = raw.get("id") if isinstance(raw, dict) else None
         where = f"{path}: signatures[{sid or i}]"
@@ -272,7 +285,7 @@ def parse_knowledge(data: Any, path: str = "<signatures>") -> Knowledge:
         patterns = tuple(_pattern(p, f"{where}.patterns[{j}]") for j, p in enumerate(raw.get("patterns") or []))
         if not patterns:
             raise _fail(where, "no patterns")
-        fixes = tuple(_fix(f, f"{where}.fixes[{j}]") for j, f in enumerate(raw.get("fixes") or []))
+        fixes = tuple(_fix(f, f"{where}.fixes[{j}]", shared) for j, f in enumerate(raw.get("fixes") or []))
         threads = tuple(str(t) for t in raw.get("threads") or [])
         if not threads or not all(t.startswith("https://") for t in threads):
             raise _fail(where, "'threads' must list the public https:// places it was seen")

@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from tfgpu.explain.knowledge import FixTemplate, Knowledge, Signature
 from tfgpu.explain.scan import ScanResult, SignatureHits
-from tfgpu.explain.sonames import candidate_rows, cuda_text, known_soname, resolve, span, wheel_for
+from tfgpu.explain.sonames import candidate_rows, cuda_text, known_soname, linux_soname, resolve, span, wheel_for
 from tfgpu.fixes import checked_fixes, install_tf, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Report, Severity, Verdict, VerdictStatus
 from tfgpu.rules import (
@@ -75,6 +75,8 @@ class _Context:
     #: The newest release that still runs on every GPU the log shows, where the newest release
     #: does not (a K40c, compute capability 3.5): fixes pin it instead of an unpinned install.
     cc_last: str | None = None
+    #: python_pair's answers, per (Python, series): the same for every finding of a log.
+    pairs: dict[tuple[str | None, str | None], str | None] = field(default_factory=dict)
 
 
 def _first(values: dict[str, list[str]], name: str) -> str | None:
@@ -124,6 +126,8 @@ def _log_sonames(scan: ScanResult) -> list[str]:
     for sig_id in ("cuda-lib-missing", "cudnn-missing"):
         hits = scan.hits.get(sig_id)
         names += hits.values.get("soname", []) if hits else []
+    # A Windows DLL name stands for a Linux soname of the same CUDA (sonames.linux_soname).
+    names = [linux_soname(n) or n if n.endswith(".dll") else n for n in names]
     return names + list(scan.facts.get("loaded_soname", []))
 
 
@@ -152,6 +156,11 @@ def _context(scan: ScanResult, knowledge: Knowledge, matrix: Any | None) -> _Con
     elif matrix is not None and getattr(matrix, "tensorflow", None):
         sonames = [s for s in _log_sonames(scan) if known_soname(matrix, s)]
         eras = list(facts.get("tf_era", [])) + ([f">={tf_min}"] if tf_min else [])
+        if platform == "windows":
+            # Native Windows loads CUDA DLLs only up to its last GPU release (rules.windows_gpu_last).
+            last = windows_gpu_last(matrix).split(".")
+            if len(last) >= 2 and last[1].isdigit():
+                eras.append(f"<{last[0]}.{int(last[1]) + 1}")
         if sonames or eras:
             candidates = candidate_rows(matrix, sonames, eras)
         # "source was compiled with: 8.1.0": only releases built with that cuDNN major.
@@ -216,9 +225,19 @@ def _library_values(sonames: list[str], knowledge: Knowledge, ctx: _Context) -> 
     old: list[str] = []
     ambiguous: list[str] = []
     matrix = ctx.matrix
+    dlls: list[tuple[str, str]] = []
     for soname in sonames:
         lib = knowledge.library(soname)
-        if lib is None or lib.windows:
+        if lib is not None and lib.windows:
+            # Resolved as the Linux name it stands for: its CUDA, for the text; no pip wheel (Windows).
+            linux = linux_soname(soname)
+            if matrix is not None and linux and known_soname(matrix, linux):
+                use = resolve(matrix, linux, ctx.candidates)
+                text = (f"CUDA {span(use.cudas)}, TensorFlow {span(use.series)}" if len(use.cuda_majors) == 1
+                        else cuda_text(use, matrix))
+                dlls.append((soname, text))
+            continue
+        if lib is None:
             continue
         if matrix is not None and known_soname(matrix, soname):
             use = resolve(matrix, soname, ctx.candidates)
@@ -243,6 +262,9 @@ def _library_values(sonames: list[str], knowledge: Knowledge, ctx: _Context) -> 
         out["old_cuda"] = max(set(old), key=lambda v: pep440(v) or Version("0"))
     if ambiguous:
         out["soname_cudas"] = "; ".join(ambiguous)
+    if dlls:
+        texts = list(dict.fromkeys(text for _name, text in dlls))
+        out["dll_cuda"] = texts[0] if len(texts) == 1 else "; ".join(f"{n}: {t}" for n, t in dlls)
     return out
 
 
@@ -266,6 +288,60 @@ def _log_cuda_text(ctx: _Context) -> str | None:
         return None
     series = [str(r.series) for r in ctx.candidates]
     return f"CUDA {ctx.cuda}, TensorFlow {span(series)}"
+
+
+def _py_key(py: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", py)[:2])
+
+
+def _requested_series(values: dict[str, list[str]], ctx: _Context) -> str | None:
+    """The TensorFlow series the log asks for: a pinned requirement ("tensorflow-gpu==2.11",
+    "tensorflow==2.12.0"), else the log's own release."""
+    for req in values.get("requirement", []) + values.get("requested", []):
+        m = re.search(r"==\s*(\d+\.\d+)", req)
+        if m:
+            return m.group(1)
+    return ".".join(ctx.tf_version.split(".")[:2]) if ctx.tf_version else None
+
+
+def python_pair(python: str | None, series: str | None, matrix: Any | None) -> str | None:
+    """The Python/TensorFlow pair that works, from the matrix's per-release wheel tags (Linux x86_64
+    wheels; the Windows and macOS wheels of a release cover the same Python versions):
+    "Python 3.12: tensorflow 2.16.1 or newer; for TensorFlow 2.12: Python 3.8-3.11"."""
+    if matrix is None or not hasattr(matrix, "tf_rows_newest_first"):
+        return None
+    try:
+        rows = matrix.tf_rows_newest_first()
+        parts = []
+        py = ".".join(str(p) for p in _py_key(python)) if python and len(_py_key(python)) == 2 else None
+        if py is not None:
+            # The newest release with a wheel for this Python (matrix.newest_release_for_python) ...
+            last = next((rel for row in rows if (rel := matrix.newest_release_for_python(row.series, py))), None)
+            # ... and the oldest.
+            first = next((rel for row in reversed(rows) for rel in row.releases
+                          if py in (row.python_for(rel) or ())), None)
+            newest = rows[0]
+            if last is None:
+                pys = sorted(newest.pythons(), key=_py_key)
+                if pys and _py_key(py) > _py_key(pys[-1]):
+                    parts.append(f"Python {py}: no TensorFlow release has a wheel for it yet (the newest, "
+                                 f"{newest.release}, has wheels for Python {span(pys)})")
+                else:
+                    parts.append(f"Python {py}: no TensorFlow release in the matrix has a wheel for it")
+            elif str(last) in newest.releases:
+                parts.append(f"Python {py}: tensorflow {first} or newer")
+            elif first is not None and first in rows[-1].releases:
+                # The matrix starts at its oldest series: older releases may have wheels for it too.
+                parts.append(f"Python {py}: tensorflow {last} or older (the last release with a wheel for it)")
+            else:
+                parts.append(f"Python {py}: tensorflow {first} to {last} (the last release with a wheel for it)")
+        row = matrix.tf_row(series) if series else None
+        if row is not None and row.pythons():
+            pys = sorted(row.pythons(), key=_py_key)
+            parts.append(f"for TensorFlow {row.series}: Python {span(pys)}")
+        return "; ".join(parts) or None
+    except (AttributeError, TypeError, ValueError):  # a partial matrix must not break explain
+        return None
 
 
 def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge: Knowledge,
@@ -295,6 +371,9 @@ def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge
     sonames = values.get("soname", [])
     if sonames:
         derived.update(_library_values(sonames, knowledge, ctx))
+        if "dll_cuda" in derived and "log_cuda" not in derived:
+            # Windows DLL names: their CUDA and releases, read through the Linux names they stand for.
+            derived["log_cuda"] = derived["dll_cuda"]
         derived["plural_y_ies"] = "y" if len(sonames) == 1 else "ies"
     elif sig.id == "cudnn-missing" and ctx.cuda_major:
         # No soname: the cuDNN major comes from the build (matrix), else CUDA 11 means cuDNN 8.
@@ -315,10 +394,22 @@ def _values_for(sig: Signature, hits: SignatureHits, scan: ScanResult, knowledge
         derived["code_display"] = ", ".join(codes)
         derived["cuinit_meaning"] = meanings[0] if meanings else "see the lines after it for the reason"
         values["code_name"] = [getattr(knowledge.cuinit_code(c), "name", c) for c in values["code"]]
-    if "kernel" in values and "dso" in values:
-        derived["versions"] = f"kernel module {values['kernel'][0]}, library {values['dso'][0]}"
+    shown = [f"kernel module {values['kernel'][0]}" if "kernel" in values else "",
+             f"library {values['dso'][0]}" if "dso" in values else ""]
+    if any(shown):
+        derived["versions"] = ", ".join(t for t in shown if t)
     if "cc" not in values and scan.facts.get("compute_capability"):
         values["cc"] = list(scan.facts["compute_capability"])
+    # What the log says elsewhere (the platform, a conda env, a container, the Python) shapes fixes too:
+    # facts fill the names a signature did not capture itself.
+    for name, got in scan.facts.items():
+        values.setdefault(name, list(got))
+    key = (_first(scan.facts, "python_version"), _requested_series(values, ctx))
+    if key not in ctx.pairs:
+        ctx.pairs[key] = python_pair(key[0], key[1], ctx.matrix) if any(key) else None
+    pair = ctx.pairs[key]
+    if pair:
+        derived["python_pair"] = pair
     out = {k: v for k, v in values.items()}
     for k, v in derived.items():
         out[k] = [v]
@@ -389,7 +480,7 @@ def _fixes(templates: Iterable[FixTemplate], values: dict[str, list[str]], ctx: 
         commands = tuple(c for c in (_pin_for_gpu(c, ctx) if c else None for c in filled) if c)
         if tpl.commands and not commands:
             continue
-        fixes.append(Fix(_fill(tpl.summary, values, strict=False) or tpl.summary, commands))
+        fixes.append(Fix(_fill(tpl.summary, values, strict=False) or tpl.summary, commands, tpl.links))
     # Nothing is offered that the matrix says cannot work (tfgpu.fixes.command_problems).
     return checked_fixes(fixes, ctx.matrix, tf_version=ctx.tf_version if ctx.tf_row is not None else None,
                          cuda=ctx.cuda, conda=ctx.conda)
@@ -614,6 +705,7 @@ FACT_LABELS = {
     "tf_era": "TensorFlow release (from the log's source paths)", "pasted": "pasted output",
     "gpu_memory_mb": "GPU memory given to TensorFlow (MB)", "gpu_listed": "GPUs listed", "gpu_visible": "visible GPUs",
     "gpu_found": "GPUs found", "gpu_count": "GPUs listed", "gpu_created": "GPU device created",
+    "python_version": "Python", "container": "container", "conda_env": "conda environment",
 }
 
 
@@ -730,7 +822,8 @@ def _fact_lines(scan: ScanResult, names: Iterable[str], limit: int = 3) -> list[
     return [seen[n] for n in sorted(seen)[:limit]]
 
 
-def decide_class(findings: list[Finding], scan: ScanResult, knowledge: Knowledge) -> dict[str, Any]:
+def decide_class(findings: list[Finding], scan: ScanResult, knowledge: Knowledge,
+                 platform: str | None = None) -> dict[str, Any]:
     """Which kind of report this is (FAILURE_CLASSES), why, and the log lines that decided it.
 
     The class of the problems' root causes (the one that explains the others, CLASS_PRECEDENCE);
@@ -748,6 +841,9 @@ def decide_class(findings: list[Finding], scan: ScanResult, knowledge: Knowledge
         rank = {c: i for i, c in enumerate(CLASS_PRECEDENCE)}
         klass = min(by_class, key=lambda c: rank.get(c, len(rank)))
         chosen = by_class[klass]
+        if platform == "windows" and klass == "linux-libraries":
+            # A CUDA DLL that native Windows could not load is a native-Windows report.
+            klass = "windows"
         lines = _lines_of(chosen) or _fact_lines(scan, ("platform", "driver_version", "compute_capability",
                                                         "cudnn_loaded", "tf_version"))
         why = f"{klass}: " + "; ".join(dict.fromkeys(f.id for f in chosen))
@@ -851,6 +947,38 @@ def _absorb_dnn_not_found(findings: list[Finding], scan: ScanResult) -> list[Fin
     return [absorbed if k == j else f for k, f in enumerate(findings) if k != i]
 
 
+def plain_tensorflow_cpu_only(release: str, matrix: Any | None) -> bool:
+    """Whether the plain `tensorflow` wheel of `release` is CPU-only, from the matrix: its row's
+    cpu_only_tensorflow (TFRow.plain_tensorflow_is_cpu_only: 1.15.2-1.15.5, 2.0.x); a release older
+    than every row where the oldest row's GPU build is still its own package (tensorflow-gpu: before
+    1.15 the plain wheel never had CUDA)."""
+    version = pep440(release)
+    if matrix is None or version is None or not getattr(matrix, "tensorflow", None):
+        return False
+    try:
+        row = matrix.tf_row(release)
+        if row is not None:
+            return bool(row.plain_tensorflow_is_cpu_only(release))
+        oldest = min(matrix.tensorflow, key=lambda r: pep440(r.release) or Version("0"))
+        return version < (pep440(oldest.releases[0]) or Version("0")) and oldest.package != "tensorflow"
+    except (AttributeError, TypeError, ValueError):  # a partial matrix must not break explain
+        return False
+
+
+#: The matrix rules a signature may require of its captured values (knowledge.REQUIRES_RULES):
+#: (captured name, whether a value passes).
+_REQUIRES: dict[str, tuple[str, Any]] = {"plain-tensorflow-cpu-only": ("tf_plain", plain_tensorflow_cpu_only)}
+
+
+def _passing(rule: str, hits: SignatureHits, matrix: Any | None) -> SignatureHits | None:
+    """The hits whose value passes the signature's matrix rule; None where none does."""
+    name, test = _REQUIRES[rule]
+    kept = [v for v in hits.values.get(name, []) if test(v, matrix)]
+    if not kept:
+        return None
+    return SignatureHits(hits.count, list(hits.lines), {**hits.values, name: kept})
+
+
 def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, source: str,
                  tool_version: str = "", timings: dict[str, float] | None = None) -> Report:
     """Turn a scan into a Report: one finding per signature, cross-checks, verdict."""
@@ -858,6 +986,8 @@ def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, sou
     findings: list[Finding] = []
     for sig in knowledge.signatures:
         hits = scan.hits.get(sig.id)
+        if hits is not None and hits.count and sig.requires is not None:
+            hits = _passing(sig.requires, hits, matrix)
         if hits is not None and hits.count:
             findings.append(_finding_for(sig, hits, scan, knowledge, ctx))
     by_id = {f.id: i for i, f in enumerate(findings)}
@@ -884,7 +1014,7 @@ def build_report(scan: ScanResult, knowledge: Knowledge, matrix: Any | None, sou
     values = {k: list(v) for k, v in scan.facts.items()}
     if ctx.platform and "platform" in values:
         values["platform"] = [ctx.platform]
-    facts = {"log": LogFacts(source, scan.lines_read, values, decide_class(findings, scan, knowledge))}
+    facts = {"log": LogFacts(source, scan.lines_read, values, decide_class(findings, scan, knowledge, ctx.platform))}
     matrix_version = matrix.describe() if matrix is not None and hasattr(matrix, "describe") else ""
     return Report(decide(findings, scan, ctx, matrix), facts, tuple(findings), dict(timings or {}), tool_version,
                   matrix_version)

@@ -9,6 +9,7 @@ pip wheels a name stands for are read from there, never from a table of our own.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -38,6 +39,27 @@ class SonameUse:
     @property
     def cuda_majors(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.split(".")[0] for c in self.cudas))
+
+
+_DLL_RE = re.compile(r"^(?P<lib>[A-Za-z]{2,20}?)64_(?P<ver>\d{1,3})\.dll$")
+
+
+def linux_soname(dll: str) -> str | None:
+    """The Linux soname a Windows CUDA DLL name stands for, so that the matrix rows (which list the
+    Linux names each release dlopen()s) resolve it: cudart64_110.dll -> libcudart.so.11.0,
+    cudart64_101.dll -> libcudart.so.10.1, cusolver64_10.dll -> libcusolver.so.10,
+    cublas64_11.dll -> libcublas.so.11, cudnn64_8.dll -> libcudnn.so.8. The DLL's number is the
+    soname's version without its dot: three digits are major and minor (110, 101), two digits a
+    CUDA 9 major.minor (90, 92) or a major (10, 11, 12), one digit a major."""
+    m = _DLL_RE.match(dll)
+    if m is None:
+        return None
+    ver = m.group("ver")
+    if len(ver) == 3:
+        ver = f"{ver[:2]}.{ver[2]}"
+    elif len(ver) == 2 and ver[0] == "9":
+        ver = f"9.{ver[1]}"
+    return f"lib{m.group('lib')}.so.{ver}"
 
 
 def _rows(matrix: Any) -> list[Any]:
