@@ -221,6 +221,16 @@ def test_debian_12_gets_the_cuda_keyring_as_commands(matrix):
         "sudo dpkg -i cuda-keyring_1.1-1_all.deb", "sudo apt-get update", "sudo apt-get install -y cuda-drivers-580"]
 
 
+def test_in_a_container_the_driver_install_and_its_repository_steps_are_all_the_hosts(matrix):
+    """Adding NVIDIA's repository serves the host's driver install: inside a container none of it is a command
+    (a driver/runtime mismatch seen from a Debian 12 container whose host driver is too old)."""
+    facts = _host(MACHINES["driver_535_h100_tf221"], distro_id="debian", distro_version="12", container="docker")
+    for f in _run(facts, matrix):
+        cmds = _cmds(f)
+        assert not any("cuda-keyring" in c or c.endswith("apt-get update") or "cuda-drivers" in c for c in cmds), \
+            (f.id, cmds)
+
+
 def test_rocky_9_adds_nvidias_dnf_repository(matrix):
     facts = _host(MACHINES["no_driver"], distro_id="rocky", distro_version="9.4")
     cmds = _cmds(_one(_run(facts, matrix), "driver-missing"))

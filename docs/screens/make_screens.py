@@ -38,6 +38,8 @@ STANDIN = {
     "t4-driver-470": ("name=Tesla T4,cc=7.5,mem=15360,bus=256,mclk=5001,mig=0,nosupport=mig", "470.82.01", 11040, True),
 }
 NAMED = {"no-driver": "no_driver", "container-without-gpus": "container_without_gpus"}
+#: Where the saved reports say the target environment lives (the checkout's own path is not shown).
+SHOWN_ROOT = "/home/you/project"
 
 
 def _tfgpu() -> str:
@@ -81,7 +83,10 @@ def save_standin(name: str, gpus: str, driver: str, cuda: int, old: bool) -> Non
         out = subprocess.run([_tfgpu(), "doctor", "--fast", "--json", "--python", str(python)], env=env,
                              capture_output=True, text=True, check=False)
         json.loads(out.stdout)
-        (HERE / f"{name}.json").write_text(out.stdout, encoding="utf-8")
+        # The report names this checkout's folders; a screen shows a user's project folder instead.
+        text = out.stdout.replace(str(REPO), SHOWN_ROOT)
+        json.loads(text)
+        (HERE / f"{name}.json").write_text(text, encoding="utf-8")
 
 
 _SOCKETS: list[str] = []

@@ -493,6 +493,17 @@ def is_host_action(command: str) -> bool:
     return False
 
 
+def _is_package_setup(command: str) -> bool:
+    """A package-manager or repository step (apt-get update, dpkg -i, adding a repository, fetching a
+    keyring): on its own harmless anywhere, but part of the host's driver install where one follows."""
+    for seg in _command_segments(command):
+        words = _words(seg)
+        tool = _tool(words)
+        if tool in _PACKAGE_TOOLS or tool in ("wget", "curl", "rpm") and any("cuda" in w for w in words[1:]):
+            return True
+    return False
+
+
 def is_linux_driver_action(command: str) -> bool:
     """Whether `command` installs, loads or rebuilds a Linux NVIDIA kernel driver."""
     for seg in _command_segments(command):
@@ -753,7 +764,12 @@ def _fit_wsl2(fixes: list[Fix]) -> list[Fix]:
 def _fit_container(fixes: list[Fix], container: str) -> list[Fix]:
     out: list[Fix] = []
     for fix in fixes:
-        host = [c for c in fix.commands if is_host_action(c)]
+        # Where a fix has a host step (a driver install, a reboot), the steps that serve it (adding NVIDIA's
+        # repository, refreshing the package lists) are the host's too.
+        if any(is_host_action(c) for c in fix.commands):
+            host = [c for c in fix.commands if is_host_action(c) or _is_package_setup(c)]
+        else:
+            host = []
         out.append(_on_host(fix, host, tuple(c for c in fix.commands if c not in host)) if host else fix)
     start = [f for f in out if _is_container_start(f)]
     if start:
