@@ -85,6 +85,17 @@ def _primary_commands(f: Finding) -> frozenset[str]:
     return frozenset(f.fixes[0].commands) if f.fixes else frozenset()
 
 
+#: Causes read from TensorFlow's log -> the static findings that are the same cause, most specific first.
+LIVE_STATIC_CAUSES: dict[str, tuple[str, ...]] = {
+    "cuda-runtime-missing": ("and-cuda-missing", "cuda-lib-missing"),
+    "cuda-lib-missing": ("and-cuda-missing", "cuda-lib-missing"),
+    "cudnn-missing": ("and-cuda-missing", "cuda-lib-missing"),
+    "driver-missing": ("container-no-gpu-passthrough", "driver-missing"),
+    "cuinit-failed": ("container-no-gpu-passthrough", "driver-missing", "driver-not-loaded",
+                      "driver-library-mismatch"),
+}
+
+
 def link_root_causes(facts: dict[str, Any], findings: Sequence[Finding]) -> list[Finding]:
     """One cause, said once: findings that are only consequences of another finding get
     `root_cause` set to its id (every fact and fix they carry is kept).
@@ -115,7 +126,10 @@ def link_root_causes(facts: dict[str, Any], findings: Sequence[Finding]) -> list
                     break
         elif (primary is not None and no_gpu and f.area == "live" and f.id not in _LIVE_OWN
               and f.severity.rank >= Severity.WARNING.rank and f.id != primary.id):
-            links[i] = primary.id
+            # A log line whose own static cause is reported points at that cause (the CUDA runtime that
+            # did not load -> the missing [and-cuda] wheels), else at the error the verdict names.
+            static = next((g for sid in LIVE_STATIC_CAUSES.get(f.id, ()) for g in statics if g.id == sid), None)
+            links[i] = (static or primary).id
     # The same first fix: the preferred cause (CAUSE_FIRST, then the chain's order) keeps it.
     causes = [f for i, f in enumerate(out) if i not in links and f.severity.rank >= Severity.WARNING.rank]
     causes.sort(key=lambda f: (CAUSE_FIRST.index(f.id) if f.id in CAUSE_FIRST else len(CAUSE_FIRST), _area_rank(f)))
