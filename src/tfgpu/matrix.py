@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -378,10 +378,15 @@ class Matrix:
     def _cuda_rows_upto(self, cuda: str) -> list[CudaRow] | None:
         """The cuda rows up to and including `cuda`'s (major.minor), oldest first; None without a row."""
         want = _series_key(cuda)
-        rows = sorted(self.cuda, key=lambda r: _series_key(r.version))
-        if not any(_series_key(r.version) == want for r in rows):
+        rows = self._cuda_sorted
+        if not any(key == want for key, _row in rows):
             return None
-        return [r for r in rows if _series_key(r.version) <= want]
+        return [r for key, r in rows if key <= want]
+
+    @cached_property
+    def _cuda_sorted(self) -> tuple[tuple[Any, CudaRow], ...]:
+        """The cuda rows with their series keys, oldest first (sorted once: rules ask per GPU and release)."""
+        return tuple(sorted(((_series_key(r.version), r) for r in self.cuda), key=lambda kr: kr[0]))
 
     def cuda_targets(self, cuda: str) -> tuple[str, ...] | None:
         """The compute capabilities CUDA `cuda`'s compiler targets (added by it or an earlier toolkit,
