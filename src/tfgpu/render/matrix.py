@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tfgpu.render.rich import buffer_console, rendered
+from tfgpu.versions import cc_pair
 
 OS_NAMES = ("linux", "windows")
 
@@ -71,7 +72,11 @@ def _card_rows(matrix: Any, row: Any) -> list[tuple[str, str]]:
         ptx = [c for c in ccs if c.startswith("compute_")]
         gpus = f"native code for {', '.join(native) or 'none'}"
         if ptx:
-            gpus += f"; newer GPUs through PTX JIT of {', '.join(ptx)}"
+            targets = matrix.cuda_targets(row.cuda) if row.cuda else None
+            newest = max(targets, key=lambda t: cc_pair(t) or (0, 0)) if targets else None
+            # PTX serves a newer GPU only up to what the build's toolkit can target (rules.toolkit_gap).
+            upto = f" up to CC {newest} (the newest CUDA {row.cuda} targets)" if newest else ""
+            gpus += f"; newer GPUs{upto} through PTX JIT of {', '.join(ptx)}"
         rows.append(("GPUs", gpus))
     pythons = _python_span(row.pythons()) or row.requires_python or "?"
     rows.append(("Python", pythons))
