@@ -540,6 +540,9 @@ def explain(
     if path is not None and Path(path).is_dir():
         _err(f"{path}: is a directory, not a log file")
         raise typer.Exit(EXIT_USAGE)
+    if path is None and _stdin_is_terminal():
+        # Reading a terminal would wait in silence: say how to paste and how to end the input.
+        _err("paste the log, then press Ctrl-D on a line of its own to end it (or give a file: tfgpu explain build.log)")
     try:
         report = explain_file(path, matrix)
     except ExplainFailed as exc:
@@ -557,9 +560,21 @@ def explain(
     raise typer.Exit(EXIT_FINDINGS if report.worst is Severity.ERROR else EXIT_OK)
 
 
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+#: How each ending signal is said, and its conventional exit code (128 + the signal's number).
+_ENDINGS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+
+
 def _interrupted(signum: int, frame: object) -> None:
-    """Ctrl-C: the children run in sessions of their own (the terminal's SIGINT does not reach them),
-    so kill their process groups now, say so in one line, and end with 130."""
+    """Ctrl-C, SIGTERM or SIGHUP: the children run in sessions of their own (a terminal's or a job
+    scheduler's signal to tfgpu does not reach them), so kill their process groups now, say so in one
+    line, and end with 128 + the signal's number (130 for Ctrl-C)."""
     from tfgpu import proc
 
     proc.kill_running()
@@ -568,12 +583,13 @@ def _interrupted(signum: int, frame: object) -> None:
             sys.stderr.write("\x1b[?25h\n")  # the spinner hid the cursor: show it again
     except (OSError, ValueError, AttributeError):
         pass
-    _err("interrupted")
-    os._exit(130)
+    _err(_ENDINGS.get(signal.Signals(signum), "interrupted"))
+    os._exit(128 + int(signum))
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, _interrupted)
+    for ending in _ENDINGS:
+        signal.signal(ending, _interrupted)
     # Never a UnicodeEncodeError under LC_ALL=C: unencodable symbols degrade, the report stays.
     for stream in (sys.stdout, sys.stderr):
         try:

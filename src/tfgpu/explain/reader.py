@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import re
 import sys
 from typing import Any, BinaryIO, Iterator
@@ -124,10 +125,35 @@ class _Prepend(io.RawIOBase):
         return self._stream.readline(size if size is not None else -1)
 
 
+#: The most a paste into a terminal is read up to (a pasted log is human-sized).
+TERMINAL_CAP = 64 << 20
+
+
+def _read_terminal(fd: int) -> bytes:
+    """What was pasted into a terminal, up to the first end of input (one Ctrl-D). A buffered read
+    would go on after it, so that the user had to press Ctrl-D twice."""
+    parts: list[bytes] = []
+    size = 0
+    while size < TERMINAL_CAP:
+        part = os.read(fd, 65536)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 def iter_log_lines(path: str | None) -> Iterator[str]:
     """Lines of the log at `path`, or of standard input when `path` is None."""
     if path is None:
-        yield from iter_binary_lines(sys.stdin.buffer)
+        try:
+            terminal = sys.stdin.isatty()
+        except (ValueError, OSError, AttributeError):
+            terminal = False
+        if terminal:
+            yield from iter_binary_lines(io.BytesIO(_read_terminal(sys.stdin.fileno())))
+        else:
+            yield from iter_binary_lines(sys.stdin.buffer)
         return
     with open(path, "rb", buffering=1024 * 1024) as fh:
         yield from iter_binary_lines(fh)
