@@ -19,6 +19,11 @@ import typer
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
+def _examples(*commands: str) -> str:
+    """A command's help epilog: examples, one per line."""
+    return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
+
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -160,9 +165,11 @@ def _exit_code(report, strict: bool) -> int:
     return EXIT_OK
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "tfgpu doctor", "tfgpu doctor --fast", "tfgpu doctor --python ~/proj/.venv",
+    "tfgpu doctor --json > report.json", "tfgpu doctor --from-facts report.json", "tfgpu doctor --strict -q"))
 def doctor(
-    ids: Optional[List[str]] = typer.Argument(None, help="Check ids to run (default: all). See --list."),
+    ids: Optional[List[str]] = typer.Argument(None, metavar="[CHECK_ID]...", help="Check ids to run (default: all). See --list."),
     list_checks: bool = typer.Option(False, "--list", help="List the checks with one line each, then exit."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (logs go to stderr)."),
     fast: bool = typer.Option(False, "--fast", help="Never import TensorFlow or run any file of the target (its site-packages are read as files): a static, "
@@ -170,12 +177,12 @@ def doctor(
                               "interpreter on purpose, as your program would (its .pth files and sitecustomize run "
                               "there)."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Import TensorFlow but run no work on the GPU."),
-    python: Optional[str] = typer.Option(None, "--python", help="Target interpreter (default: the active venv/conda env, else this Python)."),
-    timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Time limit per probe, in seconds."),
-    live_timeout: float = typer.Option(120.0, "--live-timeout", min=1.0, help="Time limit for the live TensorFlow import and GPU smoke test, in seconds."),
-    from_facts: Optional[Path] = typer.Option(None, "--from-facts", help="Re-run the checks on the facts of a saved JSON report."),
+    python: Optional[str] = typer.Option(None, "--python", metavar="PYTHON", help="Target interpreter or its venv/conda-env folder (default: the active venv/conda env, else this Python)."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1.0, metavar="SECONDS", help="Time limit per probe, in seconds."),
+    live_timeout: float = typer.Option(120.0, "--live-timeout", min=1.0, metavar="SECONDS", help="Time limit for the live TensorFlow import and GPU smoke test, in seconds."),
+    from_facts: Optional[Path] = typer.Option(None, "--from-facts", metavar="REPORT.json", help="Re-run the checks on the facts of a saved JSON report."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
-    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", metavar="MATRIX.yaml", help="Use this compatibility matrix instead of the bundled one."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the verdict, the errors and the next steps."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Every check, passed ones too, with its evidence and id."),
 ) -> None:
@@ -352,12 +359,12 @@ def _text_style(table: bool = False) -> dict:
             "ascii_only": not _unicode_ok(sys.stdout)}
 
 
-@app.command("matrix")
+@app.command("matrix", epilog=_examples("tfgpu matrix", "tfgpu matrix --tf 2.16", "tfgpu matrix --cuda 12.4 --json"))
 def matrix_cmd(
-    tf: Optional[str] = typer.Option(None, "--tf", help="One TensorFlow release series in full, e.g. 2.16."),
-    cuda: Optional[str] = typer.Option(None, "--cuda", help="What one CUDA toolkit needs, e.g. 12.4."),
+    tf: Optional[str] = typer.Option(None, "--tf", metavar="X.Y", help="One TensorFlow release series in full, e.g. 2.16."),
+    cuda: Optional[str] = typer.Option(None, "--cuda", metavar="X.Y", help="What one CUDA toolkit needs, e.g. 12.4."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", metavar="MATRIX.yaml", help="Use this compatibility matrix instead of the bundled one."),
 ) -> None:
     """Print the compatibility matrix: TensorFlow builds, or one release, or one CUDA toolkit."""
     from tfgpu.render import matrix as view
@@ -381,16 +388,18 @@ def matrix_cmd(
     raise typer.Exit(EXIT_OK)
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "tfgpu recommend", "tfgpu recommend --driver 535.104.05 --cc 8.6 --python-version 3.11",
+    "tfgpu recommend --arch aarch64 --cc 8.7 --python-version 3.10", "tfgpu recommend --os wsl2 --json"))
 def recommend(
-    driver: Optional[str] = typer.Option(None, "--driver", help="NVIDIA driver version, e.g. 535.104.05 (default: this machine's)."),
-    cc: Optional[List[str]] = typer.Option(None, "--cc", help="GPU compute capability, e.g. 8.6 or sm_86 (repeatable; default: this machine's GPUs)."),
-    python_version: Optional[str] = typer.Option(None, "--python-version", help="Target Python, e.g. 3.11 (default: the target interpreter's)."),
-    os_name: Optional[str] = typer.Option(None, "--os", help="linux, wsl2, windows or macos (default: this machine's)."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="CPU architecture of the target: x86_64 or aarch64 (Jetson, DGX Spark, Grace; default: this machine's)."),
-    python: Optional[str] = typer.Option(None, "--python", help="Target interpreter whose version to use."),
+    driver: Optional[str] = typer.Option(None, "--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 535.104.05 (default: this machine's)."),
+    cc: Optional[List[str]] = typer.Option(None, "--cc", metavar="CC", help="GPU compute capability, e.g. 8.6 or sm_86 (repeatable; default: this machine's GPUs)."),
+    python_version: Optional[str] = typer.Option(None, "--python-version", metavar="X.Y", help="Target Python, e.g. 3.11 (default: the target interpreter's)."),
+    os_name: Optional[str] = typer.Option(None, "--os", metavar="OS", help="linux, wsl2, windows or macos (default: this machine's)."),
+    arch: Optional[str] = typer.Option(None, "--arch", metavar="ARCH", help="CPU architecture of the target: x86_64 or aarch64 (Jetson, DGX Spark, Grace; default: this machine's)."),
+    python: Optional[str] = typer.Option(None, "--python", metavar="PYTHON", help="Target interpreter whose version to use."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: recommendations [{tensorflow, install, notes}], excluded [{tensorflow, reason}]."),
-    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", metavar="MATRIX.yaml", help="Use this compatibility matrix instead of the bundled one."),
 ) -> None:
     """The TensorFlow releases that will use this machine's GPU, best first, with install commands."""
     from tfgpu.recommend import Machine
@@ -522,11 +531,12 @@ def _gpu_cc(gpu) -> Optional[str]:
     return None
 
 
-@app.command()
+@app.command(epilog=_examples("tfgpu explain build.log", "python train.py 2>&1 | tfgpu explain -",
+                              "tfgpu explain --json build.log"))
 def explain(
-    source: Optional[str] = typer.Argument(None, help="Log file to read, or - (the default) for standard input."),
+    source: Optional[str] = typer.Argument(None, metavar="[LOG]", help="Log file to read, or - (the default) for standard input."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="Use this compatibility matrix instead of the bundled one."),
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", metavar="MATRIX.yaml", help="Use this compatibility matrix instead of the bundled one."),
 ) -> None:
     """Explain a pasted TensorFlow/CUDA log: root causes, harmless noise, and fixes."""
     from tfgpu.explain import ExplainFailed, explain_file
