@@ -219,3 +219,14 @@ def test_prerelease_install_commands_pin_exactly():
 
     assert tf_requirement("2.22.0rc0") == "tensorflow[and-cuda]==2.22.0rc0"
     assert tf_requirement("2.21.0") == "tensorflow[and-cuda]==2.21.*"
+
+
+def test_a_chosen_check_that_reads_no_live_fact_runs_no_live_import(tmp_path):
+    """`doctor driver-present` answers without importing TensorFlow (the live probe is the slow one); a
+    chosen check that reads the live facts still gets them."""
+    marker = tmp_path / "imported"
+    python = standin_env(tmp_path, f"open({str(marker)!r}, 'w').write('x')\n" + fake_tf("return _T(_placed())"))
+    data, _ = json_report("doctor", "--json", "--python", python, "driver-present", expect_codes=(1,))
+    assert "tf_live" not in data["facts"] and not marker.exists()
+    data, _ = json_report("doctor", "--json", "--python", python, "tf-live", expect_codes=(0,))
+    assert "tf_live" in data["facts"] and marker.exists()

@@ -236,7 +236,10 @@ def doctor(
         target = python or default_python(os.environ)
         ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout, matrix=matrix,
                            options=options)
-        selected = [p for p in probes_mod.load_all().values() if not (fast and p.slow)]
+        # The live import (the slow probe) runs only where a chosen check reads it: `doctor driver-present`
+        # answers in a second, as --fast does.
+        live = not fast and (not ids or any("tf_live" in registry[i].declared for i in ids))
+        selected = [p for p in probes_mod.load_all().values() if live or not p.slow]
         # The checks (and what they import) load while the probes run: probes mostly wait on
         # child processes, so this overlaps instead of adding to the wall time.
         results, timings = _run_with_spinner(selected, ctx, quiet=as_json, meanwhile=checks_mod.load_all)
