@@ -7,6 +7,7 @@ warning with --strict); 2 usage error (bad flags, a --python that is not Python,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -231,9 +232,13 @@ def doctor(
         results, timings = _read_facts(from_facts, probes_mod.load_all())
     else:
         from tfgpu.probes import ProbeContext
-        from tfgpu.probes.python_env import default_python
+        from tfgpu.probes.python_env import choose_python
 
-        target = python or default_python(os.environ)
+        if python:
+            target, reason = python, "given with --python"
+        else:
+            target, reason = choose_python(os.environ)
+        options = dataclasses.replace(options, target_reason=reason)
         ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout, matrix=matrix,
                            options=options)
         # The live import (the slow probe) runs only where a chosen check reads it: `doctor driver-present`

@@ -112,6 +112,8 @@ class RunOptions:
     #: "/srv/venv/bin/python")): every tfgpu command a finding suggests is rebuilt from it, so that
     #: pasting it diagnoses the same environment (see tfgpu.invocation).
     argv: tuple[str, ...] = ()
+    #: Why the target interpreter was chosen ("--python", "the active virtualenv (VIRTUAL_ENV)", ...).
+    target_reason: str = ""
 
 
 class Area(str, enum.Enum):

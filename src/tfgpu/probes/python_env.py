@@ -79,6 +79,8 @@ class PythonEnv:
     #: A tensorflow/ folder in the directory tfgpu ran from: scripts started there import it
     #: instead of the installed package (`python script.py` puts the script's folder first).
     cwd_tensorflow: str | None = None
+    #: Why this interpreter is the target ("--python", "the active virtualenv (VIRTUAL_ENV)", ...).
+    chosen_because: str = ""
 
     def find(self, name: str) -> Distribution | None:
         for dist in self.distributions:
@@ -95,25 +97,42 @@ class PythonEnv:
         return tuple(d for d in self.distributions if d.name.startswith("nvidia-"))
 
 
-def default_python(environ: dict[str, str] | os._Environ) -> str:
-    """The target interpreter when --python is not given: the active virtualenv or conda env
-    where it differs from tfgpu's own, else tfgpu's own interpreter.
+#: Folders of the isolated environments tool installers give an application (pipx, uv tool): tfgpu
+#: run from one of them has no TensorFlow of the user's beside it.
+_TOOL_ENV_MARKS = (os.sep + os.path.join("pipx", "venvs") + os.sep, os.sep + os.path.join("uv", "tools") + os.sep)
 
-    An active env whose interpreter is gone (a dangling link after a system Python upgrade) is
-    returned as it is, so that the probe reports it broken rather than silently inspecting
-    tfgpu's own environment instead.
-    """
+
+def choose_python(environ: dict[str, str] | os._Environ) -> tuple[str, str]:
+    """(the target interpreter when --python is not given, why it was chosen): the active virtualenv
+    or conda env where it differs from tfgpu's own; else, where tfgpu runs from its own pipx/uv tool
+    environment, the user's `python3` on PATH; else tfgpu's own interpreter."""
     own_prefix = os.path.realpath(sys.prefix)
-    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+    for var, what in (("VIRTUAL_ENV", "the active virtualenv"), ("CONDA_PREFIX", "the active conda env")):
         prefix = environ.get(var)
         if not prefix or os.path.realpath(prefix) == own_prefix:
             continue
         candidates = [os.path.join(prefix, rel) for rel in ("bin/python", "bin/python3", "python.exe", "Scripts/python.exe")]
         for candidate in candidates:
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                return candidate
-        return next((c for c in candidates if os.path.lexists(c)), candidates[0])
-    return sys.executable
+                return candidate, f"{what} (${var})"
+        return next((c for c in candidates if os.path.lexists(c)), candidates[0]), f"{what} (${var})"
+    if any(mark in own_prefix + os.sep for mark in _TOOL_ENV_MARKS):
+        import shutil
+
+        found = shutil.which("python3", path=environ.get("PATH", os.defpath))
+        if found and not os.path.realpath(found).startswith(own_prefix + os.sep):
+            return found, "python3 on PATH, as tfgpu runs from its own pipx/uv tool environment"
+    return sys.executable, "tfgpu's own, as no virtualenv or conda env is active (--python chooses another)"
+
+
+def default_python(environ: dict[str, str] | os._Environ) -> str:
+    """The target interpreter when --python is not given (see `choose_python`, which also says why).
+
+    An active env whose interpreter is gone (a dangling link after a system Python upgrade) is
+    returned as it is, so that the probe reports it broken rather than silently inspecting
+    tfgpu's own environment instead.
+    """
+    return choose_python(environ)[0]
 
 
 def parse_child_output(stdout: str) -> dict | None:
@@ -274,6 +293,7 @@ def probe_python_env(ctx: ProbeContext):
         tensorflow_dirs=texts(data.get("tensorflow_dirs")),
         cwd_tensorflow=optional(data.get("cwd_tensorflow")),
         sys_path=texts(data.get("sys_path")),
+        chosen_because=str(ctx.option("target_reason", "") or ""),
     )
 
 

@@ -71,7 +71,8 @@ def _facts_lines(facts: dict[str, Any]) -> list[str]:
         lines.append(f"Host     {host.system} {host.machine}, kernel {host.kernel}" + (f" ({', '.join(extra)})" if extra else ""))
     env = facts.get("python_env")
     if env is not None and not isinstance(env, ProbeFailure):
-        lines.append(f"Python   {env.version} at {env.executable}")
+        why = getattr(env, "chosen_because", "")
+        lines.append(f"Python   {env.version} at {env.executable}" + (f": {why}" if why else ""))
     elif isinstance(env, ProbeFailure):
         lines.append(f"Python   could not be probed: {env.message}")
     build = facts.get("tf_build")
