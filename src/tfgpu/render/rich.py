@@ -152,6 +152,10 @@ class _Out:
         return "\n".join(ln.rstrip() for ln in rendered(self.console).split("\n")).replace(GLUE, " ")
 
 
+#: A placeholder the user fills in: <image>, <uuid>, <package> (not a shell redirection such as 2>&1).
+_PLACEHOLDER = re.compile(r"<[a-z][a-z0-9_-]*>")
+
+
 def _command_lines(out: _Out, commands: Iterable[str], indent: int, shown: set[str], prompt: str = "$ ") -> None:
     for cmd in commands:
         if cmd in shown:
@@ -447,7 +451,14 @@ class _Report:
                       + Text("  in this order; the block can be pasted as it is", style="dim"))
         for n, (fix, cmds) in enumerate(self.steps, 1):
             self._comment(f"{n}. ", fix.summary, "cyan")
-            _command_lines(self.out, cmds, 2, self.shown, prompt="")
+            # A command with a placeholder (<image>) cannot run as pasted: it stays in the block as a
+            # comment to complete, so that pasting the block runs only what can run.
+            ready = [c for c in cmds if not _PLACEHOLDER.search(c)]
+            for c in cmds:
+                if c not in ready and c not in self.shown:
+                    self.shown.add(c)
+                    self.out.line(Text(f"# (fill in, then run) {c}", style="dim"), indent=2, wrap=False)
+            _command_lines(self.out, ready, 2, self.shown, prompt="")
         if self.rerun:
             after = "after the reboot, " if any(c in _REBOOT for _, cs in self.steps for c in cs) else ""
             self._comment("", f"{after}check again:", "dim")
