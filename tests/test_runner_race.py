@@ -30,8 +30,10 @@ def test_a_late_result_never_replaces_the_timeout_its_dependents_saw():
     saw: dict = {}
 
     def overrunning(ctx):
-        # Runs past its limit, then returns a real fact once the dependent has judged.
+        # Runs past its limit, then returns a real fact once the dependent has judged (and a clear
+        # while after the limit, so that the seconds it really took cannot round to the limit's).
         release.wait(10)
+        time.sleep(0.05)
         return EnvVars({"late": "yes"})
 
     def dependent(ctx):
