@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.matrix import CudnnRow, DriverNeed, Matrix, TFRow, Workaround, parse_arch
-from tfgpu.versions import cc_pair, driver_at_least, major_minor, major_of, short
+from tfgpu.versions import cc_pair, driver_at_least, major_minor, major_of, numeric_key, short
 
 # --- operating system and the driver column -------------------------------------------------------
 
@@ -469,7 +469,7 @@ def ptx_isa_first_driver(matrix: Matrix, cuda: str, column: str = "linux") -> tu
     if row is None or not row.ptx_isa:
         return None
     same = sorted((r for r in matrix.cuda if r.ptx_isa == row.ptx_isa and r.releases),
-                  key=lambda r: tuple(int(x) for x in re.findall(r"\d+", r.version)))
+                  key=lambda r: numeric_key(r.version))
     if not same:
         return None
     first = same[0]

@@ -31,7 +31,7 @@ from tfgpu.rules import (
     toolkit_gap_text,
     windows_gpu_last,
 )
-from tfgpu.versions import cc_pair, cudnn_from_number, pep440
+from tfgpu.versions import cc_pair, cudnn_from_number, numeric_key, pep440
 
 CHECK = "explain"
 #: Findings read from TensorFlow's own log belong where the doctor puts that log: its live check.
@@ -291,7 +291,7 @@ def _log_cuda_text(ctx: _Context) -> str | None:
 
 
 def _py_key(py: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", py)[:2])
+    return numeric_key(py)[:2]
 
 
 def _requested_series(values: dict[str, list[str]], ctx: _Context) -> str | None:

@@ -38,6 +38,7 @@ from typing import Any
 from tfgpu.model import ProbeFailure, ProbeStatus
 from tfgpu.probes import ProbeContext, _children, failure, probe
 from tfgpu.serde import to_jsonable
+from tfgpu.versions import cc_pair
 
 #: Where WSL2 mounts the Windows driver's Linux libraries (NVIDIA CUDA on WSL user guide).
 WSL_LIB_DIR = "/usr/lib/wsl/lib"
@@ -172,8 +173,7 @@ class GpuInfo:
 
     @property
     def cc_tuple(self) -> tuple[int, int] | None:
-        m = re.match(r"^(\d+)\.(\d+)$", self.compute_capability or "")
-        return (int(m.group(1)), int(m.group(2))) if m else None
+        return cc_pair(self.compute_capability or "")
 
 
 @dataclass(frozen=True)

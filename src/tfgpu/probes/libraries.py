@@ -39,6 +39,7 @@ from tfgpu.probes._disk_versions import VersionSource, Wheel, WheelIndex, read_v
 from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import decode_cudnn
+from tfgpu.versions import major_minor, major_of
 
 if TYPE_CHECKING:
     from tfgpu.matrix import Matrix
@@ -460,10 +461,10 @@ def sonames_unknown_text(distribution: str, version: str, cuda_version: str | No
 
 def _fallback_sonames(build: TFBuild) -> dict[str, str] | None:
     """The CUDA family's table for build_info's CUDA major (11 or 12); None for any other or none."""
-    major = _major(build.cuda_version)
+    major = major_of(build.cuda_version)
     if major not in (11, 12):
         return None
-    cudnn_major = _major(build.cudnn_version)
+    cudnn_major = major_of(build.cudnn_version)
     names = dict(SONAMES_CUDA12 if major == 12 else SONAMES_CUDA11)
     if major == 11 and build.cuda_version:
         minor = build.cuda_version.split(".")[1] if "." in build.cuda_version else "0"
@@ -476,15 +477,9 @@ def _fallback_sonames(build: TFBuild) -> dict[str, str] | None:
 
 
 def _at_most(version: str, ceiling: tuple[int, int]) -> bool:
-    m = re.match(r"^(\d+)\.(\d+)", version or "")
-    return m is not None and (int(m.group(1)), int(m.group(2))) <= ceiling
+    mm = major_minor(version)
+    return mm is not None and mm <= ceiling
 
-
-def _major(version: str | None) -> int | None:
-    if not version:
-        return None
-    m = re.match(r"^(\d+)", version)
-    return int(m.group(1)) if m else None
 
 
 # --- the child -----------------------------------------------------------------------------------
@@ -762,8 +757,8 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
     return Libraries(
         tf_version=build.version,
         # build_info first; the matrix row where the build record has none (2.22.0rc0 on).
-        cuda_major=_major(build.cuda_version) or (row.cuda_major if row is not None else None),
-        cudnn_major=_major(build.cudnn_version) or (_major(row.cudnn) if row is not None else None),
+        cuda_major=major_of(build.cuda_version) or (row.cuda_major if row is not None else None),
+        cudnn_major=major_of(build.cudnn_version) or (major_of(row.cudnn) if row is not None else None),
         names_from=names_from,
         search_path=tuple(search),
         libraries=libraries,
