@@ -18,7 +18,12 @@ from typing import List, Optional
 
 import typer
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from tfgpu.console import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from tfgpu.console import OutputFailed as _OutputFailed
+from tfgpu.console import emit as _emit
+from tfgpu.console import err as _err
+from tfgpu.console import text_style as _text_style
+
 
 def _examples(*commands: str) -> str:
     """A command's help epilog: examples, one per line."""
@@ -31,6 +36,15 @@ app = typer.Typer(
     help="Will TensorFlow use this GPU? If not: exactly why, and the command that fixes it.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _add_fleet() -> None:
+    from tfgpu.fleet.cli import fleet_app
+
+    app.add_typer(fleet_app, name="fleet")
+
+
+_add_fleet()
 
 
 def _print_version(value: bool) -> None:
@@ -47,75 +61,6 @@ def _root(
                                  callback=_print_version),
 ) -> None:
     """Will TensorFlow use this GPU? If not: exactly why, and the command that fixes it."""
-
-
-def _err(message: str) -> None:
-    try:
-        sys.stderr.write(f"tfgpu: {message}\n")
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-class _OutputFailed(Exception):
-    """stdout could not take the report (closed, disk full): the doctor failed, exit 3."""
-
-
-def _emit(text: str) -> None:
-    """Write to stdout; a reader that went away (| head) is not an error, a broken stdout is."""
-    stream = sys.stdout
-    if stream is None:
-        raise _OutputFailed("standard output is closed")
-    try:
-        stream.write(text)
-        stream.flush()
-    except BrokenPipeError:
-        # Silence the interpreter's own flush at exit, too.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, stream.fileno())
-        except (OSError, ValueError):
-            pass
-    except (OSError, ValueError) as exc:
-        raise _OutputFailed(f"cannot write the report to standard output: {exc}") from None
-
-
-def _unicode_ok(stream) -> bool:
-    """Whether the output can carry the report's symbols (not under LC_ALL=C, say)."""
-    try:
-        "✔✘→–…│━".encode(getattr(stream, "encoding", None) or "ascii")
-        return True
-    except (UnicodeEncodeError, LookupError):
-        return False
-
-
-def _use_color(stream) -> bool:
-    if stream is None or os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return bool(getattr(stream, "isatty", lambda: False)())
-
-
-def _width() -> Optional[int]:
-    """The terminal's width; None (never wrap) when stdout is a pipe or file and COLUMNS is unset:
-    text that goes to a file or another program is not hard-wrapped by tfgpu."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0") or 0)
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            if not sys.stdout.isatty():
-                return None
-            columns = os.get_terminal_size(sys.stdout.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            return None
-    return max(40, columns)
-
-
-def _table_width() -> int:
-    """A width for views drawn as tables (matrix, recommend): the terminal's, else 100."""
-    return _width() or 100
 
 
 def _load_matrix(path: Optional[Path]):
@@ -152,9 +97,7 @@ def _python_path(path: str) -> str:
 
 
 def _exit_code(report, strict: bool) -> int:
-    from tfgpu.model import Severity
-
-    from tfgpu.model import VerdictStatus
+    from tfgpu.model import Severity, VerdictStatus
 
     if report.failed_checks:
         return EXIT_INTERNAL
@@ -358,13 +301,6 @@ def _read_facts(path: Path, probes: dict):
         _err(f"--from-facts {path}: {exc}")
         raise typer.Exit(EXIT_USAGE)
     return facts, {"probes_total": 0.0}
-
-
-def _text_style(table: bool = False) -> dict:
-    """How text views are drawn for this stdout: its width (None: do not wrap; `table`: views that
-    need one, the terminal's or 100), colour, and whether it takes Unicode."""
-    return {"width": _table_width() if table else _width(), "color": _use_color(sys.stdout),
-            "ascii_only": not _unicode_ok(sys.stdout)}
 
 
 @app.command("matrix", epilog=_examples("tfgpu matrix", "tfgpu matrix --tf 2.16", "tfgpu matrix --cuda 12.4 --json"))
