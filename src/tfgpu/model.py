@@ -64,6 +64,9 @@ class Finding:
     #: The id of the finding that causes this one, when this one is only its consequence (no
     #: driver -> no GPU listed): renderers show it under its cause and its fixes are not repeated.
     root_cause: str = ""
+    #: Why this finding is ignored by the run's policy (`--ignore ID`, or `[tool.tfgpu] ignore`), ""
+    #: when it is not: an ignored finding stays in every report, marked, and never sets the exit code.
+    ignored: str = ""
 
 
 class ProbeStatus(str, enum.Enum):
@@ -154,11 +157,14 @@ class Report:
     tool_version: str
     matrix_version: str = ""
     failed_checks: tuple[str, ...] = ()
+    #: The run's policy (tfgpu.policy): what was required and what was ignored; {} when none was set.
+    policy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def worst(self) -> Severity:
+        """The worst severity among the findings that the policy does not ignore."""
         worst = Severity.OK
         for finding in self.findings:
-            if finding.severity.rank > worst.rank:
+            if not finding.ignored and finding.severity.rank > worst.rank:
                 worst = finding.severity
         return worst

@@ -12,8 +12,8 @@ import ast
 import os
 import re
 import sys
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from tfgpu.model import ProbeStatus
 from tfgpu.probes import ProbeContext, _children, failure, probe
@@ -171,7 +171,7 @@ def interpreter_problem(path: str) -> str | None:
     """Why `path` cannot be a --python interpreter, in words ('is a directory, not a Python
     interpreter'), or None where it may be one (the inquiry then decides). Never runs it, never
     blocks: stat first, only a regular file is opened (O_NONBLOCK), and only its first line read."""
-    from tfgpu.safeio import BadInput, LIMITS, read_head
+    from tfgpu.safeio import LIMITS, BadInput, read_head
 
     if not path or not path.strip():
         return "is empty: give the path of a Python interpreter"

@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+#: The published reference of every check (docs/checks.md, generated from the registry); each
+#: check has its own section there, anchored by its id.
+CHECKS_DOC_URL = "https://github.com/tfgpu/tfgpu/blob/main/docs/checks.md"
+
+
+def doc_link(check_id: str) -> str:
+    """Where a check (and the findings it emits) is described: its section of docs/checks.md."""
+    return f"{CHECKS_DOC_URL}#{check_id}"
+
 
 def _ordered(checks: Iterable[Any]) -> list[Any]:
     return sorted(checks, key=lambda c: (c.area, c.id))
