@@ -8,6 +8,12 @@ fact it did not declare raises `UndeclaredFact` (reported as a crashed check, a 
 Built-in checks register with `@check`; a `Registry` holds them plus the third-party checks of the
 `tfgpu.checks` entry-point group. A plugin that fails to load, or whose id is taken, becomes a
 `plugin-load-failed` finding; a check that raises becomes a `check-crashed` row; never a crash.
+
+A built-in check also declares the finding ids it can emit (`emits`; `log_classes` adds the ids of
+explain's signature knowledge, for the check that classifies TensorFlow's own log). The declaration
+is what `tfgpu doctor --list`, docs/checks.md and `tfgpu doctor FINDING_ID` read, so the runner
+holds a check to it: a finding whose id the check does not declare is a tfgpu bug, reported like a
+crashed check (the finding itself is kept). A plugin check that declares nothing may emit any id.
 """
 
 from __future__ import annotations
@@ -146,10 +152,33 @@ class Check:
     #: Facts it reads where present.
     uses: tuple[str, ...] = ()
     origin: str = "built-in"
+    #: The finding ids it can emit (besides its own `<id>-skipped`); None: undeclared (a plugin), any id.
+    emits: tuple[str, ...] | None = None
+    #: It also emits the ids of explain's signature knowledge (it classifies TensorFlow's own log).
+    log_classes: bool = False
+    #: What it checks, in a sentence or two (docs/checks.md and `--list --json`); the title otherwise.
+    description: str = ""
 
     @property
     def declared(self) -> frozenset[str]:
         return frozenset(self.needs) | frozenset(self.uses)
+
+    def may_emit(self, finding_id: str, knowledge: Any | None = None) -> bool:
+        """Whether the finding id is one this check declares (always, for a check that declares none)."""
+        if self.emits is None or finding_id in self.emits or finding_id == f"{self.id}-skipped":
+            return True
+        return self.log_classes and finding_id in log_class_ids(knowledge)
+
+
+def log_class_ids(knowledge: Any | None) -> frozenset[str]:
+    """The finding ids of explain's signature knowledge (the log classes), none without knowledge."""
+    return frozenset(getattr(s, "id", "") for s in getattr(knowledge, "signatures", ()) or ())
+
+
+def _description(func: CheckFunc) -> str:
+    """The first paragraph of a check function's docstring, on one line."""
+    doc = (func.__doc__ or "").strip()
+    return " ".join(doc.split("\n\n")[0].split())
 
 
 #: Built-in checks, in registration order (filled by `@check` as the modules are imported).
@@ -157,18 +186,26 @@ BUILTIN: list[Check] = []
 
 
 def check(id: str, title: str, area: Area, needs: tuple[str, ...] = (),
-          uses: tuple[str, ...] = ()) -> Callable[[CheckFunc], CheckFunc]:
-    """Register a built-in check. Ids are stable, short and kebab-case; facts are declared."""
+          uses: tuple[str, ...] = (), emits: tuple[str, ...] | None = None,
+          log_classes: bool = False) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a built-in check. Ids are stable, short and kebab-case; facts are declared, and so
+    are the finding ids it emits (the function's docstring says what it checks)."""
     area_name = Area(area).value  # a built-in's area is one of the known ones
     if not ID_RE.match(id):
         raise ValueError(f"check id {id!r} is not kebab-case")
     unknown = [n for n in (*needs, *uses) if n not in FACT_TYPES]
     if unknown:
         raise ValueError(f"check {id!r} declares unknown facts {unknown}")
+    if isinstance(emits, str):
+        raise ValueError(f"check {id!r}: emits is a tuple of finding ids, not one string")
+    bad = [e for e in emits or () if not ID_RE.match(e)]
+    if bad:
+        raise ValueError(f"check {id!r} declares finding ids that are not kebab-case: {bad}")
 
     def register(func: CheckFunc) -> CheckFunc:
         BUILTIN.append(Check(id, title, area_name, func, tuple(needs), tuple(uses),
-                             getattr(func, "__module__", "built-in")))
+                             getattr(func, "__module__", "built-in"),
+                             tuple(emits) if emits is not None else None, log_classes, _description(func)))
         return func
 
     return register
@@ -222,6 +259,38 @@ class Registry:
     def values(self) -> list[Check]:
         return list(self.checks.values())
 
+    def emitters(self, finding_id: str, knowledge: Any | None = None) -> list[str]:
+        """The checks that declare the finding id; only where none does by name, the checks that emit
+        it as one of explain's log classes (the live check: running it imports TensorFlow)."""
+        named = [c.id for c in self.checks.values()
+                 if finding_id == f"{c.id}-skipped" or (c.emits is not None and finding_id in c.emits)]
+        if named or not any(c.log_classes for c in self.checks.values()):
+            return named
+        classes = log_class_ids(knowledge() if callable(knowledge) else knowledge)
+        return [c.id for c in self.checks.values() if c.log_classes and finding_id in classes]
+
+    def resolve(self, ids: Iterable[str],
+                knowledge: Any | None = None) -> tuple[list[str], dict[str, list[str]]]:
+        """Check ids and finding ids -> (the checks to run, in order, each once; {unknown id: close
+        matches}). `knowledge`: explain's signature knowledge, or a function that loads it (called only
+        for an id that is neither a check's nor one a check declares)."""
+        run: dict[str, None] = {}
+        unknown: dict[str, list[str]] = {}
+        for name in ids:
+            found = [name] if name in self.checks else self.emitters(name, knowledge)
+            if found:
+                run.update(dict.fromkeys(found))
+            else:
+                unknown[name] = self.suggest(name)
+        return list(run), unknown
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """The check and finding ids closest to a mistyped one."""
+        import difflib
+
+        known = set(self.checks) | {e for c in self.checks.values() for e in c.emits or ()}
+        return difflib.get_close_matches(name, sorted(known), n=n, cutoff=0.6)
+
     def load_plugins(self, entries: Iterable[PluginEntry]) -> None:
         """Add the checks of plugin entry points (`tfgpu.plugins.discover`); failures become `errors`,
         never exceptions."""
@@ -270,8 +339,17 @@ class Registry:
                 # Every fix is fitted to the machine, in this one place, and each command is then checked
                 # against the matrix (tfgpu.fixes): a host action inside a container becomes the host's,
                 # root gets no sudo, and one that cannot work (an extra the release lacks) is dropped.
-                findings.extend(replace(f, fixes=fitted_fixes(f.fixes, fit, matrix, conda=conda)) if f.fixes else f
-                                for f in (chk.func(ctx) or ()))
+                made = [replace(f, fixes=fitted_fixes(f.fixes, fit, matrix, conda=conda)) if f.fixes else f
+                        for f in (chk.func(ctx) or ())]
+                findings.extend(made)
+                undeclared = sorted({f.id for f in made if not chk.may_emit(f.id, ctx.knowledge)})
+                if undeclared:
+                    crashed.append(chk.id)
+                    findings.append(Finding(
+                        "check-crashed", chk.id, Severity.SKIPPED,
+                        f"The check '{chk.id}' emitted finding id(s) it does not declare ({', '.join(undeclared)}); "
+                        "this is a tfgpu bug, not a problem with your machine",
+                        evidence={"undeclared_ids": undeclared, "origin": chk.origin}, area=chk.area))
             except Exception as exc:
                 crashed.append(chk.id)
                 findings.append(Finding(

@@ -97,8 +97,14 @@ def driver_missing_text(system: dict[str, Any]) -> str:
     return f"No NVIDIA driver is installed ({', '.join(found)})"
 
 
-@check("driver-present", "An NVIDIA driver is installed, loaded and answering", Area.DRIVER, uses=("driver", "host", "python_env", "tf_build"))
+@check("driver-present", "An NVIDIA driver is installed, loaded and answering", Area.DRIVER, uses=("driver", "host", "python_env", "tf_build"),
+       emits=("container-no-gpu-passthrough", "driver-library-mismatch", "driver-missing", "driver-not-loaded",
+              "driver-not-responding", "driver-permission-denied", "driver-present", "driver-probe-failed", "gpu-lost",
+              "gpu-not-found", "wsl2-linux-driver"))
 def driver_present(ctx: CheckContext) -> Iterator[Finding]:
+    """Whether an NVIDIA driver is there and answers NVML: none installed, installed but not loaded, its user-space
+    library and kernel module of different versions, no permission on /dev/nvidia*, a lost GPU, or a container or
+    WSL2 without GPU access."""
     fail = ctx.failure("driver")
     driver = ctx.driver
     if fail is not None:
@@ -593,8 +599,11 @@ def _runtime_findings(ctx: CheckContext, driver: DriverInfo, cuda: str, build_ve
 
 
 @check("driver-supports-tf-cuda", "The driver is new enough for the CUDA TensorFlow was built with", Area.DRIVER,
-       needs=("driver",), uses=("host", "python_env", "tf_build", "libraries"))
+       needs=("driver",), uses=("host", "python_env", "tf_build", "libraries"),
+       emits=("driver-minor-compat", "driver-ok", "driver-runtime-minor-compat", "driver-too-old"))
 def driver_supports_tf_cuda(ctx: CheckContext) -> Iterator[Finding]:
+    """The driver's version against the one the CUDA release of the installed TensorFlow needs (from the matrix): new
+    enough, enough only through CUDA minor-version compatibility, or too old."""
     driver = ctx.driver
     if driver is None:
         return

@@ -9,8 +9,11 @@ from tfgpu.checks import CheckContext, check
 from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
 
 
-@check("target-python", "The target Python interpreter answers", Area.ENVIRONMENT, uses=("environment", "python_env"))
+@check("target-python", "The target Python interpreter answers", Area.ENVIRONMENT, uses=("environment", "python_env"),
+       emits=("active-env-broken", "python-broken", "python-hung", "python-missing"))
 def target_python(ctx: CheckContext) -> Iterable[Finding]:
+    """The interpreter being diagnosed starts and answers: missing, hung or failing, or an active virtualenv or conda
+    env that is broken."""
     fail = ctx.failure("python_env")
     if fail is None:
         return

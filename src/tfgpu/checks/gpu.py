@@ -23,8 +23,11 @@ JIT_CACHE_MAX = 4294967296
 
 
 @check("gpu-compute-capability", "Each GPU's compute capability is in TensorFlow's build", Area.GPU,
-       needs=("driver",), uses=("environment", "python_env", "tf_build"))
+       needs=("driver",), uses=("environment", "python_env", "tf_build"),
+       emits=("gpu-cc-ok", "gpu-cc-unsupported", "gpu-ptx-jit"))
 def gpu_compute_capability(ctx: CheckContext) -> Iterator[Finding]:
+    """Each GPU's compute capability against the architectures the installed TensorFlow was built for: native code, PTX
+    the driver compiles at start-up, or none at all."""
     driver = ctx.driver
     if driver is None:
         return
@@ -138,8 +141,10 @@ def vram_in_use_text(label: str, pids: list[int], used: int | None) -> str:
     held = f" {verb} {used / GIB:.1f} GiB" if used else f" {'uses' if len(pids) == 1 else 'use'} it"
     return f"{label}: {len(pids)} other process{'es' if len(pids) != 1 else ''}{held} (pid {', '.join(map(str, pids))})"
 
-@check("gpu-memory", "GPUs have free VRAM and no other processes holding it", Area.GPU, needs=("driver",))
+@check("gpu-memory", "GPUs have free VRAM and no other processes holding it", Area.GPU, needs=("driver",),
+       emits=("gpu-ecc-errors", "vram-in-use", "vram-low", "vram-ok"))
 def gpu_memory(ctx: CheckContext) -> Iterator[Finding]:
+    """Each GPU's free memory, the processes already holding it, and uncorrected ECC errors."""
     driver = ctx.driver
     if driver is None:
         return
@@ -187,8 +192,11 @@ def gpu_memory(ctx: CheckContext) -> Iterator[Finding]:
                               + (f", {g.memory_bandwidth_gb_s:g} GB/s" if g.memory_bandwidth_gb_s else ""),
                               evidence={**ev, "bandwidth_gb_s": g.memory_bandwidth_gb_s})
 
-@check("mig-mode", "MIG mode is understood", Area.GPU, needs=("driver",))
+@check("mig-mode", "MIG mode is understood", Area.GPU, needs=("driver",),
+       emits=("mig-enabled",))
 def mig_mode(ctx: CheckContext) -> Iterator[Finding]:
+    """Whether a GPU has MIG enabled (CUDA then sees its MIG instances, not the whole GPU) or pending until the next
+    reset."""
     driver = ctx.driver
     if driver is None:
         return

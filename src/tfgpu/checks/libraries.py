@@ -252,8 +252,11 @@ def _bad_winner(ctx: CheckContext, libs: Libraries, build: TFBuild, lib: Library
 
 
 @check("cuda-libraries-loadable", "Every CUDA library TensorFlow loads is found and loads", Area.LIBRARIES,
-       needs=("libraries",), uses=("python_env", "tf_build"))
+       needs=("libraries",), uses=("python_env", "tf_build"),
+       emits=("cuda-lib-crashed", "cuda-lib-missing", "cuda-lib-unloadable", "cuda-libs-ok"))
 def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
+    """Each CUDA library TensorFlow opens by name (cudart, cuBLAS, cuFFT, cuDNN, ...) is found where the loader and
+    TensorFlow look (the loader path, the pip nvidia wheels) and loads in an isolated child process."""
     libs = ctx.libraries
     if libs is None:
         return
@@ -327,8 +330,10 @@ def cuda_libraries_loadable(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("cudart-version", "The CUDA runtime TensorFlow loads is the major it was built for", Area.LIBRARIES,
-       needs=("libraries",), uses=("python_env", "tf_build"))
+       needs=("libraries",), uses=("python_env", "tf_build"),
+       emits=("cudart-major-mismatch",))
 def cudart_version(ctx: CheckContext) -> Iterator[Finding]:
+    """The CUDA runtime that would be loaded has the major version the installed TensorFlow was built with."""
     libs = ctx.libraries
     if libs is None:
         return
@@ -354,8 +359,11 @@ def cudart_version(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("cudnn-version", "The cuDNN TensorFlow loads matches the one it was built with", Area.LIBRARIES,
-       needs=("libraries",), uses=("python_env", "tf_build"))
+       needs=("libraries",), uses=("python_env", "tf_build"),
+       emits=("cudnn-version-mismatch",))
 def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
+    """The cuDNN that would be loaded has the major version the installed TensorFlow was built with, and at least its
+    minor."""
     libs = ctx.libraries
     if libs is None:
         return
@@ -397,7 +405,8 @@ def cudnn_version(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("cudnn-supports-gpus", "The cuDNN TensorFlow loads has kernels for every GPU", Area.LIBRARIES,
-       needs=("libraries", "driver"), uses=("python_env", "tf_build"))
+       needs=("libraries", "driver"), uses=("python_env", "tf_build"),
+       emits=("cudnn-gpu-unsupported",))
 def cudnn_supports_gpus(ctx: CheckContext) -> Iterator[Finding]:
     """The installed cuDNN (the loaded version, or under --fast the version on disk) against each visible
     GPU's compute capability: cuDNN >= 9.11 has no kernels for CC < 7.5 (tfgpu.rules.cudnn_gap)."""
@@ -502,8 +511,11 @@ def cudnn_mismatch_detail(loaded: str, built: str) -> str:
 
 
 @check("library-shadowing", "No other copy shadows the CUDA libraries TensorFlow expects", Area.LIBRARIES,
-       needs=("libraries",), uses=("tf_build",))
+       needs=("libraries",), uses=("tf_build",),
+       emits=("library-shadowed",))
 def library_shadowing(ctx: CheckContext) -> Iterator[Finding]:
+    """Whether another copy of a CUDA library (on LD_LIBRARY_PATH, from a system CUDA) is found before the one
+    TensorFlow expects."""
     libs = ctx.libraries
     if libs is None:
         return
@@ -544,7 +556,8 @@ def conda_loader_path_fix() -> Fix:
 
 
 @check("loader-path-traps", "The loader path holds no conda-only copies and no toolkit stub libcuda", Area.LIBRARIES,
-       needs=("libraries",), uses=("tf_build",))
+       needs=("libraries",), uses=("tf_build",),
+       emits=("conda-libs-not-on-loader-path", "libcuda-stub-on-loader-path"))
 def loader_path_traps(ctx: CheckContext) -> Iterator[Finding]:
     """Two ways the loader path itself defeats a correct install: CUDA libraries that exist only in the
     conda env's lib folder (which the loader does not search), and the toolkit's stub libcuda.so.1
@@ -599,8 +612,11 @@ def loader_path_traps(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("and-cuda-requirements", "The pip CUDA wheels satisfy TensorFlow's [and-cuda] requirements", Area.LIBRARIES,
-       needs=("tf_build",), uses=("libraries", "python_env"))
+       needs=("tf_build",), uses=("libraries", "python_env"),
+       emits=("and-cuda-missing", "and-cuda-satisfied", "and-cuda-violated"))
 def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
+    """The installed nvidia-* wheels against the requirements of TensorFlow's [and-cuda] extra: missing ones, or ones
+    of versions outside the pins."""
     build = ctx.tf_build
     if build is None:
         return
@@ -650,8 +666,10 @@ def and_cuda_requirements_check(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @check("cuda-wheel-families", "pip CUDA wheels are all of TensorFlow's CUDA major", Area.LIBRARIES,
-       needs=("python_env",), uses=("tf_build",))
+       needs=("python_env",), uses=("tf_build",),
+       emits=("cuda-wheel-mix",))
 def cuda_wheel_families(ctx: CheckContext) -> Iterator[Finding]:
+    """Whether pip CUDA wheels of several CUDA majors (cu11, cu12, cu13) are mixed in the environment."""
     env = ctx.python_env
     if env is None:
         return

@@ -144,8 +144,16 @@ def _outcome(live: TFLive) -> LiveOutcome | None:
 
 
 @check("tf-live", "TensorFlow imports, lists the GPU and runs work on it (live)", Area.LIVE, needs=("tf_live",),
-       uses=("libraries", "python_env", "tf_build"))
+       uses=("libraries", "python_env", "tf_build"),
+       emits=("gpu-listed", "gpu-smoke-ok", "gpu-smoke-on-cpu", "library-resolution-differs", "log-noise",
+              "tf-import-crashed", "tf-import-failed", "tf-import-hung", "tf-live-failed", "tf-live-imported",
+              "tf-live-no-gpu", "gpu-smoke-failed", "prediction-contradicted", "driver-too-old", "driver-minor-compat",
+              "gpu-ptx-jit", "gpu-cc-unsupported", "cudnn-version-mismatch", "windows-native-gpu-unsupported",
+              "unrecognized-error"), log_classes=True)
 def tf_live(ctx: CheckContext) -> Iterator[Finding]:
+    """Imports TensorFlow in the target interpreter (skipped under --fast), lists its GPUs and runs a small op on each;
+    classifies TensorFlow's own log with explain's signatures, and compares the libraries it loaded, and its
+    outcome, with the static prediction."""
     live = ctx.tf_live
     if live is None:
         return

@@ -31,8 +31,13 @@ def _tf_version(ctx: CheckContext) -> Version | None:
 
 
 @check("platform-gpu-support", "TensorFlow can use an NVIDIA GPU on this platform", Area.PLATFORM,
-       needs=("host", "python_env"), uses=("tf_build",))
+       needs=("host", "python_env"), uses=("tf_build",),
+       emits=("linux-aarch64", "linux-aarch64-no-cuda", "macos-metal", "macos-metal-missing", "macos-no-cuda",
+              "macos-tensorflow-macos-obsolete", "macos-x86-python", "platform-gpu-supported", "platform-unknown",
+              "windows-native-gpu", "windows-native-gpu-unsupported", "wsl1-no-gpu"))
 def platform_gpu_support(ctx: CheckContext) -> Iterator[Finding]:
+    """Whether TensorFlow can use an NVIDIA GPU on this operating system and CPU architecture: Linux x86_64 and WSL2
+    can; native Windows only up to TensorFlow 2.10; macOS and WSL1 cannot; Linux aarch64 depends on the build."""
     host = ctx.host
     env = ctx.python_env
     platform = env.platform if env else {"Linux": "linux", "Windows": "win32", "Darwin": "darwin"}.get(host.system if host else "", "")

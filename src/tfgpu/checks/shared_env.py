@@ -166,8 +166,11 @@ def _venv_fixes(env: PythonEnv, tf_requirement: str) -> Fix:
 
 
 @check("shared-env-nvidia-wheels", "Other CUDA frameworks in the environment agree with TensorFlow's NVIDIA wheels",
-       Area.TENSORFLOW, needs=("python_env",), uses=("tf_build",))
+       Area.TENSORFLOW, needs=("python_env",), uses=("tf_build",),
+       emits=("shared-env-cuda-major-mix", "shared-env-nvidia-conflict", "shared-env-nvidia-wheels"))
 def shared_env_nvidia_wheels(ctx: CheckContext) -> Iterator[Finding]:
+    """Other CUDA frameworks in the same environment (PyTorch, JAX, ONNX Runtime GPU, CuPy, Paddle) against
+    TensorFlow's NVIDIA wheels: pins that conflict, or wheels of another CUDA major."""
     env = ctx.python_env
     if env is None or not env.platform.startswith("linux"):
         return

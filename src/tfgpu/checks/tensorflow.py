@@ -20,8 +20,11 @@ from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 from tfgpu.versions import numeric_key, pep440, short
 
 
-@check("tf-installed", "TensorFlow is installed in the target environment", Area.TENSORFLOW, needs=("python_env",), uses=("environment",))
+@check("tf-installed", "TensorFlow is installed in the target environment", Area.TENSORFLOW, needs=("python_env",), uses=("environment",),
+       emits=("tf-installed", "tf-no-metadata", "tf-not-installed", "tf-package-shadowed", "tf-package-shadowed-here"))
 def tf_installed(ctx: CheckContext) -> Iterator[Finding]:
+    """A TensorFlow distribution is installed in the target environment, with its metadata, and no folder named
+    tensorflow shadows it."""
     env = ctx.python_env
     if env is None:
         return
@@ -261,8 +264,11 @@ def dependency_distributions(env: PythonEnv) -> set[str]:
     return out
 
 
-@check("tf-single-distribution", "Only one TensorFlow distribution is installed", Area.TENSORFLOW, needs=("python_env",))
+@check("tf-single-distribution", "Only one TensorFlow distribution is installed", Area.TENSORFLOW, needs=("python_env",),
+       emits=("tf-multiple-distributions", "tf-shadowed-copy"))
 def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
+    """Only one TensorFlow distribution (tensorflow, tensorflow-cpu, tf-nightly, ...) is installed, and no second copy
+    sits on sys.path."""
     env = ctx.python_env
     if env is None:
         return
@@ -313,8 +319,10 @@ def tf_single_distribution(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-@check("tf-cuda-build", "The installed TensorFlow is a CUDA build", Area.TENSORFLOW, needs=("python_env",), uses=("tf_build",))
+@check("tf-cuda-build", "The installed TensorFlow is a CUDA build", Area.TENSORFLOW, needs=("python_env",), uses=("tf_build",),
+       emits=("tf-build-info-unreadable", "tf-cpu-only-build", "tf-cuda-build", "tf-rocm-build"))
 def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
+    """The installed TensorFlow's build information says it is a CUDA build (not a CPU-only or a ROCm one)."""
     env = ctx.python_env
     if env is None:
         return
@@ -428,8 +436,10 @@ def _fresh_venv_fix(tested: list[str], version: str) -> Fix:
 
 
 @check("python-supported", "The target Python is one the installed TensorFlow supports", Area.TENSORFLOW,
-       needs=("tf_build",), uses=("python_env",))
+       needs=("tf_build",), uses=("python_env",),
+       emits=("python-supported", "python-unsupported"))
 def python_supported(ctx: CheckContext) -> Iterator[Finding]:
+    """The target Python's version is one the installed TensorFlow release supports (from the matrix)."""
     env = ctx.python_env
     build = ctx.tf_build
     if build is None:

@@ -216,8 +216,11 @@ def _path_nvcc_finding(ctx: CheckContext, tks: Toolkits, build: TFBuild | None, 
 
 
 @check("system-toolkit", "A system CUDA toolkit, or the nvcc on PATH, does not get in TensorFlow's way", Area.TOOLKIT,
-       needs=("toolkit",), uses=("environment", "libraries", "python_env", "tf_build"))
+       needs=("toolkit",), uses=("environment", "libraries", "python_env", "tf_build"),
+       emits=("nvcc-on-path", "system-toolkit-differs"))
 def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
+    """A system CUDA toolkit, or the nvcc on PATH, of another CUDA version than TensorFlow's: harmless for TensorFlow's
+    prebuilt kernels, or what XLA picks up for the kernels it compiles."""
     tks = ctx.toolkit
     if tks is None:
         return
@@ -237,8 +240,11 @@ def system_toolkit(ctx: CheckContext) -> Iterator[Finding]:
         yield _path_nvcc_finding(ctx, tks, build, cuda, want, nvcc)
 
 
-@check("xla-tools", "XLA finds ptxas and libdevice", Area.TOOLKIT, needs=("toolkit",), uses=("environment", "python_env", "tf_build"))
+@check("xla-tools", "XLA finds ptxas and libdevice", Area.TOOLKIT, needs=("toolkit",), uses=("environment", "python_env", "tf_build"),
+       emits=("xla-libdevice-missing", "xla-ptxas-missing"))
 def xla_tools(ctx: CheckContext) -> Iterator[Finding]:
+    """XLA finds ptxas and libdevice (the pip nvidia-cuda-nvcc wheel, a CUDA toolkit, XLA_FLAGS), so the kernels it
+    compiles can be built."""
     tks = ctx.toolkit
     if tks is None:
         return

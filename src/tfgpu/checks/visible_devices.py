@@ -23,8 +23,10 @@ def parse_visible_devices(value: str) -> list[str]:
         break
     return entries
 
-@check("cuda-visible-devices", "CUDA_VISIBLE_DEVICES leaves a GPU visible", Area.ENVIRONMENT, needs=("environment",))
+@check("cuda-visible-devices", "CUDA_VISIBLE_DEVICES leaves a GPU visible", Area.ENVIRONMENT, needs=("environment",),
+       emits=("cuda-visible-devices", "cuda-visible-devices-hides-all", "cuda-visible-devices-truncated"))
 def cuda_visible_devices(ctx: CheckContext) -> Iterator[Finding]:
+    """CUDA_VISIBLE_DEVICES: unset, set to GPUs, hiding every GPU (empty, -1), or cut short at an invalid entry."""
     env = ctx.environment
     if env is None:
         return
@@ -67,8 +69,10 @@ def visible_entry_exists(entry: str, gpus: tuple[GpuInfo, ...]) -> bool:
     return sum(1 for g in gpus if g.uuid and g.uuid.startswith(entry)) == 1
 
 @check("cuda-visible-devices-gpus", "CUDA_VISIBLE_DEVICES names GPUs that exist", Area.GPU,
-       needs=("driver", "environment"))
+       needs=("driver", "environment"),
+       emits=("cuda-visible-devices-missing-device",))
 def cuda_visible_devices_gpus(ctx: CheckContext) -> Iterator[Finding]:
+    """Each index or UUID in CUDA_VISIBLE_DEVICES names a GPU the driver reports."""
     driver = ctx.driver
     env = ctx.environment
     value = env.get("CUDA_VISIBLE_DEVICES") if env is not None else None
