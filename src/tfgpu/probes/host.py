@@ -42,6 +42,13 @@ class HostInfo:
     sudo: bool | None = None
     #: "apt", "dnf", "zypper" or "tdnf" (from os-release, else the tools on PATH); None where unknown.
     package_manager: str | None = None
+    #: This machine's host name (socket.gethostname()); None where unknown, and in reports written
+    #: before it was added. `tfgpu fleet report` names a node by it.
+    hostname: str | None = None
+    #: The scheduler's name of this node where the environment says it (TFGPU_NODE_NAME, which a
+    #: Kubernetes pod sets from spec.nodeName; else Slurm's SLURMD_NODENAME): a pod's host name is
+    #: the pod's, not the node's. None elsewhere.
+    node_name: str | None = None
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -135,6 +142,26 @@ def on_path(environ: Mapping[str, str]) -> Callable[[str], bool]:
     return found
 
 
+def host_name() -> str | None:
+    """socket.gethostname(), or None where it fails or is empty."""
+    import socket
+
+    try:
+        name = socket.gethostname().strip()
+    except (OSError, UnicodeError):
+        return None
+    return name or None
+
+
+def node_name(environ: Mapping[str, str]) -> str | None:
+    """The scheduler's name of this node, from TFGPU_NODE_NAME or SLURMD_NODENAME; None without."""
+    for key in ("TFGPU_NODE_NAME", "SLURMD_NODENAME"):
+        value = (environ.get(key) or "").strip()
+        if value:
+            return value
+    return None
+
+
 def _read(path: str, limit: int = 65536) -> str | None:
     try:
         with open(path, "rb") as fh:
@@ -150,7 +177,8 @@ def probe_host(ctx: ProbeContext) -> HostInfo:
     if system != "Linux":
         mac = platform.mac_ver()[0] or None if system == "Darwin" else None
         win = platform.version() if system == "Windows" else None
-        return HostInfo(system, platform.machine(), platform.release(), macos_version=mac, windows_version=win)
+        return HostInfo(system, platform.machine(), platform.release(), macos_version=mac, windows_version=win,
+                        hostname=host_name(), node_name=node_name(ctx.environ))
 
     osr = parse_os_release(_read("/etc/os-release") or _read("/usr/lib/os-release") or "")
     if not osr:
@@ -187,4 +215,6 @@ def probe_host(ctx: ProbeContext) -> HostInfo:
         root=geteuid() == 0 if geteuid is not None else None,
         sudo=found("sudo"),
         package_manager=package_manager_for(osr.get("ID"), osr.get("ID_LIKE"), found),
+        hostname=host_name(),
+        node_name=node_name(ctx.environ),
     )

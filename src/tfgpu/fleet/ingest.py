@@ -1,0 +1,227 @@
+"""Reading per-node reports: files, directories and streams of JSON documents, one document at a
+time (parse it, keep its NodeSummary, drop it).
+
+A stream may carry several documents, pretty-printed or one per line, with log lines between them
+(a Slurm `.out` file, `kubectl logs`). A document starts on a line that begins with `{` and, printed
+by `tfgpu doctor --json`, ends on a line that is `}`. Lines prefixed the way `kubectl logs --prefix`
+writes them (`[pod/NAME/CONTAINER] ...`) are put back together per prefix, so interleaved output of
+many pods still yields whole documents; the pod name is the node's name where the report has none.
+
+What cannot be merged becomes a Problem (one line why), never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Iterable, Iterator, NamedTuple, Union
+
+from tfgpu.fleet.fingerprint import NodeSummary, ReportProblem, summarise
+from tfgpu.safeio import BadInput, printable, read_bytes
+
+__all__ = ["Item", "Problem", "StreamReader", "directory_files", "read_file", "read_files", "REPORT_SUFFIXES"]
+
+#: The files of a directory that are read as node reports (a Slurm run writes NODE.json or NODE.out).
+REPORT_SUFFIXES = (".json", ".out")
+
+
+class Problem(NamedTuple):
+    """A node (or input) whose report cannot be merged."""
+
+    node: str
+    source: str
+    reason: str
+    #: "broken" (not a report this tfgpu reads), "unreadable", "no_report" (no JSON document in
+    #: it: a log, an empty file), "duplicate" (a second report for a node), "missing" (expected,
+    #: never reported).
+    kind: str
+
+
+Item = Union[NodeSummary, Problem]
+
+_PREFIX = re.compile(r"^\[(pod/[^\]\s/]+(?:/[^\]\s]*)?)\] ?")
+
+
+def _json_error(exc: ValueError, text: str, first_line: int) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        if exc.pos >= len(text.rstrip()):
+            return f"truncated JSON (the document from line {first_line} ends before it is complete)"
+        return f"not valid JSON at line {first_line + exc.lineno - 1}: {exc.msg}"
+    return f"not valid JSON ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+
+
+def _parse(text: str, first_line: int) -> Any:
+    """One JSON document; ReportProblem saying what is wrong otherwise."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ReportProblem("JSON nested too deeply") from None
+    except MemoryError:
+        raise ReportProblem("JSON too large to read") from None
+    except ValueError as exc:
+        raise ReportProblem(_json_error(exc, text, first_line)) from None
+
+
+class _Splitter:
+    """Cuts a line stream into JSON documents (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.buf: list[str] = []
+        self.start = 0
+        self.last_other = ""  # the last line outside any document (a log line), for messages
+        self.documents = 0
+
+    def _flush(self) -> Any:
+        text, start = "\n".join(self.buf), self.start
+        self.buf = []
+        self.documents += 1
+        try:
+            return _parse(text, start)
+        except ReportProblem as exc:
+            return exc
+
+    def feed(self, line: str, lineno: int) -> list[Any]:
+        """Documents (parsed data, or ReportProblem) completed by this line."""
+        out: list[Any] = []
+        if line.startswith("{"):
+            if self.buf:
+                out.append(self._flush())
+            self.buf, self.start = [line], lineno
+            if line.rstrip().endswith("}"):
+                done = self._try()
+                if done is not None:
+                    out.append(done)
+        elif self.buf:
+            self.buf.append(line)
+            if line.rstrip() == "}":
+                done = self._try()
+                if done is not None:
+                    out.append(done)
+        elif line.strip():
+            self.last_other = line.strip()
+        return out
+
+    def _try(self) -> Any:
+        """The document in the buffer if it is complete JSON now, else None (keep reading)."""
+        try:
+            data = json.loads("\n".join(self.buf))
+        except (ValueError, RecursionError, MemoryError):
+            return None
+        self.buf = []
+        self.documents += 1
+        return data
+
+    def close(self) -> list[Any]:
+        return [self._flush()] if self.buf else []
+
+
+class StreamReader:
+    """Reads a text stream of documents, line by line: `feed` each line, then `close`. Yields Items."""
+
+    def __init__(self, source: str, default_name: str) -> None:
+        self.source, self.default_name = source, default_name
+        self.splitters: dict[str | None, _Splitter] = {}
+        self.counts: dict[str | None, int] = {}
+        self.lineno = 0
+
+    def _name(self, prefix: str | None) -> str:
+        if prefix is None:
+            base = self.default_name
+        else:
+            parts = prefix.split("/")
+            base = parts[1] if len(parts) > 1 and parts[1] else prefix
+        n = self.counts.get(prefix, 0) + 1
+        self.counts[prefix] = n
+        return base if n == 1 else f"{base}#{n}"
+
+    def _items(self, prefix: str | None, docs: list[Any]) -> Iterator[Item]:
+        for doc in docs:
+            name = self._name(prefix)
+            where = self.source if prefix is None else f"{self.source} [{prefix}]"
+            if isinstance(doc, ReportProblem):
+                yield Problem(name, where, str(doc), "broken")
+                continue
+            try:
+                yield summarise(doc, name, where)
+            except ReportProblem as exc:
+                yield Problem(name, where, str(exc), "broken")
+
+    def feed(self, line: str) -> Iterator[Item]:
+        self.lineno += 1
+        line = line.rstrip("\r\n")
+        match = _PREFIX.match(line)
+        prefix = match.group(1) if match else None
+        if match:
+            line = line[match.end():]
+        splitter = self.splitters.get(prefix)
+        if splitter is None:
+            splitter = self.splitters[prefix] = _Splitter()
+        yield from self._items(prefix, splitter.feed(line, self.lineno))
+
+    def close(self) -> Iterator[Item]:
+        for prefix, splitter in self.splitters.items():
+            yield from self._items(prefix, splitter.close())
+        for prefix, splitter in self.splitters.items():
+            if splitter.documents == 0 and (prefix is not None or len(self.splitters) == 1):
+                name = self.default_name if prefix is None else self._name(prefix)
+                last = f" (its last line: {printable(splitter.last_other)[:160]})" if splitter.last_other else ""
+                where = self.source if prefix is None else f"{self.source} [{prefix}]"
+                yield Problem(name, where, f"no JSON report in it{last}", "no_report")
+
+    def read(self, lines: Iterable[str]) -> Iterator[Item]:
+        for line in lines:
+            yield from self.feed(line)
+        yield from self.close()
+
+
+def _stem(path: str) -> str:
+    base = os.path.basename(path.rstrip("/")) or path
+    for suffix in REPORT_SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def read_file(path: str) -> list[Item]:
+    """The Items of one file: usually one report; a log or stream file may hold several."""
+    name = printable(_stem(path))
+    shown = printable(path)
+    try:
+        raw = read_bytes(path, "report")
+    except BadInput as exc:
+        return [Problem(name, shown, exc.problem, "unreadable")]
+    if not raw.strip():
+        return [Problem(name, shown, "an empty file", "no_report")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [Problem(name, shown, f"not UTF-8 text (byte {exc.start})", "broken")]
+    del raw
+    if text.startswith("{"):  # the common case: the file is one report
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError, MemoryError):
+            data = None
+        if data is not None:
+            try:
+                return [summarise(data, name, shown)]
+            except ReportProblem as exc:
+                return [Problem(name, shown, str(exc), "broken")]
+    reader = StreamReader(shown, name)
+    return list(reader.read(text.splitlines()))
+
+
+def read_files(paths: list[str]) -> list[Item]:
+    """read_file over a chunk of paths (what a worker process runs)."""
+    out: list[Item] = []
+    for path in paths:
+        out.extend(read_file(path))
+    return out
+
+
+def directory_files(path: str) -> list[str]:
+    """The report files directly in directory `path` (*.json, *.out), sorted; OSError if unreadable."""
+    with os.scandir(path) as entries:
+        found = [e.path for e in entries if e.name.endswith(REPORT_SUFFIXES) and not e.name.startswith(".")]
+    return sorted(found)

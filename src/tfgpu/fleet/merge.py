@@ -1,0 +1,232 @@
+"""Merging node summaries into one fleet view: groups of nodes with the same configuration, the
+majority configuration, the outliers named by what differs, findings by how many nodes have them,
+and the nodes that produced no report or a broken one.
+
+Memory grows with the number of groups (each keeps its fingerprint once) plus one name per node.
+
+Outliers: a configuration shared by fewer than `outlier_share` of the reporting nodes (and by fewer
+than two nodes' worth, whatever the share) is an outlier group, unless it is the majority; every
+other group is a common configuration. An outlier is described against the common configuration it
+is closest to (fewest fields that differ, then the largest): with one common configuration that is
+the majority, as in "gpu017: driver 535.104.05 (63 others: 550.54.15)".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from tfgpu.fleet.fingerprint import NONE, VERDICTS, field_label
+from tfgpu.fleet.hostlist import compress
+from tfgpu.fleet.ingest import Item, Problem
+
+__all__ = ["FLEET_SCHEMA_VERSION", "Merger", "merge"]
+
+#: The version of the `kind: "fleet"` document (src/tfgpu/schema/fleet.schema.json).
+FLEET_SCHEMA_VERSION = 1
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "ignored": 2, "info": 3, "skipped": 4, "ok": 5}
+
+
+class _Group:
+    __slots__ = ("key", "fingerprint", "findings", "nodes", "statuses", "headlines")
+
+    def __init__(self, key: tuple, fingerprint: tuple[tuple[str, str], ...], findings: tuple[str, ...]) -> None:
+        self.key = key
+        self.fingerprint = fingerprint
+        self.findings = findings
+        self.nodes: list[str] = []
+        self.statuses: dict[str, int] = {}
+        self.headlines: dict[str, int] = {}
+
+
+def _split_finding(text: str) -> tuple[str, str]:
+    fid, _, severity = text.rpartition(":")
+    return fid, severity
+
+
+class Merger:
+    """Takes Items one at a time (`add`), then builds the fleet document (`document`)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple, _Group] = {}
+        self.seen: dict[str, str] = {}  # node -> status
+        self.sources: dict[str, str] = {}  # node -> where its report came from
+        self.not_ready_headlines: dict[str, str] = {}
+        self.problems: list[Problem] = []
+        self.reports = 0
+        self.inputs = 0
+
+    def add(self, item: Item) -> None:
+        self.inputs += 1
+        if isinstance(item, Problem):
+            self.problems.append(item)
+            return
+        if item.node in self.seen:
+            first = self.sources.get(item.node) or "an earlier input"
+            self.problems.append(Problem(item.node, item.source, f"a second report for this node (the first, "
+                                         f"from {first}, is the one merged)", "duplicate"))
+            return
+        key = (item.fingerprint, item.findings)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group(key, item.fingerprint, item.findings)
+        group.nodes.append(item.node)
+        group.statuses[item.status] = group.statuses.get(item.status, 0) + 1
+        group.headlines[item.headline] = group.headlines.get(item.headline, 0) + 1
+        self.seen[item.node] = item.status
+        self.sources[item.node] = item.source
+        if item.status != "ready":
+            self.not_ready_headlines[item.node] = item.headline
+        self.reports += 1
+
+    def add_all(self, items: Iterable[Item]) -> None:
+        for item in items:
+            self.add(item)
+
+    # --- the document ------------------------------------------------------------------------------
+
+    def _problems(self, expect: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+        out: list[dict[str, Any]] = []
+        for p in self.problems:
+            # A log beside a report (NODE.out next to NODE.json) or a node's second empty file is
+            # not a problem when that node did report.
+            if p.kind == "no_report" and p.node in self.seen:
+                continue
+            out.append({"node": p.node, "source": p.source, "kind": p.kind, "reason": p.reason})
+        unexpected: list[str] = []
+        if expect is not None:
+            named = {p["node"] for p in out}
+            wanted = set(expect)
+            for node in expect:
+                if node not in self.seen and node not in named:
+                    out.append({"node": node, "source": "", "kind": "missing",
+                                "reason": "expected (--expect) but no report came back"})
+            unexpected = sorted(n for n in self.seen if n not in wanted)
+        return out, unexpected
+
+    def document(self, expect: list[str] | None = None, outlier_share: float = 0.1,
+                 tool_version: str = "") -> dict[str, Any]:
+        groups = sorted(self.groups.values(), key=lambda g: (-len(g.nodes), g.fingerprint, g.findings))
+        ids = {id(g): i + 1 for i, g in enumerate(groups)}
+        total = self.reports
+        floor = max(2, math.ceil(outlier_share * total)) if total else 0
+        common = [g for i, g in enumerate(groups) if i == 0 or len(g.nodes) >= floor]
+        common_ids = {id(g) for g in common}
+
+        group_docs = []
+        for g in groups:
+            headline = max(g.headlines.items(), key=lambda kv: (kv[1], kv[0]))[0] if g.headlines else ""
+            group_docs.append({
+                "id": ids[id(g)],
+                "count": len(g.nodes),
+                "nodes": compress(g.nodes),
+                "common": id(g) in common_ids,
+                "verdicts": {s: g.statuses.get(s, 0) for s in VERDICTS},
+                "headline": headline,
+                "fingerprint": [{"field": f, "label": field_label(f), "value": v} for f, v in g.fingerprint],
+                "findings": [{"id": fid, "severity": sev} for fid, sev in map(_split_finding, g.findings)],
+            })
+
+        outliers: list[dict[str, Any]] = []
+        for g in groups:
+            if id(g) in common_ids:
+                continue
+            ref, diffs = self._closest(g, common)
+            fset, rset = set(g.findings), set(ref.findings)
+            outliers.append({
+                "group": ids[id(g)],
+                "nodes": compress(g.nodes),
+                "count": len(g.nodes),
+                "compared_with": ids[id(ref)],
+                "others": len(ref.nodes),
+                "differs": diffs,
+                "findings_added": [{"id": a, "severity": b} for a, b in map(_split_finding, sorted(fset - rset))],
+                "findings_missing": [{"id": a, "severity": b} for a, b in map(_split_finding, sorted(rset - fset))],
+            })
+
+        finding_nodes: dict[str, list[str]] = {}
+        for g in groups:
+            for f in g.findings:
+                finding_nodes.setdefault(f, []).extend(g.nodes)
+        rows = []
+        for f, nodes in finding_nodes.items():
+            fid, sev = _split_finding(f)
+            rows.append((_SEVERITY_ORDER.get(sev, 9), -len(nodes), fid, sev, nodes))
+        findings = [{"id": fid, "severity": sev, "count": len(nodes), "nodes": compress(nodes)}
+                    for _o, _n, fid, sev, nodes in sorted(rows, key=lambda r: r[:3])]
+
+        problems, unexpected = self._problems(expect)
+        counts = {s: 0 for s in VERDICTS}
+        for status in self.seen.values():
+            counts[status] = counts.get(status, 0) + 1
+        kinds = {k: sum(1 for p in problems if p["kind"] == k) for k in ("broken", "unreadable", "no_report",
+                                                                          "duplicate", "missing")}
+        bad_nodes = sum(v for k, v in kinds.items() if k != "duplicate")
+        ready = counts["ready"] == total and total > 0 and not problems
+        nodes_total = total + bad_nodes
+        parts = [f"{counts['ready']} of {nodes_total} nodes ready"]
+        if counts["not_ready"]:
+            parts.append(f"{counts['not_ready']} not ready")
+        if counts["unknown"]:
+            parts.append(f"{counts['unknown']} unknown")
+        for kind, word in (("broken", "broken report"), ("unreadable", "unreadable report"),
+                           ("no_report", "without a report"), ("missing", "missing"),
+                           ("duplicate", "duplicate report")):
+            if kinds[kind]:
+                parts.append(f"{kinds[kind]} {word}" + ("s" if kinds[kind] > 1 and word.endswith("report") else ""))
+        if outliers:
+            n = sum(o["count"] for o in outliers)
+            parts.append(f"{n} outlier{'s' if n != 1 else ''}")
+        node_docs = []
+        for g in groups:
+            gid = ids[id(g)]
+            for node in g.nodes:
+                status = self.seen[node]
+                entry: dict[str, Any] = {"node": node, "status": status, "group": gid}
+                if status != "ready":
+                    entry["headline"] = self.not_ready_headlines.get(node, "")
+                node_docs.append(entry)
+        node_docs.sort(key=lambda d: d["node"])
+        return {
+            "schema_version": FLEET_SCHEMA_VERSION,
+            "kind": "fleet",
+            "tool": {"name": "tfgpu", "version": tool_version},
+            "verdict": {"status": "ready" if ready else "not_ready", "headline": "; ".join(parts)},
+            "counts": {"nodes": nodes_total, "reports": total, **counts, **kinds,
+                       "groups": len(groups), "outliers": sum(o["count"] for o in outliers)},
+            "outlier_share": outlier_share,
+            "majority": group_docs[0]["id"] if group_docs else None,
+            "groups": group_docs,
+            "outliers": outliers,
+            "findings": findings,
+            "problems": problems,
+            "unexpected": compress(unexpected) if unexpected else "",
+            "nodes": node_docs,
+        }
+
+    @staticmethod
+    def _closest(group: _Group, common: list[_Group]) -> tuple[_Group, list[dict[str, Any]]]:
+        best: tuple[tuple, _Group, list[dict[str, Any]]] | None = None
+        mine = dict(group.fingerprint)
+        for ref in common:
+            theirs = dict(ref.fingerprint)
+            diffs = []
+            for field in [f for f, _ in group.fingerprint] + [f for f, _ in ref.fingerprint if f not in mine]:
+                value, other = mine.get(field, NONE), theirs.get(field, NONE)
+                if value != other:
+                    diffs.append({"field": field, "label": field_label(field), "value": value, "others": other})
+            finding_diff = len(set(group.findings) ^ set(ref.findings))
+            score = (len(diffs), finding_diff, -len(ref.nodes))
+            if best is None or score < best[0]:
+                best = (score, ref, diffs)
+        assert best is not None
+        return best[1], best[2]
+
+
+def merge(items: Iterable[Item], expect: list[str] | None = None, outlier_share: float = 0.1,
+          tool_version: str = "") -> dict[str, Any]:
+    """The fleet document of `items` (see Merger)."""
+    merger = Merger()
+    merger.add_all(items)
+    return merger.document(expect=expect, outlier_share=outlier_share, tool_version=tool_version)

@@ -1,0 +1,229 @@
+"""The fleet document (tfgpu.fleet.merge) as text for a terminal, as Markdown, and as JUnit XML
+(one testcase per node: a CI system shows the nodes that are not ready as failed tests).
+
+The JUnit writer is a small one of its own (xml.etree, which escapes every value); it needs no more
+than testsuite/testcase/failure/error/system-out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree import ElementTree
+
+__all__ = ["junit", "markdown", "outlier_line", "text"]
+
+_STATUS_WORDS = {"ready": "ready", "not_ready": "not ready", "unknown": "unknown"}
+_KIND_WORDS = {"broken": "broken report", "unreadable": "unreadable", "no_report": "no report",
+               "duplicate": "duplicate", "missing": "missing"}
+_FIXED_FIELDS = ("tensorflow", "tf_build", "driver", "gpus", "python", "container", "wsl")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _groups_by_id(doc: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {g["id"]: g for g in doc["groups"]}
+
+
+#: Differences shown on one outlier line (the JSON has them all).
+SHOWN_DIFFS = 4
+
+
+def _diff_text(diffs: list[dict[str, Any]], others: int) -> str:
+    word = "other" if others == 1 else "others"
+    shown = [f"{d['label']} {d['value']} ({others} {word}: {d['others']})" for d in diffs[:SHOWN_DIFFS]]
+    if len(diffs) > SHOWN_DIFFS:
+        shown.append(f"{len(diffs) - SHOWN_DIFFS} more fields differ")
+    return "; ".join(shown)
+
+
+def outlier_line(o: dict[str, Any]) -> str:
+    """"gpu017: driver 535.104.05 (63 others: 550.54.15); findings +driver-too-old (error)"."""
+    parts = []
+    if o["differs"]:
+        parts.append(_diff_text(o["differs"], o["others"]))
+    quiet = ("ok", "skipped")
+    added = [f"+{f['id']} ({f['severity']})" for f in o["findings_added"] if f["severity"] not in quiet]
+    missing = [f"-{f['id']}" for f in o["findings_missing"] if f["severity"] not in quiet]
+    if added or missing:
+        more = len(added) + len(missing) - SHOWN_DIFFS
+        parts.append("findings " + ", ".join((added + missing)[:SHOWN_DIFFS]) + (f" and {more} more" if more > 0 else ""))
+    if not parts:  # only ok findings differ
+        parts.append("findings " + ", ".join([f"+{f['id']}" for f in o["findings_added"]]
+                                             + [f"-{f['id']}" for f in o["findings_missing"]]))
+    return f"{o['nodes']}: " + "; ".join(parts)
+
+
+def _verdict_counts(doc: dict[str, Any]) -> list[tuple[str, int]]:
+    c = doc["counts"]
+    out = [("ready", c["ready"]), ("not ready", c["not_ready"]), ("unknown", c["unknown"])]
+    out += [(_KIND_WORDS[k], c[k]) for k in ("broken", "unreadable", "no_report", "missing", "duplicate") if c[k]]
+    return out
+
+
+def _config_rows(group: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [(f["label"], f["value"]) for f in group["fingerprint"] if f["field"] in _FIXED_FIELDS]
+    libs = [f"{f['label']} {f['value']}" for f in group["fingerprint"] if f["field"] not in _FIXED_FIELDS]
+    if libs:
+        rows.append(("CUDA libraries", ", ".join(libs)))
+    return rows
+
+
+def _group_verdicts(group: dict[str, Any]) -> str:
+    return ", ".join(f"{_STATUS_WORDS[s]} {n}" for s, n in group["verdicts"].items() if n)
+
+
+def _group_diff(doc: dict[str, Any], group: dict[str, Any]) -> str:
+    """What a common, non-majority group changes against the majority."""
+    major = _groups_by_id(doc).get(doc["majority"])
+    if major is None or major is group:
+        return ""
+    theirs = {f["field"]: f["value"] for f in major["fingerprint"]}
+    mine = {f["field"]: f["value"] for f in group["fingerprint"]}
+    labels = {f["field"]: f["label"] for f in major["fingerprint"] + group["fingerprint"]}
+    diffs = [f"{labels[k]} {mine.get(k, 'none')}" for k in labels if mine.get(k, "none") != theirs.get(k, "none")]
+    return ", ".join(diffs) or "findings differ"
+
+
+def text(doc: dict[str, Any], width: int | None = None, color: bool = False, ascii_only: bool = False) -> str:
+    """The fleet view for a terminal (colour only where asked; never wrapped: node lists stay whole)."""
+    from rich.text import Text
+
+    from tfgpu.render.rich import UNBOUNDED, buffer_console, rendered
+
+    console = buffer_console(UNBOUNDED, color, emoji=False, soft_wrap=True)
+    good, bad, dot = ("OK", "X", " | ") if ascii_only else ("✔", "✘", " · ")
+
+    def line(*parts: tuple[str, str] | str) -> None:
+        t = Text()
+        for part in parts:
+            if isinstance(part, tuple):
+                t.append(part[0], style=part[1])
+            else:
+                t.append(part)
+        console.print(t)
+
+    ready = doc["verdict"]["status"] == "ready"
+    line((f"{good if ready else bad} ", "green" if ready else "red"), ("Fleet: ", "bold"),
+         (doc["verdict"]["headline"], "bold"))
+    line()
+    line(("Verdicts  ", "bold"), dot.join(f"{word} {n}" for word, n in _verdict_counts(doc)))
+    groups = doc["groups"]
+    if groups:
+        major = _groups_by_id(doc)[doc["majority"]]
+        line()
+        line(("Majority configuration", "bold"),
+             f" (group {major['id']}, {_plural(major['count'], 'node')} of {doc['counts']['reports']} reporting)")
+        rows = _config_rows(major)
+        pad = max(len(label) for label, _ in rows) + 2 if rows else 0
+        for label, value in rows:
+            line(f"  {label.ljust(pad)}{value}")
+    if doc["outliers"]:
+        n = doc["counts"]["outliers"]
+        line()
+        line(("Outliers", "bold"), f" ({_plural(n, 'node')}: what differs from the configuration they are closest to)")
+        for o in doc["outliers"]:
+            status = _groups_by_id(doc)[o["group"]]["verdicts"]
+            mark = good if status["ready"] == o["count"] else bad
+            line((f"  {mark} ", "green" if mark == good else "red"), outlier_line(o))
+    if groups:
+        line()
+        line(("Groups", "bold"), f" ({len(groups)}, largest first)")
+        for g in groups:
+            tag = "" if g["common"] else "  outlier"
+            diff = _group_diff(doc, g)
+            line(f"  {g['id']:>3}  {_plural(g['count'], 'node'):>10}  {_group_verdicts(g):<22}  {g['nodes']}",
+                 (tag, "yellow"), f"  [{diff}]" if diff else "")
+    shown = [f for f in doc["findings"] if f["severity"] not in ("ok", "skipped")]
+    if shown:
+        line()
+        line(("Findings", "bold"), " (by how many nodes have them; ok and skipped ones left out)")
+        style = {"error": "red", "warning": "yellow"}
+        for f in shown:
+            nodes = f["nodes"] if f["count"] < doc["counts"]["reports"] else "all reporting nodes"
+            line("  ", (f"{f['severity']:<8}", style.get(f["severity"], "")), f" {f['id']}  {_plural(f['count'], 'node')}: {nodes}")
+    if doc["problems"]:
+        line()
+        line(("Nodes without a usable report", "bold"), f" ({len(doc['problems'])})")
+        for p in doc["problems"]:
+            where = f" ({p['source']})" if p["source"] and p["source"] != p["node"] else ""
+            line((f"  {bad} ", "red"), f"{p['node']}: {_KIND_WORDS.get(p['kind'], p['kind'])}: {p['reason']}{where}")
+    if doc["unexpected"]:
+        line()
+        line(("Not expected", "bold"), f" (reported, not in --expect): {doc['unexpected']}")
+    return "\n".join(ln.rstrip() for ln in rendered(console).split("\n"))
+
+
+def _md(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The fleet view as GitHub-flavoured Markdown (a CI job summary)."""
+    ready = doc["verdict"]["status"] == "ready"
+    out = [f"## {'✅' if ready else '❌'} tfgpu fleet: {_md(doc['verdict']['headline'])}", ""]
+    out += ["| " + " | ".join(w for w, _ in _verdict_counts(doc)) + " |",
+            "|" + "---|" * len(_verdict_counts(doc)),
+            "| " + " | ".join(str(n) for _, n in _verdict_counts(doc)) + " |", ""]
+    if doc["groups"]:
+        major = _groups_by_id(doc)[doc["majority"]]
+        out += [f"### Majority configuration (group {major['id']}, {_plural(major['count'], 'node')})", "",
+                "| | |", "|---|---|"]
+        out += [f"| {_md(label)} | {_md(value)} |" for label, value in _config_rows(major)]
+        out.append("")
+    if doc["outliers"]:
+        out += [f"### Outliers ({_plural(doc['counts']['outliers'], 'node')})", ""]
+        out += [f"- `{_md(o['nodes'])}`: {_md(outlier_line(o).split(': ', 1)[1])}" for o in doc["outliers"]]
+        out.append("")
+    if doc["groups"]:
+        out += ["### Groups", "", "| group | nodes | verdicts | node list | differs from the majority |",
+                "|---|---|---|---|---|"]
+        for g in doc["groups"]:
+            out.append(f"| {g['id']}{'' if g['common'] else ' (outlier)'} | {g['count']} | {_md(_group_verdicts(g))} "
+                       f"| `{_md(g['nodes'])}` | {_md(_group_diff(doc, g))} |")
+        out.append("")
+    shown = [f for f in doc["findings"] if f["severity"] not in ("ok", "skipped")]
+    if shown:
+        out += ["### Findings", "", "| severity | finding | nodes | node list |", "|---|---|---|---|"]
+        out += [f"| {f['severity']} | `{_md(f['id'])}` | {f['count']} | `{_md(f['nodes'])}` |" for f in shown]
+        out.append("")
+    if doc["problems"]:
+        out += ["### Nodes without a usable report", "", "| node | problem | why | source |", "|---|---|---|---|"]
+        out += [f"| {_md(p['node'])} | {_KIND_WORDS.get(p['kind'], p['kind'])} | {_md(p['reason'])} | {_md(p['source'])} |"
+                for p in doc["problems"]]
+        out.append("")
+    return "\n".join(out)
+
+
+def junit(doc: dict[str, Any]) -> str:
+    """JUnit XML: one testcase per node (reported or not); not ready is a failure, no usable report
+    an error; an outlier's difference goes to its system-out."""
+    suite = ElementTree.Element("testsuite", name="tfgpu fleet")
+    describe: dict[str, str] = {}
+    for o in doc["outliers"]:
+        line = outlier_line(o).split(": ", 1)[1]
+        group = _groups_by_id(doc)[o["group"]]
+        describe[str(o["group"])] = f"outlier (group {group['id']}): {line}"
+    failures = errors = 0
+    for node in doc["nodes"]:
+        case = ElementTree.SubElement(suite, "testcase", classname="tfgpu.fleet", name=node["node"])
+        if node["status"] != "ready":
+            failures += 1
+            ElementTree.SubElement(case, "failure", message=node.get("headline", ""),
+                                   type=node["status"]).text = node.get("headline", "")
+        note = describe.get(str(node["group"]))
+        if note:
+            ElementTree.SubElement(case, "system-out").text = note
+    for p in doc["problems"]:
+        if p["kind"] == "duplicate":
+            continue
+        errors += 1
+        case = ElementTree.SubElement(suite, "testcase", classname="tfgpu.fleet", name=p["node"])
+        ElementTree.SubElement(case, "error", message=p["reason"], type=p["kind"]).text = \
+            f"{p['reason']} ({p['source']})" if p["source"] else p["reason"]
+    suite.set("tests", str(len(doc["nodes"]) + errors))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    ElementTree.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suite, encoding="unicode") + "\n"
