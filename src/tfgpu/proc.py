@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import atexit
 import os
+import selectors
 import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 #: Bytes kept from each of stdout and stderr; the tail is what matters for diagnosis.
 OUTPUT_CAP = 4 * 1024 * 1024
@@ -54,31 +55,35 @@ class CommandResult:
         return f"exited with code {self.returncode}"
 
 
-def _drain(stream, sink: list[bytes], cap: int, flags: list[bool]) -> None:
-    """Read a pipe to its end, keeping the first and last `cap/2` bytes."""
-    head = bytearray()
-    tail = bytearray()
-    half = cap // 2
-    try:
-        while True:
-            chunk = stream.read(65536)
-            if not chunk:
-                break
-            if len(head) < half:
-                take = half - len(head)
-                head += chunk[:take]
-                chunk = chunk[take:]
-            if chunk:
-                tail += chunk
-                if len(tail) > half:
-                    flags[0] = True
-                    del tail[: len(tail) - half]
-    except (OSError, ValueError):
-        pass
-    sink.append(bytes(head))
-    if flags[0]:
-        sink.append(b"\n[... output truncated ...]\n")
-    sink.append(bytes(tail))
+class _Sink:
+    """One pipe's output, keeping the first and last `cap/2` bytes (the tail matters for diagnosis)."""
+
+    def __init__(self, cap: int, on_data: Callable[[bytes], None] | None = None) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.half = cap // 2
+        self.truncated = False
+        self.on_data = on_data
+
+    def add(self, chunk: bytes) -> None:
+        if self.on_data is not None:
+            try:
+                self.on_data(chunk)
+            except Exception:  # an observer's bug must never lose the command's output
+                self.on_data = None
+        if len(self.head) < self.half:
+            take = self.half - len(self.head)
+            self.head += chunk[:take]
+            chunk = chunk[take:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > self.half:
+                self.truncated = True
+                del self.tail[: len(self.tail) - self.half]
+
+    def text(self) -> str:
+        marker = b"\n[... output truncated ...]\n" if self.truncated else b""
+        return (bytes(self.head) + marker + bytes(self.tail)).decode("utf-8", "replace")
 
 
 def run(
@@ -88,10 +93,14 @@ def run(
     stdin_data: bytes | None = None,
     cwd: str | None = None,
     cap: int = OUTPUT_CAP,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> CommandResult:
     """Run `argv` with a hard time limit; never raises for anything the command does.
 
-    The child gets its own process group so that a timeout kills it and everything it started.
+    The child gets its own process group so that a timeout kills it and everything it started; when
+    it ends, whatever it left running in its group is killed too. `on_stdout` (optional) sees each
+    piece of stdout as it arrives (a live child's progress), on the calling thread. Every pipe is
+    closed before returning.
     """
     argv = tuple(str(a) for a in argv)
     start = time.monotonic()
@@ -114,49 +123,117 @@ def run(
     with _RUNNING_LOCK:
         _RUNNING.add(proc)
     try:
-        return _finish(proc, argv, start, timeout, stdin_data, cap)
+        return _finish(proc, argv, start, timeout, stdin_data, cap, on_stdout)
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(proc)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
 
 
-def _finish(proc: subprocess.Popen, argv: tuple[str, ...], start: float, timeout: float,
-            stdin_data: bytes | None, cap: int) -> CommandResult:
-    out: list[bytes] = []
-    err: list[bytes] = []
-    out_flag = [False]
-    err_flag = [False]
-    readers = [
-        threading.Thread(target=_drain, args=(proc.stdout, out, cap, out_flag), daemon=True),
-        threading.Thread(target=_drain, args=(proc.stderr, err, cap, err_flag), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    if stdin_data is not None and proc.stdin is not None:
+#: After the child ended, how long output is still read from pipes something else holds open (a
+#: descendant that left the child's process group): reading stops at the child's exit, not at EOF.
+EXIT_GRACE = 1.0
+
+
+def _reap(proc: subprocess.Popen, wake: int) -> None:
+    """Wait for the child's exit; kill what it left in its process group while its pid is still held
+    (waitid with WNOWAIT: no other process can have taken the pid yet), then reap it."""
+    try:
+        if hasattr(os, "waitid"):
+            try:
+                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                pass
+            _kill_group(proc, leader=False)
+        proc.wait()
+    except Exception:  # the reaper must always wake the waiting thread
+        pass
+    finally:
         try:
-            proc.stdin.write(stdin_data)
-            proc.stdin.close()
+            os.write(wake, b"x")
         except OSError:
             pass
 
-    # A blocking wait in a thread, not Popen.wait(timeout): that one polls with sleeps of up to
-    # 50 ms, which adds tens of milliseconds to every short command.
-    exited = threading.Event()
 
-    def reap() -> None:
-        try:
-            proc.wait()
-        finally:
-            exited.set()
-
-    threading.Thread(target=reap, daemon=True).start()
+def _finish(proc: subprocess.Popen, argv: tuple[str, ...], start: float, timeout: float,
+            stdin_data: bytes | None, cap: int, on_stdout: Callable[[bytes], None] | None) -> CommandResult:
+    assert proc.stdout is not None and proc.stderr is not None
+    sinks = {proc.stdout.fileno(): _Sink(cap, on_stdout), proc.stderr.fileno(): _Sink(cap)}
+    out_sink, err_sink = sinks.values()
+    # The exit is noticed through a pipe the reaper thread writes to, so one select() waits for output,
+    # input space and the exit at once (no polling: a short command costs no added sleep).
+    wake_r, wake_w = os.pipe()
+    reaper = threading.Thread(target=_reap, args=(proc, wake_w), daemon=True)
+    sel = selectors.DefaultSelector()
+    pending = memoryview(stdin_data or b"")
     timed_out = False
-    if not exited.wait(max(timeout, 0.01)):
-        timed_out = True
-        _kill_group(proc)
-        exited.wait(5.0)
-    for reader in readers:
-        reader.join(timeout=2.0)
+    exited = False
+    stop_at: float | None = None
+    try:
+        reaper.start()
+        sel.register(wake_r, selectors.EVENT_READ)
+        for fd in sinks:
+            sel.register(fd, selectors.EVENT_READ)
+        stdin_fd = proc.stdin.fileno() if proc.stdin is not None else None
+        if stdin_fd is not None:
+            os.set_blocking(stdin_fd, False)
+            sel.register(stdin_fd, selectors.EVENT_WRITE)
+        deadline = start + max(timeout, 0.01)
+        while len(sel.get_map()) > (0 if exited else 1):
+            now = time.monotonic()
+            if not exited and not timed_out and now >= deadline:
+                timed_out = True
+                _kill_group(proc)
+                stop_at = now + 5.0 + EXIT_GRACE
+            if exited and stop_at is None:
+                stop_at = now + EXIT_GRACE
+            wait = (stop_at if stop_at is not None else deadline) - now
+            if stop_at is not None and wait <= 0:
+                break
+            for key, _events in sel.select(max(wait, 0.0)):
+                fd = key.fd
+                if fd == wake_r:
+                    sel.unregister(wake_r)
+                    exited = True
+                elif fd == stdin_fd:
+                    try:
+                        pending = pending[os.write(fd, pending[:65536]):]
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:  # the child closed its stdin: it does not want the rest
+                        pending = pending[:0]
+                    if not pending:
+                        sel.unregister(fd)
+                        proc.stdin.close()  # type: ignore[union-attr]
+                else:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        chunk = b""
+                    if chunk:
+                        sinks[fd].add(chunk)
+                    else:
+                        sel.unregister(fd)
+        if not exited:
+            # Output ended before the exit was noticed: wait for the exit (bounded by the limit).
+            if not _wait_exit(reaper, deadline):
+                timed_out = True
+                _kill_group(proc)
+                reaper.join(5.0)
+    finally:
+        sel.close()
+        os.close(wake_r)
+        reaper.join(1.0 if exited else 0.0)  # it has written its byte; let it return
+        if not reaper.is_alive():
+            os.close(wake_w)
+        # else: the reaper still waits on a child that could not be killed and keeps wake_w (one fd)
     seconds = time.monotonic() - start
     code = proc.returncode
     sig = -code if code is not None and code < 0 else None
@@ -165,11 +242,16 @@ def _finish(proc: subprocess.Popen, argv: tuple[str, ...], start: float, timeout
         returncode=None if (timed_out or sig is not None) else code,
         signal=None if timed_out else sig,
         timed_out=timed_out,
-        stdout=b"".join(out).decode("utf-8", "replace"),
-        stderr=b"".join(err).decode("utf-8", "replace"),
+        stdout=out_sink.text(),
+        stderr=err_sink.text(),
         seconds=seconds,
-        truncated=out_flag[0] or err_flag[0],
+        truncated=out_sink.truncated or err_sink.truncated,
     )
+
+
+def _wait_exit(reaper: threading.Thread, deadline: float) -> bool:
+    reaper.join(max(deadline - time.monotonic(), 0.0))
+    return not reaper.is_alive()
 
 
 def python_command(python: str, source: str, args: Sequence[str] = (), *, isolated: bool = True,
@@ -205,11 +287,14 @@ def kill_running() -> int:
 atexit.register(kill_running)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen, leader: bool = True) -> None:
+    """SIGKILL the child's process group (its pid: each child leads a session of its own); with
+    `leader` False (the child has exited, unreaped), only what it left behind there matters."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, OSError, AttributeError):
-        try:
-            proc.kill()
-        except OSError:
-            pass
+        if leader:
+            try:
+                proc.kill()
+            except OSError:
+                pass

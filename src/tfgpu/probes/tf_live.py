@@ -11,8 +11,11 @@ Started first, so it runs in parallel with every other probe. Skipped by --fast.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass
 
+from tfgpu import proc
 from tfgpu.model import ProbeStatus
 from tfgpu.probes import FactEnum, ProbeContext, _children, failure, probe
 
@@ -178,18 +181,93 @@ def build_fact(python: str, result, stages: list[dict], smoke: bool) -> TFLive:
     )
 
 
+class LiveProgress:
+    """What the live child is doing now, read from its stage records as they arrive on its stdout
+    (each record says a stage ended, so the next one has begun): for the spinner on a terminal.
+    The records themselves still reach the fact only through the finished command's stdout."""
+
+    def __init__(self, limit: float, smoke: bool) -> None:
+        self.limit = limit
+        self.smoke = smoke
+        self.started = time.monotonic()
+        self.stage = "starting Python"
+        #: Every stage entered, in order, with the seconds since the start at which it began.
+        self.history: list[tuple[str, float]] = [(self.stage, 0.0)]
+        self._gpus = 0
+        self._partial = b""
+        self._lock = threading.Lock()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take a piece of the child's stdout (any split), advancing the stage at each record."""
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()[-65536:]  # an unfinished line; a line without end is not a record
+        for line in lines:
+            if line.startswith(MARK.encode()):
+                for rec in parse_stages(line.decode("utf-8", "replace")):
+                    self._advance(rec)
+
+    def _advance(self, rec: dict) -> None:
+        ended = rec.get("stage")
+        if ended == "gpus":
+            self._gpus = len(rec.get("gpus") or ())
+        if ended == "smoke":
+            device = str(rec.get("device", ""))
+            index = int(device.rsplit(":", 1)[-1]) + 1 if device.rsplit(":", 1)[-1].isdigit() else self._gpus
+            stage = f"smoke test on GPU {index}" if index < self._gpus else "listing the CUDA libraries loaded"
+        elif ended == "gpus" and self.smoke and self._gpus:
+            stage = "smoke test on GPU 0"
+        else:
+            stage = _NEXT_STAGE.get(str(ended), self.stage)
+        with self._lock:
+            if stage != self.stage:
+                self.stage = stage
+                self.history.append((stage, round(time.monotonic() - self.started, 3)))
+
+    def snapshot(self) -> tuple[str, float, float]:
+        """(the stage now, seconds since the child started, the limit in seconds)."""
+        with self._lock:
+            return self.stage, time.monotonic() - self.started, self.limit
+
+
+#: The stage that begins when the child reports the end of a stage (smoke stages: see `_advance`).
+_NEXT_STAGE = {
+    "start": "importing TensorFlow",
+    "imported": "reading TensorFlow's build info",
+    "build_info": "listing GPUs",
+    "gpus": "finishing",
+    "mapped": "finishing",
+    "done": "finishing",
+    "import_error": "finishing",
+    "unsupported_python": "finishing",
+}
+
+_PROGRESS: list[LiveProgress] = []
+
+
+def progress() -> LiveProgress | None:
+    """The live probe's progress in this process: the one running, else the last one run."""
+    return _PROGRESS[-1] if _PROGRESS else None
+
+
 @probe("tf_live", "TensorFlow, imported live", TFLive, slow=True, timeout=None)
 def probe_tf_live(ctx: ProbeContext):
     limit = float(ctx.option("live_timeout") or DEFAULT_LIMIT)
     smoke = bool(ctx.option("smoke", True))
+    watch = LiveProgress(limit, smoke)
+    _PROGRESS[:] = [watch]
     # An empty working directory: `python -c` puts it first on sys.path, and a stray
     # ./tensorflow folder (a source checkout) would otherwise shadow the installed package.
     import tempfile  # here, not at the top: --fast never runs this probe, and tempfile costs ~5 ms to import
 
     with tempfile.TemporaryDirectory(prefix="tfgpu-live-") as cwd:
         # Not isolated: the import must see PYTHONPATH and the user's site-packages as their program does.
-        result = ctx.run_child(_children.LIVE, python=ctx.python, isolated=False, timeout=limit,
-                               env=child_env(dict(ctx.environ), smoke), cwd=cwd)
+        env = child_env(dict(ctx.environ), smoke)
+        if ctx.run_command is proc.run:  # the real runner: its stdout is watched as it arrives
+            argv = proc.python_command(ctx.python, child_source(), isolated=False)
+            result = proc.run(argv, timeout=limit, env=env, cwd=cwd, on_stdout=watch.feed)
+        else:
+            result = ctx.run_child(_children.LIVE, python=ctx.python, isolated=False, timeout=limit, env=env, cwd=cwd)
+            watch.feed(result.stdout.encode("utf-8", "replace") + b"\n")
     if result.start_error:
         status = ProbeStatus.NOT_FOUND if result.start_error == "not found" else ProbeStatus.FAILED
         return failure("tf_live", status, f"{ctx.python}: {result.start_error}")
