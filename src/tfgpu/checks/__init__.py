@@ -284,7 +284,7 @@ class Registry:
                 unknown[name] = self.suggest(name)
         return list(run), unknown
 
-    def suggest(self, name: str, n: int = 3) -> list[str]:
+    def suggest(self, name: str, n: int = 2) -> list[str]:
         """The check and finding ids closest to a mistyped one."""
         import difflib
 
