@@ -141,15 +141,23 @@ def doctor(
         from tfgpu.render.json import document
 
         if as_json:
-            _emit(document(list_view.to_dict(registry.values(), registry.errors)))
+            from tfgpu.explain.classify import load_knowledge
+
+            _emit(document(list_view.to_dict(registry.values(), registry.errors, load_knowledge())))
         else:
             _emit(list_view.render(registry.values(), registry.errors))
         raise typer.Exit(EXIT_OK)
     if ids:
-        unknown = [i for i in ids if i not in registry]
+        from tfgpu.explain.classify import load_knowledge
+
+        # A finding id runs the check(s) that can emit it (their `emits` declarations).
+        resolved, unknown = registry.resolve(ids, load_knowledge)
         if unknown:
-            _err(f"unknown check id(s): {', '.join(unknown)} (see 'tfgpu doctor --list')")
+            hints = "; ".join(f"{i}: did you mean {' or '.join(m)}?" for i, m in unknown.items() if m)
+            _err(f"unknown check id(s): {', '.join(unknown)}{' (' + hints + ')' if hints else ''} "
+                 "(neither a check nor a finding a check emits; see 'tfgpu doctor --list')")
             raise typer.Exit(EXIT_USAGE)
+        ids = resolved
 
     import math
 
