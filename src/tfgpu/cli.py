@@ -96,7 +96,47 @@ def _python_path(path: str) -> str:
         raise typer.Exit(EXIT_USAGE)
 
 
+def _load_policy(require_gpus, require_vram, require_cc, require_tf, fail_on, strict, ignore, config):
+    """The run's policy (tfgpu.policy): the config's [tool.tfgpu], the flags over it; bad input is
+    one line and exit 2, a note (a broken ./pyproject.toml) one line on stderr."""
+    from tfgpu.policy import Flags, PolicyError, load
+
+    flags = Flags(require_gpus, require_vram, require_cc, require_tf, fail_on, strict, tuple(ignore or ()))
+    try:
+        policy, notes = load(flags, config)
+    except PolicyError as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_USAGE)
+    for note in notes:
+        _err(note)
+    return policy
+
+
+def _apply_policy(report, policy, options):
+    """The report under the policy: its requirements as findings, ignored findings marked."""
+    from tfgpu.checks import load_all
+    from tfgpu.policy import apply
+
+    report, notes = apply(report, policy, registry=load_all(), options=options)
+    for note in notes:
+        _err(note)
+    return report
+
+
+def _policy_argv(require_gpus, require_vram, require_cc, require_tf, ignore, config) -> tuple:
+    """The policy flags as given, for the commands a report suggests (--fail-on travels as --strict);
+    each one word, --flag=value, which tfgpu.invocation keeps as it is."""
+    argv: list = []
+    for flag, value in (("--config", config), ("--require-gpus", require_gpus), ("--require-vram", require_vram),
+                        ("--require-cc", require_cc), ("--require-tf", require_tf)):
+        if value is not None:
+            argv.append(f"{flag}={value:g}" if isinstance(value, float) else f"{flag}={value}")
+    argv += [f"--ignore={ident}" for ident in ignore or ()]
+    return tuple(argv)
+
+
 def _exit_code(report, strict: bool) -> int:
+    """`strict`: the policy's fail_on is "warning". Ignored findings never count (Report.worst)."""
     from tfgpu.model import Severity, VerdictStatus
 
     if report.failed_checks:
@@ -129,6 +169,15 @@ def doctor(
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", metavar="MATRIX.yaml", help="Use this compatibility matrix instead of the bundled one."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the verdict, the errors and the next steps."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Every check, passed ones too, with its evidence and id."),
+    # Policy: what "ready" means for this pipeline (issue 15 item 3; tfgpu.policy). [tool.tfgpu] in
+    # ./pyproject.toml, or --config FILE, has the same keys; these flags win over it.
+    require_gpus: Optional[int] = typer.Option(None, "--require-gpus", metavar="N", help="Require at least N GPUs visible to TensorFlow (with --fast: to CUDA, by NVML, after CUDA_VISIBLE_DEVICES)."),
+    require_vram: Optional[float] = typer.Option(None, "--require-vram", metavar="GIB", help="Require at least GIB GiB of free memory on every visible GPU."),
+    require_cc: Optional[str] = typer.Option(None, "--require-cc", metavar="X.Y", help="Require compute capability X.Y or higher on every visible GPU."),
+    require_tf: Optional[str] = typer.Option(None, "--require-tf", metavar="SPEC", help="Require the installed TensorFlow to match a PEP 440 specifier, e.g. '>=2.16,<2.22'."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="error|warning", help="Exit 1 on errors (the default), or on warnings too (--strict is its alias)."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", metavar="ID", help="Ignore findings with this id or from this check: kept in the report, marked ignored, never the exit code (repeatable)."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="FILE.toml", help="Read the policy from FILE.toml ([tool.tfgpu], or its top level) instead of ./pyproject.toml."),
 ) -> None:
     """Diagnose whether TensorFlow will use this machine's NVIDIA GPU."""
     from tfgpu import checks as checks_mod
@@ -171,9 +220,12 @@ def doctor(
     if quiet and verbose:
         _err("--quiet and --verbose: choose one")
         raise typer.Exit(EXIT_USAGE)
+    policy = _load_policy(require_gpus, require_vram, require_cc, require_tf, fail_on, strict, ignore, config)
+    strict = policy.fail_on == "warning"  # --fail-on warning, --strict, or the config's fail-on
     if python is not None and from_facts is None:
         python = _python_path(python)
-    argv = _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts, strict, matrix_file)
+    argv = _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts, strict, matrix_file) \
+        + _policy_argv(require_gpus, require_vram, require_cc, require_tf, ignore, config)
     options = RunOptions(fast=fast, smoke=not no_smoke, strict=strict, timeout=timeout, live_timeout=live_timeout,
                          from_facts=str(from_facts) if from_facts is not None else None, argv=argv)
     t0 = time.monotonic()
@@ -194,7 +246,8 @@ def doctor(
                            options=options)
         # The live import (the slow probe) runs only where a chosen check reads it: `doctor driver-present`
         # answers in a second, as --fast does.
-        live = not fast and (not ids or any("tf_live" in registry[i].declared for i in ids))
+        live = not fast and (not ids or any("tf_live" in registry[i].declared for i in ids)
+                             or policy.require_gpus is not None)  # counted as TensorFlow lists them
         selected = [p for p in probes_mod.load_all().values() if live or not p.slow]
         # The checks (and what they import) load while the probes run: probes mostly wait on
         # child processes, so this overlaps instead of adding to the wall time.
@@ -202,6 +255,7 @@ def doctor(
         if python:
             _reject_non_python(python, results.get("python_env"))
     report = build_report(results, timings, matrix, list(ids) if ids else None, options)
+    report = _apply_policy(report, policy, options)
     report.timings["total"] = round(time.monotonic() - t0, 4)
     if as_json:
         from tfgpu.render.json import render as render_json

@@ -130,6 +130,8 @@ class Area(str, enum.Enum):
     LIBRARIES = "libraries"
     TOOLKIT = "toolkit"
     LIVE = "live"
+    #: The run's own requirements (tfgpu.policy: --require-gpus, [tool.tfgpu]), not a part of the stack.
+    POLICY = "policy"
     PLUGINS = "plugins"
 
 

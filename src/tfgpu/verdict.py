@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from tfgpu.model import Finding, ProbeFailure, RunOptions, Severity, Verdict, VerdictStatus
 
 #: Which area's error explains the verdict first: the earliest blocker in the chain.
-AREA_ORDER = ("platform", "tensorflow", "environment", "driver", "gpu", "libraries", "toolkit", "live")
+AREA_ORDER = ("platform", "tensorflow", "environment", "driver", "gpu", "libraries", "toolkit", "live", "policy")
 
 
 def _tf_label(facts: dict[str, Any]) -> str:
@@ -24,16 +24,23 @@ def _area_rank(finding: Finding) -> int:
 
 
 def decide(facts: dict[str, Any], findings: Sequence[Finding], options: RunOptions) -> Verdict:
-    """The verdict. `options` is the run's (nothing in it changes the verdict today; --strict acts on
-    the exit code, not on what is true of the machine)."""
+    """The verdict. `options` is the run's (nothing in it changes the verdict today; --fail-on acts on
+    the exit code, not on what is true of the machine). A policy finding (area "policy") that fails
+    makes it NOT_READY after the machine's own errors, which name the headline first."""
     live_fact = facts.get("tf_live")
     # Proven only by a live import that completed; a crash or a hang proves nothing either way.
     predicted = getattr(live_fact, "outcome", None) != "ok"
-    errors = sorted((f for f in findings if f.severity is Severity.ERROR), key=_area_rank)
+    errors = sorted((f for f in findings if f.severity is Severity.ERROR and f.area != "policy"), key=_area_rank)
     label = _tf_label(facts)
     if errors:
         first = errors[0]
         return Verdict(VerdictStatus.NOT_READY, f"{label} will not use a GPU: {first.summary}", predicted)
+    # The run's policy (tfgpu.policy) says what "ready" means for this pipeline: a requirement not met
+    # is not ready, though TensorFlow may well use a GPU. (An ignore changes the exit code, never this.)
+    unmet = [f for f in findings if f.severity is Severity.ERROR and f.area == "policy"]
+    if unmet:
+        return Verdict(VerdictStatus.NOT_READY, f"{label} does not meet this pipeline's requirements: "
+                       f"{unmet[0].summary}", predicted)
     live = None if predicted else live_fact
     if live is not None and getattr(live, "gpus", None):
         return Verdict(VerdictStatus.READY, live.headline, False)

@@ -35,7 +35,13 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
     }
     if f.root_cause:
         out["root_cause"] = f.root_cause
+    if f.ignored:
+        out["ignored"] = f.ignored
     return out
+
+
+#: A report's `policy` where the run set none (explain, or a doctor run without flags or config).
+NO_POLICY: dict[str, Any] = {"fail_on": "error", "required": {}, "ignored": [], "source": None}
 
 
 def report_to_dict(report: Report, kind: str = "doctor") -> dict[str, Any]:
@@ -65,6 +71,7 @@ def report_to_dict(report: Report, kind: str = "doctor") -> dict[str, Any]:
         "facts": {name: fact_to_dict(value) for name, value in sorted(report.facts.items())},
         "findings": [finding_to_dict(f) for f in report.findings],
         "timings": dict(report.timings),
+        "policy": {**NO_POLICY, **to_jsonable(report.policy)},
     }
 
 

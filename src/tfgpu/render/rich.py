@@ -24,6 +24,8 @@ ICONS = {
     Severity.WARNING: ("!", "yellow"),
     Severity.ERROR: ("✘", "bold red"),
 }
+#: A finding the run's policy ignores (--ignore, [tool.tfgpu] ignore): shown, never a problem to fix.
+IGNORED_ICON = ("○", "dim")
 VERDICT_STYLE = {
     VerdictStatus.READY: ("READY", "bold green"),
     VerdictStatus.NOT_READY: ("NOT READY", "bold red"),
@@ -38,6 +40,7 @@ AREA_TITLES = {
     "libraries": "CUDA libraries",
     "toolkit": "CUDA toolkit",
     "live": "Live TensorFlow",
+    "policy": "Policy (this pipeline's requirements)",
     "plugins": "Plugins",
 }
 
@@ -175,7 +178,7 @@ def print_fixes(console: Console, fixes: Iterable[Fix]) -> None:
 
 
 #: For terminals that cannot show the symbols (LC_ALL=C): the same report in ASCII.
-_ASCII = str.maketrans({"✔": "+", "✘": "x", "–": "-", "→": ">", "…": "~", "│": "|", "·": "-", "—": "-"})
+_ASCII = str.maketrans({"○": "o", "✔": "+", "✘": "x", "–": "-", "→": ">", "…": "~", "│": "|", "·": "-", "—": "-"})
 
 LEVELS = ("quiet", "normal", "verbose")
 #: The verdict's own words for a prediction (verdict.decide): the renderer says it once, below.
@@ -263,7 +266,7 @@ class _Report:
     def _steps(self) -> list[tuple[Fix, tuple[str, ...]]]:
         """The first fix of each problem, errors first, in the chain's order; each command once,
         a reboot last."""
-        problems = [f for f in self.causes if f.severity.rank >= Severity.WARNING.rank and f.fixes]
+        problems = [f for f in self.causes if f.severity.rank >= Severity.WARNING.rank and f.fixes and not f.ignored]
         problems.sort(key=lambda f: (-f.severity.rank, _order(_area_of(f))))
         steps: list[tuple[Fix, tuple[str, ...]]] = []
         seen: set[str] = set()
@@ -321,11 +324,13 @@ class _Report:
             self.out.line(Text(rest.lstrip(), style="dim"), prefix=Text(f"{name:<9}", style="dim"))
 
     def _finding_head(self, f: Finding, gpus: list[int], indent: int) -> None:
-        icon, istyle = ICONS[f.severity]
-        body = Text(_summary(f, gpus))
+        icon, istyle = IGNORED_ICON if f.ignored else ICONS[f.severity]
+        body = Text(_summary(f, gpus), style="dim" if f.ignored else "")
         if f.severity is not Severity.OK or self.verbose:
             body.append(f"{GLUE * 2}[{f.id}]", style="dim")
         self.out.line(body, indent=indent, prefix=Text(f"{icon} ", style=istyle))
+        if f.ignored:
+            self.out.line(Text(f"ignored ({f.severity.value}): {f.ignored}", style="dim"), indent=indent + 2)
 
     def _fixes(self, f: Finding, indent: int) -> None:
         first = True
@@ -372,6 +377,9 @@ class _Report:
     def _finding(self, f: Finding, gpus: list[int], indent: int = 1) -> None:
         self._finding_head(f, gpus, indent)
         inner = indent + 2
+        if f.ignored and not self.verbose:
+            self._consequences(f, inner)  # an ignored problem is no step to take: its fixes only with -v
+            return
         if f.detail and (self.verbose or f.severity.rank >= Severity.WARNING.rank):
             self.out.line(Text(f.detail, style="dim"), indent=inner)
         if f.severity.rank >= Severity.WARNING.rank or self.verbose:
@@ -413,7 +421,7 @@ class _Report:
                 continue
             self.out.blank()
             self.out.line(Text(AREA_TITLES.get(area, area.title()), style="bold underline"))
-            items = sorted(items, key=lambda f: -f.severity.rank)
+            items = sorted(items, key=lambda f: (bool(f.ignored), -f.severity.rank))
             oks = [f for f in items if f.severity is Severity.OK]
             skipped = [f for f in items if f.severity is Severity.SKIPPED and f.id != "check-crashed"]
             shown = [f for f in items if f not in skipped and (self.verbose or f.severity is not Severity.OK)]
@@ -434,7 +442,12 @@ class _Report:
                           + Text("  (-v lists them)", style="dim"), indent=1, prefix=Text("✔ ", style="green"))
 
     def _quiet_problems(self) -> None:
-        errors = [f for f in self.causes if f.severity is Severity.ERROR]
+        errors = [f for f in self.causes if f.severity is Severity.ERROR and not f.ignored]
+        ignored = [f for f in self.causes if f.ignored and f.severity.rank >= Severity.WARNING.rank]
+        if ignored:
+            self.out.line(Text(f"{_plural(len(ignored), 'problem')} ignored by the policy: "
+                               f"{', '.join(f.id for f in ignored)}", style="dim"),
+                          indent=1, prefix=Text(f"{IGNORED_ICON[0]} ", style=IGNORED_ICON[1]))
         if not errors:
             return
         for f, gpus in _group_gpus(sorted(errors, key=lambda f: _order(_area_of(f)))):
@@ -484,7 +497,8 @@ class _Report:
         for f in self.r.findings:
             counts[f.severity] += 1
         label, style = VERDICT_STYLE[self.r.verdict.status]
-        causes = [f for f in self.causes if f.severity.rank >= Severity.WARNING.rank]
+        causes = [f for f in self.causes if f.severity.rank >= Severity.WARNING.rank and not f.ignored]
+        ignored = sum(1 for f in self.causes if f.ignored and f.severity.rank >= Severity.WARNING.rank)
         errors = sum(1 for f in causes if f.severity is Severity.ERROR)
         warnings = len(causes) - errors
         total = self.r.timings.get("total", self.r.timings.get("probes_total", 0.0))
@@ -495,6 +509,8 @@ class _Report:
             parts.append(_plural(warnings, "warning"))
         if self.steps:
             parts.append(f"{_plural(len(self.steps), 'next step')} above")
+        if ignored:
+            parts.append(f"{ignored} ignored")
         parts.append(f"{counts[Severity.OK]} ok")
         folded = sum(len(v) for v in self.consequences.values())
         if folded:
