@@ -169,6 +169,12 @@ def doctor(
     matrix_file: Optional[Path] = typer.Option(None, "--matrix", metavar="MATRIX.yaml", help="Use this compatibility matrix instead of the bundled one."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the verdict, the errors and the next steps."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Every check, passed ones too, with its evidence and id."),
+    # CI outputs and integration (issue 15 items 1-2; tfgpu.ci, render/junit.py, render/markdown.py).
+    junit: Optional[str] = typer.Option(None, "--junit", metavar="PATH", help="Also write the report as JUnit XML to PATH (one testcase per check)."),
+    markdown: Optional[str] = typer.Option(None, "--markdown", metavar="PATH", help="Also write the report as Markdown to PATH; '-' prints it on stdout instead of the terminal report."),
+    output_json: Optional[str] = typer.Option(None, "--output-json", metavar="PATH", help="Also write the JSON report to PATH, while the terminal gets its report."),
+    no_ci_integration: bool = typer.Option(False, "--no-ci-integration", help="Under GitHub Actions or GitLab CI, add nothing: no step summary, annotations or folded report. "
+                                           "(With --json, the GitHub annotations go to stderr.)"),
     # Policy: what "ready" means for this pipeline (issue 15 item 3; tfgpu.policy). [tool.tfgpu] in
     # ./pyproject.toml, or --config FILE, has the same keys; these flags win over it.
     require_gpus: Optional[int] = typer.Option(None, "--require-gpus", metavar="N", help="Require at least N GPUs visible to TensorFlow (with --fast: to CUDA, by NVML, after CUDA_VISIBLE_DEVICES)."),
@@ -220,6 +226,7 @@ def doctor(
     if quiet and verbose:
         _err("--quiet and --verbose: choose one")
         raise typer.Exit(EXIT_USAGE)
+    report_files = _report_files(junit, markdown, output_json, as_json)  # before the probes: a bad path is exit 2
     policy = _load_policy(require_gpus, require_vram, require_cc, require_tf, fail_on, strict, ignore, config)
     strict = policy.fail_on == "warning"  # --fail-on warning, --strict, or the config's fail-on
     if python is not None and from_facts is None:
@@ -257,17 +264,99 @@ def doctor(
     report = build_report(results, timings, matrix, list(ids) if ids else None, options)
     report = _apply_policy(report, policy, options)
     report.timings["total"] = round(time.monotonic() - t0, 4)
+    from tfgpu import ci as ci_mod
+
+    ci = "" if no_ci_integration else ci_mod.detect(os.environ)
+    written = _write_report_files(report, report_files, ids, strict, ci)
     if as_json:
         from tfgpu.render.json import render as render_json
 
         _emit(render_json(report))
+    elif markdown == "-":
+        from tfgpu.render.markdown import render as render_markdown
+
+        _emit(ci_mod.fold(ci, render_markdown(report), time.time()))
     else:
         from tfgpu.render.rich import render as render_rich
 
         level = "quiet" if quiet else "verbose" if verbose else "normal"
         rerun = _rerun(options, report) if report.worst.rank >= 2 else ""
-        _emit(render_rich(report, level=level, rerun=rerun, **_text_style()))
+        _emit(ci_mod.fold(ci, render_rich(report, level=level, rerun=rerun, **_text_style()), time.time()))
+    if ci == ci_mod.GITHUB:
+        # Workflow commands: on stdout, or on stderr where stdout is one JSON document (the runner reads both).
+        (_stderr if as_json else _emit)(ci_mod.workflow_annotations(report))
+    if not written:
+        raise typer.Exit(EXIT_INTERNAL)
     raise typer.Exit(_exit_code(report, strict))
+
+
+def _report_files(junit: Optional[str], markdown: Optional[str], output_json: Optional[str], as_json: bool) -> dict:
+    """{flag: path} of the report files asked for (--markdown - is stdout, not a file); a path that
+    cannot be written, as far as that can be known before the run, is a usage error (exit 2)."""
+    from tfgpu.ci import output_problem
+
+    if markdown == "-" and as_json:
+        _err("--markdown - and --json both print on stdout: give --markdown a file, or use --output-json")
+        raise typer.Exit(EXIT_USAGE)
+    files = {flag: path for flag, path in (("--junit", junit), ("--markdown", markdown), ("--output-json", output_json))
+             if path is not None and not (flag == "--markdown" and path == "-")}
+    seen: dict = {}
+    for flag, path in files.items():
+        problem = "only --markdown can print on stdout ('-')" if path == "-" else output_problem(path)
+        if not problem and os.path.abspath(path) in seen:
+            problem = f"also given to {seen[os.path.abspath(path)]}"
+        if problem:
+            _err(f"{flag} {path}: {problem}")
+            raise typer.Exit(EXIT_USAGE)
+        seen[os.path.abspath(path)] = flag
+    return files
+
+
+def _write_report_files(report, files: dict, ids, strict: bool, ci: str) -> bool:
+    """Write each report file asked for, and the GitHub step summary; False (after one line on
+    stderr each) where a file could not be written: the doctor failed, exit 3."""
+    from tfgpu import ci as ci_mod
+
+    markdown = None
+    ok = True
+    for flag, path in files.items():
+        if flag == "--junit":
+            from tfgpu.checks import load_all
+            from tfgpu.render.junit import render as render_junit
+
+            registry = load_all()
+            ran = [registry[i] for i in ids if i in registry] if ids else list(registry.values())
+            text = render_junit(report, ran, strict=strict)
+        elif flag == "--markdown":
+            from tfgpu.render.markdown import render as render_markdown
+
+            text = markdown = render_markdown(report)
+        else:
+            from tfgpu.render.json import render as render_json
+
+            text = render_json(report)
+        try:
+            ci_mod.write_atomic(path, text)
+        except OSError as exc:
+            _err(f"{flag} {path}: {exc.strerror or exc}")
+            ok = False
+    if ci == ci_mod.GITHUB:
+        if markdown is None:
+            from tfgpu.render.markdown import render as render_markdown
+
+            markdown = render_markdown(report)
+        note = ci_mod.append_step_summary(os.environ, markdown)
+        if note:
+            _err(note)
+    return ok
+
+
+def _stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _rerun(options, report) -> str:

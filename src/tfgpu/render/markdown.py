@@ -136,17 +136,28 @@ def render(report: Report) -> str:
         out.append("### Key facts\n")
         out.extend(f"- **{name}**: {value}" for name, value in facts)
         out.append("")
-    if report.policy:
+    policy = _policy_items(report.policy)
+    if policy:
         out.append("### Policy\n")
-        for key, value in report.policy.items():
-            out.append(f"- **{inline(key)}**: {inline(_policy_value(value))}")
+        out.extend(f"- **{inline(key)}**: {inline(_policy_value(value))}" for key, value in policy)
         out.append("")
     out.append(f"<sub>tfgpu {inline(report.tool_version)}"
                + (f", matrix {inline(report.matrix_version)}" if report.matrix_version else "") + "</sub>\n")
     return "\n".join(out)
 
 
+def _policy_items(policy: Any) -> list[tuple[str, Any]]:
+    """The policy's settings that say something: none where nothing is required or ignored and
+    only errors fail the run (the default)."""
+    if not isinstance(policy, dict):
+        return []
+    items = [(str(k), v) for k, v in policy.items() if v not in (None, "", [], {}, ())]
+    return [] if all(k == "fail_on" and v == "error" for k, v in items) else items
+
+
 def _policy_value(value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {"id", "reason"}:
+        return f"{value['id']} ({value['reason']})"
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_policy_value(v)}" for k, v in value.items()) or "none"
     if isinstance(value, (list, tuple)):
