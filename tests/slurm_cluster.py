@@ -10,6 +10,7 @@ The container has no systemd and no cgroups, hence proctrack/linuxproc and task/
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -177,8 +178,22 @@ def slurm_conf(root: Path, cpus: int, ctld_port: int, slurmd_port: int) -> str:
     ])
 
 
-def start(timeout: float = 30.0) -> Cluster:
-    """Start munged, slurmctld and slurmd; return once the node is idle (or stop all and raise)."""
+def health_check_script(root: Path, argv: list[str], env: dict[str, str]) -> Path:
+    """The HealthCheckProgram: slurmd runs it with no arguments and an environment of only
+    SLURMD_NODENAME, so a wrapper sets what the command needs (as an administrator's would)."""
+    lines = ["#!/bin/sh"] + [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
+    lines.append("exec " + " ".join(shlex.quote(a) for a in argv) + f" 2>>{shlex.quote(str(root / 'log' / 'healthcheck.err'))}")
+    script = root / "healthcheck.sh"
+    script.write_text("\n".join(lines) + "\n")
+    script.chmod(0o755)
+    return script
+
+
+def start(timeout: float = 30.0, health_check: tuple[list[str], dict[str, str]] | None = None,
+          wanted: tuple[str, ...] = ("idle",)) -> Cluster:
+    """Start munged, slurmctld and slurmd; return once the node is in a `wanted` state (or stop all
+    and raise). `health_check`: (argv, environment) of a HealthCheckProgram, which slurmd runs as
+    it starts, before it registers the node."""
     # munged requires every folder above its socket to be searchable by all (pytest's own temporary
     # folders are 0700), so the cluster lives in a folder of its own under the system temp dir.
     root = Path(tempfile.mkdtemp(prefix="tfgpu-slurm-"))
@@ -191,7 +206,12 @@ def start(timeout: float = 30.0) -> Cluster:
         key = os.open(root / "munge.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(key, "wb") as fh:
             fh.write(os.urandom(1024))
-        cluster.conf.write_text(slurm_conf(root, os.cpu_count() or 1, _free_port(), _free_port()))
+        conf = slurm_conf(root, os.cpu_count() or 1, _free_port(), _free_port())
+        if health_check is not None:
+            argv, env = health_check
+            script = health_check_script(root, argv, {**env, **cluster.env})
+            conf += f"HealthCheckProgram={script}\nHealthCheckInterval=3600\n"
+        cluster.conf.write_text(conf)
         sock = root / "run" / "munge.socket"
         cluster._daemon("munged", [str(which("munged")), "-F", f"--key-file={root / 'munge.key'}",
                                    f"--socket={sock}", f"--pid-file={root / 'run' / 'munged.pid'}",
@@ -204,7 +224,7 @@ def start(timeout: float = 30.0) -> Cluster:
             time.sleep(0.05)
         cluster._daemon("slurmctld", [str(which("slurmctld")), "-D", "-c", "-i"])
         cluster._daemon("slurmd", [str(which("slurmd")), "-D", "-N", NODE])
-        cluster.wait_state(("idle",), timeout)
+        cluster.wait_state(wanted, timeout)
     except BaseException:
         cluster.stop()
         raise

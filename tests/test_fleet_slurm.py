@@ -245,3 +245,25 @@ def test_healthcheck_drain_on_a_real_slurm_drains_the_node_with_the_doctors_head
     assert reason.startswith("tfgpu: TensorFlow will not use a GPU"), reason
     show = slurm_cluster.client("scontrol", "show", "node", slurm_cluster.node).stdout
     assert "DRAIN" in show and f"Reason={reason}" in show
+
+
+@pytest.mark.slow
+def test_slurmd_itself_runs_healthcheck_as_its_health_check_program_and_the_node_is_drained(slurm_cluster):
+    # A second cluster (its own folder, key and ports) whose slurm.conf names a HealthCheckProgram:
+    # slurmd runs it as it starts, with SLURMD_NODENAME as its only variable (hence the wrapper
+    # script that sets the rest, as an administrator's would; docs/fleet.md).
+    import slurm_cluster as cluster_mod
+
+    env = tfgpu_env()
+    keep = {k: env[k] for k in ("PATH", "HOME", "XDG_CACHE_HOME", "LD_LIBRARY_PATH", "NO_COLOR") if k in env}
+    command = [sys.executable, "-m", "tfgpu", "fleet", "healthcheck", "--drain"]
+    cluster = cluster_mod.start(health_check=(command, keep), wanted=("drained",))
+    try:
+        node, _, reason = cluster.reasons().partition("|")
+        assert node == cluster.node and reason.startswith("tfgpu: TensorFlow will not use a GPU"), reason
+        said = (cluster.root / "log" / "healthcheck.err").read_text()
+        assert said.startswith("tfgpu: not ready: ") and said.rstrip().endswith(f"(node {cluster.node} drained)")
+        assert len(said.splitlines()) == 1
+    finally:
+        cluster.stop()
+    assert not cluster.root.exists()
