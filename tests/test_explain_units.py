@@ -80,6 +80,159 @@ def test_no_catastrophic_backtracking_on_hostile_lines() -> None:
     assert time.monotonic() - t0 < 2.0
 
 
+# --- every pattern is linear: adversarial lines built from each regex's own pieces ---------------
+
+#: The line length the bound is for (the reader keeps at most MAX_LINE_CHARS of a line).
+ADVERSARIAL_CHARS = 4096
+#: Seconds one search of one adversarial line may take: a linear pattern needs well under a
+#: millisecond on 4 KB; the quadratic ones this catches took 10-100 ms.
+PER_LINE_BOUND = 0.005
+
+
+def _class_sample(items: list) -> str:
+    """A character a regex character class accepts (a negated class: one it does not exclude)."""
+    from re import _constants as C  # type: ignore[attr-defined]
+
+    if any(op is C.NEGATE for op, _ in items):
+        excluded = {chr(av) for op, av in items if op is C.LITERAL}
+        excluded |= {chr(c) for op, av in items if op is C.RANGE for c in range(av[0], av[1] + 1)}
+        return next(c for c in "a7 ./\\:-_'\"()[]=,;" if c not in excluded)
+    for op, av in items:
+        if op is C.LITERAL:
+            return chr(av)
+        if op is C.RANGE:
+            return chr(av[0])
+        if op is C.CATEGORY:
+            return {C.CATEGORY_DIGIT: "7", C.CATEGORY_SPACE: " ", C.CATEGORY_NOT_WORD: "-"}.get(av, "a")
+    return "a"
+
+
+def _instance(items: list) -> str:
+    """A short text the regex items match (each repeat at its minimum, at least once)."""
+    from re import _constants as C  # type: ignore[attr-defined]
+
+    out = []
+    for op, av in items:
+        if op is C.LITERAL:
+            out.append(chr(av))
+        elif op is C.NOT_LITERAL:
+            out.append("b" if av == ord("a") else "a")
+        elif op is C.IN:
+            out.append(_class_sample(av))
+        elif op is C.ANY:
+            out.append("a")
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            out.append(_instance(list(av[2])) * max(1, av[0]))
+        elif op is C.SUBPATTERN:
+            out.append(_instance(list(av[-1])))
+        elif op is C.BRANCH:
+            out.append(_instance(list(av[1][0])))
+        elif op is C.CATEGORY:
+            out.append(_class_sample([(op, av)]))
+    return "".join(out)
+
+
+def _repeat_samples(items: list, inside: bool = False) -> set[str]:
+    """Characters that the regex's repeats (and anything inside them) accept."""
+    from re import _constants as C  # type: ignore[attr-defined]
+
+    found: set[str] = set()
+    for op, av in items:
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            found |= _repeat_samples(list(av[2]), inside=inside or av[1] > 1)
+        elif op is C.SUBPATTERN:
+            found |= _repeat_samples(list(av[-1]), inside)
+        elif op is C.BRANCH:
+            for branch in av[1]:
+                found |= _repeat_samples(list(branch), inside)
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            found |= _repeat_samples(list(av[1]), inside)
+        elif inside and op in (C.IN, C.CATEGORY, C.ANY, C.LITERAL, C.NOT_LITERAL):
+            found.add(_instance([(op, av)]))
+            if op is C.IN:
+                found |= {chr(a[1]) for o, a in av if o is C.RANGE}
+    return found
+
+
+def adversarial_lines(regex: str, literal: str, size: int = ADVERSARIAL_CHARS) -> list[str]:
+    """Lines of `size` characters built to make a backtracking search slow: long runs of each
+    prefix of the regex (as far as each of its items), of the characters its repeats accept, and of
+    each prefix followed by such a character; each with the pattern's literal after the run, before
+    it, and after it behind a space (so that the run itself never completes a match: a near miss)."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    items = list(_parser.parse(regex))
+    pieces = {_instance(items[:k]) for k in range(1, len(items) + 1)} | {literal}
+    chars = _repeat_samples(items)
+    units = {u for u in pieces | chars | {p + c for p in pieces for c in chars} if u}
+    lines = set()
+    for unit in units:
+        run = (unit * (size // len(unit) + 1))[: size - len(literal) - 1]
+        lines |= {run + literal, literal + run, run + " " + literal}
+    return sorted(lines)
+
+
+def _all_patterns() -> list[tuple[str, str, re.Pattern[str]]]:
+    """(where, literal, compiled regex) of every regex explain runs on a line: signatures, facts,
+    vetoes, the scanner's error-line shapes (with the gate that lets a line reach them) and the reader's."""
+    import importlib
+
+    scan_module = importlib.import_module("tfgpu.explain.scan")
+    reader_module = importlib.import_module("tfgpu.explain.reader")
+    k = load_knowledge()
+    out = [("scan", ": E ", scan_module._TF_ERROR_RE), ("scan", "E", scan_module._ABSL_ERROR_RE),
+           ("scan", "Error", scan_module._PY_ERROR_RE), ("reader", "\x1b[", reader_module._ANSI_RE)]
+    for owner, patterns in [(s.id, s.patterns) for s in k.signatures] + [(f.name, f.patterns) for f in k.facts]:
+        for p in patterns:
+            for rx in (p.regex, p.unless_regex):
+                if rx is not None:
+                    out.append((owner, p.literal, rx))
+    return out
+
+
+def _search_seconds(rx: re.Pattern[str], line: str) -> float:
+    """The time of one search; a slow one is timed twice more and the fastest kept (a busy machine)."""
+    import time
+
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        rx.search(line)
+        best = min(best, time.perf_counter() - t0)
+        if best < PER_LINE_BOUND / 2:
+            break
+    return best
+
+
+def test_every_pattern_is_linear_on_adversarial_lines() -> None:
+    """Issue #14 item 5: no signature, fact or veto regex backtracks quadratically. Every regex the
+    scanner runs is searched in 4 KB lines made of its own pieces (tfgpu explain runs a regex only
+    on lines that hold its literal, so every line holds it); each search stays under PER_LINE_BOUND."""
+    slow = []
+    count = 0
+    for owner, literal, rx in _all_patterns():
+        for line in adversarial_lines(rx.pattern, literal):
+            count += 1
+            seconds = _search_seconds(rx, line)
+            if seconds > PER_LINE_BOUND:
+                slow.append((owner, rx.pattern, f"{seconds * 1000:.1f} ms", line[:60]))
+    assert count > 1000
+    assert not slow, slow[:5]
+
+
+@pytest.mark.parametrize("regex, literal, line", [
+    # The shapes issue #14 item 5 reported (a run of letters before ".dll"; drive-letter paths),
+    # and two more found by the test above; the adversarial lines must contain each.
+    (r"(?P<platform>[A-Za-z]+64_\d+)\.dll", ".dll", "z" * 4091 + ".dll"),
+    (r"(?P<platform>[A-Za-z]):\\\S*\\site-packages\\", "\\site-packages\\", "\\site-packages\\" + "A:\\" * 1360),
+    (r"(?P<f>[\w./+-]{1,300}): wrong ELF class: ", "wrong ELF class: ", "a" * 4078 + "wrong ELF class: "),
+])
+def test_the_adversarial_lines_catch_the_quadratic_shapes(regex: str, literal: str, line: str) -> None:
+    lines = adversarial_lines(regex, literal)
+    assert any(candidate.startswith(line[:200]) or candidate.endswith(line[-200:]) for candidate in lines)
+    assert any(_search_seconds(re.compile(regex), candidate) > PER_LINE_BOUND for candidate in lines)
+
+
 def test_reader_caps_lines_and_replaces_bad_bytes() -> None:
     data = b"a" * (MAX_LINE_CHARS * 3) + b"\nsecond \xff line\r\n\x1b[31mred\x1b[0m\nlast"
     lines = list(iter_binary_lines(io.BytesIO(data)))
