@@ -127,6 +127,13 @@ def big_file(mb: int) -> Callable[[Path], dict]:
     return make
 
 
+def crafted_dll_log(d: Path) -> dict:
+    """Issue #14 item 5: 2,000 lines of 4 KB, each a run of letters before ".dll" (8 MB)."""
+    p = d / "x.log"
+    p.write_text("".join("a" * 4075 + "b" + str(i) + ".dll\n" for i in range(2000)))
+    return {"file": p}
+
+
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9))
 
@@ -249,6 +256,8 @@ CASES = [
     Case("python-empty", lambda d: {"file": ""}, python_arg, 2, needs="python"),
     Case("build-info-5000-digit-cuda", escape_tensorflow, lambda c: ["doctor", "--fast"], 1,
          check=no_escape),
+    # item 5: explain's patterns stay linear on long crafted lines (it took over 40 s)
+    Case("explain-crafted-dll-8mb", crafted_dll_log, lambda c: ["explain", str(c["file"])], 0, seconds=20),
     # item 9: control characters from files never reach the terminal
     Case("metadata-osc-title", escape_tensorflow, lambda c: ["doctor", "--fast", "--json"], 1, check=no_escape),
 ]
