@@ -178,22 +178,25 @@ def slurm_conf(root: Path, cpus: int, ctld_port: int, slurmd_port: int) -> str:
     ])
 
 
-def health_check_script(root: Path, argv: list[str], env: dict[str, str]) -> Path:
-    """The HealthCheckProgram: slurmd runs it with no arguments and an environment of only
-    SLURMD_NODENAME, so a wrapper sets what the command needs (as an administrator's would)."""
+def wrapper_script(root: Path, key: str, argv: list[str], env: dict[str, str]) -> Path:
+    """A HealthCheckProgram or Prolog: slurmd runs it with no arguments and a bare environment
+    (no PATH; SLURMD_NODENAME, and for a prolog the job's SLURM_* variables), so a wrapper sets
+    what the command needs, as an administrator's would. Its stderr goes to log/KEY.err."""
     lines = ["#!/bin/sh"] + [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
-    lines.append("exec " + " ".join(shlex.quote(a) for a in argv) + f" 2>>{shlex.quote(str(root / 'log' / 'healthcheck.err'))}")
-    script = root / "healthcheck.sh"
+    err = shlex.quote(str(root / "log" / f"{key}.err"))
+    lines.append("exec " + " ".join(shlex.quote(a) for a in argv) + f" 2>>{err}")
+    script = root / f"{key}.sh"
     script.write_text("\n".join(lines) + "\n")
     script.chmod(0o755)
     return script
 
 
-def start(timeout: float = 30.0, health_check: tuple[list[str], dict[str, str]] | None = None,
+def start(timeout: float = 30.0, scripts: dict[str, tuple[list[str], dict[str, str]]] | None = None,
           wanted: tuple[str, ...] = ("idle",)) -> Cluster:
     """Start munged, slurmctld and slurmd; return once the node is in a `wanted` state (or stop all
-    and raise). `health_check`: (argv, environment) of a HealthCheckProgram, which slurmd runs as
-    it starts, before it registers the node."""
+    and raise). `scripts`: slurm.conf key (HealthCheckProgram, Prolog) to the (argv, environment)
+    of the program it names; slurmd runs a HealthCheckProgram as it starts, before it registers
+    the node, and a Prolog before a job's first step on the node."""
     # munged requires every folder above its socket to be searchable by all (pytest's own temporary
     # folders are 0700), so the cluster lives in a folder of its own under the system temp dir.
     root = Path(tempfile.mkdtemp(prefix="tfgpu-slurm-"))
@@ -207,10 +210,10 @@ def start(timeout: float = 30.0, health_check: tuple[list[str], dict[str, str]] 
         with os.fdopen(key, "wb") as fh:
             fh.write(os.urandom(1024))
         conf = slurm_conf(root, os.cpu_count() or 1, _free_port(), _free_port())
-        if health_check is not None:
-            argv, env = health_check
-            script = health_check_script(root, argv, {**env, **cluster.env})
-            conf += f"HealthCheckProgram={script}\nHealthCheckInterval=3600\n"
+        for key, (argv, env) in (scripts or {}).items():
+            conf += f"{key}={wrapper_script(root, key, argv, {**env, **cluster.env})}\n"
+            if key == "HealthCheckProgram":
+                conf += "HealthCheckInterval=3600\n"
         cluster.conf.write_text(conf)
         sock = root / "run" / "munge.socket"
         cluster._daemon("munged", [str(which("munged")), "-F", f"--key-file={root / 'munge.key'}",

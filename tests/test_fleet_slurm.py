@@ -247,23 +247,45 @@ def test_healthcheck_drain_on_a_real_slurm_drains_the_node_with_the_doctors_head
     assert "DRAIN" in show and f"Reason={reason}" in show
 
 
-@pytest.mark.slow
-def test_slurmd_itself_runs_healthcheck_as_its_health_check_program_and_the_node_is_drained(slurm_cluster):
-    # A second cluster (its own folder, key and ports) whose slurm.conf names a HealthCheckProgram:
-    # slurmd runs it as it starts, with SLURMD_NODENAME as its only variable (hence the wrapper
-    # script that sets the rest, as an administrator's would; docs/fleet.md).
-    import slurm_cluster as cluster_mod
-
+def _healthcheck_wrapped() -> tuple[list[str], dict[str, str]]:
+    """`tfgpu fleet healthcheck --drain` and the environment its wrapper script sets."""
     env = tfgpu_env()
     keep = {k: env[k] for k in ("PATH", "HOME", "XDG_CACHE_HOME", "LD_LIBRARY_PATH", "NO_COLOR") if k in env}
-    command = [sys.executable, "-m", "tfgpu", "fleet", "healthcheck", "--drain"]
-    cluster = cluster_mod.start(health_check=(command, keep), wanted=("drained",))
+    return [sys.executable, "-m", "tfgpu", "fleet", "healthcheck", "--drain"], keep
+
+
+def _assert_drained_by_tfgpu(cluster, key: str) -> None:
+    node, _, reason = cluster.reasons().partition("|")
+    assert node == cluster.node and reason.startswith("tfgpu: TensorFlow will not use a GPU"), (reason, cluster.logs())
+    said = (cluster.root / "log" / f"{key}.err").read_text()
+    assert said.startswith("tfgpu: not ready: ") and said.rstrip().endswith(f"(node {cluster.node} drained)")
+    assert len(said.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_slurmd_itself_runs_healthcheck_as_its_health_check_program_and_the_node_is_drained(slurm_cluster):
+    # A second cluster (its own folder, key and ports; the module's fixture only decides the skip)
+    # whose slurm.conf names a HealthCheckProgram: slurmd runs it as it starts.
+    import slurm_cluster as cluster_mod
+
+    cluster = cluster_mod.start(scripts={"HealthCheckProgram": _healthcheck_wrapped()}, wanted=("drained",))
     try:
-        node, _, reason = cluster.reasons().partition("|")
-        assert node == cluster.node and reason.startswith("tfgpu: TensorFlow will not use a GPU"), reason
-        said = (cluster.root / "log" / "healthcheck.err").read_text()
-        assert said.startswith("tfgpu: not ready: ") and said.rstrip().endswith(f"(node {cluster.node} drained)")
-        assert len(said.splitlines()) == 1
+        _assert_drained_by_tfgpu(cluster, "HealthCheckProgram")
     finally:
         cluster.stop()
     assert not cluster.root.exists()
+
+
+@pytest.mark.slow
+def test_healthcheck_as_a_prolog_fails_the_job_and_drains_the_node_with_its_reason(slurm_cluster):
+    import slurm_cluster as cluster_mod
+
+    cluster = cluster_mod.start(scripts={"Prolog": _healthcheck_wrapped()})
+    try:
+        done = cluster.client("srun", "--nodes=1", "--time=1", "true", timeout=60)
+        assert done.returncode != 0 and "prolog failed" in done.stderr.lower(), done.stderr
+        cluster.wait_state(("drained",))
+        # Slurm drains a node whose prolog fails; the reason stays the doctor's headline.
+        _assert_drained_by_tfgpu(cluster, "Prolog")
+    finally:
+        cluster.stop()
