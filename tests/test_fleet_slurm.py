@@ -247,6 +247,18 @@ def test_healthcheck_drain_on_a_real_slurm_drains_the_node_with_the_doctors_head
     assert "DRAIN" in show and f"Reason={reason}" in show
 
 
+@pytest.mark.slow
+def test_fleet_slurm_on_a_real_slurm_names_a_node_whose_doctor_failed_with_its_stderr(slurm_cluster, tmp_path):
+    out = tmp_path / "bad"
+    done = run_tfgpu("fleet", "slurm", "-N", "1", "--out", str(out), "--", "--no-such-flag",
+                     env=slurm_cluster.env, timeout=200)
+    host = sl.node_name({})
+    assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert (out / f"{host}.json").read_text() == ""  # the doctor refused its arguments: no report
+    assert "No such option: --no-such-flag" in (out / "stderr" / f"{host}.stderr").read_text()
+    assert f"{host}: no report: an empty file" in done.stdout
+
+
 def _healthcheck_wrapped() -> tuple[list[str], dict[str, str]]:
     """`tfgpu fleet healthcheck --drain` and the environment its wrapper script sets."""
     env = tfgpu_env()
