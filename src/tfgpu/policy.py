@@ -137,10 +137,11 @@ def _spec(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PolicyError(f"{where}: expected a PEP 440 version specifier such as \">=2.16,<2.22\", got {value!r}")
     try:
-        return str(SpecifierSet(value.strip()))
+        SpecifierSet(value.strip())
     except InvalidSpecifier:
         raise PolicyError(f"{where}: {value!r} is not a PEP 440 version specifier (e.g. \">=2.16\", \"==2.21.*\")") \
             from None
+    return value.strip()  # as written (SpecifierSet's own text reorders the clauses)
 
 
 def _fail_on(value: Any, where: str) -> str:
@@ -203,9 +204,11 @@ def _read(path: str) -> str:
 
 def _table_of(data: dict[str, Any], path: str, named: bool) -> dict[str, Any] | None:
     """The policy table of a parsed file: [tool.tfgpu]; for a file named with --config that has no
-    [tool] table, its top level. None where a pyproject.toml has no [tool.tfgpu]."""
+    [tool] table and is no pyproject.toml (tfgpu.toml), its top level. None where the working
+    directory's pyproject.toml has no [tool.tfgpu]."""
     tool = data.get("tool")
-    if tool is None and named:
+    project = os.path.basename(path) == PYPROJECT or "project" in data or "build-system" in data
+    if tool is None and named and not project:
         return data
     table = tool.get("tfgpu") if isinstance(tool, dict) else None
     if table is None:
@@ -416,30 +419,31 @@ def check_gpus(report: Report, need: int) -> Finding:
     return _finding(check, have >= need, f"{_plural(have, 'GPU')} visible to {where}, {need} required", ev, fixes=fixes)
 
 
-def _per_gpu(report: Report, check: str, what: str, required: Any) -> tuple[Visible | None, Finding | None]:
+def _per_gpu(report: Report, check: str, what: str, required: Any, value: str) -> Visible | Finding:
+    """The visible GPUs, each with the GpuInfo attribute `value` known; else why not, as a finding."""
     visible, why = visible_gpus(report)
     if visible is None:
-        return None, _unmeasurable(check, what, required, f"NVML could not be asked ({why})")
+        return _unmeasurable(check, what, required, f"NVML could not be asked ({why})")
     if not visible.gpus:
-        return None, _unmeasurable(check, what, required, "no GPU is visible to measure it on")
+        return _unmeasurable(check, what, required, "no GPU is visible to measure it on")
     if any(g is None for g in visible.gpus):
-        return None, _unmeasurable(check, what, required,
-                                   "CUDA_VISIBLE_DEVICES names a MIG device, whose GPU is not known")
-    return visible, None
+        return _unmeasurable(check, what, required, "CUDA_VISIBLE_DEVICES names a MIG device, whose GPU is not known")
+    unknown = [g for g in visible.gpus if getattr(g, value) is None]
+    if unknown:
+        return _unmeasurable(check, what, required, f"NVML did not report it for {_gpu_name(unknown[0])}")
+    return visible
+
+
+def _more(items: list[Any]) -> str:
+    return f" (and {len(items) - 1} more)" if len(items) > 1 else ""
 
 
 def check_vram(report: Report, need_gib: float) -> Finding:
     check = CHECKS["vram_gib"]
-    what = "the free memory per GPU"
-    visible, failed = _per_gpu(report, check, what, need_gib)
-    if visible is None:
-        assert failed is not None
-        return failed
-    free = {g.index: g.memory_free_bytes for g in visible.gpus}
-    unknown = [g for g in visible.gpus if g.memory_free_bytes is None]
-    if unknown:
-        return _unmeasurable(check, what, need_gib, f"NVML did not report free memory for {_gpu_name(unknown[0])}")
-    measured = {str(i): round(b / _GIB, 2) for i, b in free.items()}
+    visible = _per_gpu(report, check, "the free memory per GPU", need_gib, "memory_free_bytes")
+    if isinstance(visible, Finding):
+        return visible
+    measured = {str(g.index): round(g.memory_free_bytes / _GIB, 2) for g in visible.gpus}
     short = [g for g in visible.gpus if g.memory_free_bytes < need_gib * _GIB]
     ev = {"required": need_gib, "measured": measured, "unit": "GiB free per GPU"}
     if not short:
@@ -447,11 +451,10 @@ def check_vram(report: Report, need_gib: float) -> Finding:
         return _finding(check, True, f"Every visible GPU has at least {_gib(need_gib)} free "
                         f"(the least: {_gpu_name(least)}, {_gib(least.memory_free_bytes / _GIB)})", ev)
     first = short[0]
-    more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
     holders = sorted({p.pid for g in short for p in g.processes})
     fixes = [Fix("See which processes hold the GPU's memory" + (f" (pids {', '.join(map(str, holders))})" if holders else ""),
                  ("nvidia-smi",))]
-    return _finding(check, False, f"{_gpu_name(first)} has {_gib(first.memory_free_bytes / _GIB)} free{more}, "
+    return _finding(check, False, f"{_gpu_name(first)} has {_gib(first.memory_free_bytes / _GIB)} free{_more(short)}, "
                     f"{_gib(need_gib)} required per GPU", ev, fixes=fixes)
 
 
@@ -459,14 +462,9 @@ def check_cc(report: Report, need: str) -> Finding:
     from tfgpu.versions import cc_pair
 
     check = CHECKS["cc"]
-    what = "the GPUs' compute capability"
-    visible, failed = _per_gpu(report, check, what, need)
-    if visible is None:
-        assert failed is not None
-        return failed
-    unknown = [g for g in visible.gpus if g.cc_tuple is None]
-    if unknown:
-        return _unmeasurable(check, what, need, f"NVML did not report it for {_gpu_name(unknown[0])}")
+    visible = _per_gpu(report, check, "the GPUs' compute capability", need, "cc_tuple")
+    if isinstance(visible, Finding):
+        return visible
     want = cc_pair(need)
     assert want is not None
     measured = {str(g.index): g.compute_capability for g in visible.gpus}
@@ -478,9 +476,8 @@ def check_cc(report: Report, need: str) -> Finding:
     driver, _ = _fact(report, "driver")
     usable = [g for g in (driver.gpus if driver is not None else ()) if g.cc_tuple is not None and g.cc_tuple >= want]
     fixes = _cvd_fix(visible, usable) or [Fix(f"Run this job on GPUs of compute capability {need} or higher")]
-    more = f" (and {len(low) - 1} more)" if len(low) > 1 else ""
-    return _finding(check, False, f"{_gpu_name(low[0])} has compute capability {low[0].compute_capability}{more}, "
-                    f"{need} or higher required", ev, fixes=fixes)
+    return _finding(check, False, f"{_gpu_name(low[0])} has compute capability {low[0].compute_capability}"
+                    f"{_more(low)}, {need} or higher required", ev, fixes=fixes)
 
 
 def check_tf(report: Report, spec: str) -> Finding:
