@@ -47,13 +47,35 @@ class Outcome:
 STATS = {"cases": 0, "seconds": 0.0, "peak_mb": 0.0}
 
 
-def run_case(args: list[str], cwd: Path, env: dict | None, timeout: float) -> Outcome:
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], cwd=str(cwd), env=tfgpu_env(env),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+def _streams(mode: str) -> tuple[object, object, Callable[[], None] | None, Callable[[], None]]:
+    """(stdout, stderr, preexec, cleanup) for a case's output mode (item 8): "" both piped; "stdout-closed",
+    "stderr-closed" (the descriptor closed in the child), "stdout-full" (/dev/full), "reader-gone" (a pipe
+    whose reader has already closed it)."""
+    if mode in ("stdout-closed", "stderr-closed"):
+        fd = 1 if mode == "stdout-closed" else 2
+        return subprocess.PIPE, subprocess.PIPE, lambda: os.close(fd), lambda: None
+    if mode == "stdout-full":
+        sink = os.open("/dev/full", os.O_WRONLY)
+        return sink, subprocess.PIPE, None, lambda: os.close(sink)
+    if mode == "reader-gone":
+        r, w = os.pipe()
+        os.close(r)
+        return w, subprocess.PIPE, None, lambda: os.close(w)
+    return subprocess.PIPE, subprocess.PIPE, None, lambda: None
+
+
+def run_case(args: list[str], cwd: Path, env: dict | None, timeout: float, streams: str = "") -> Outcome:
+    stdout, stderr, preexec, cleanup = _streams(streams)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], cwd=str(cwd), env=tfgpu_env(env),
+                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, preexec_fn=preexec,
+                                start_new_session=True)
+    finally:
+        cleanup()
     out: list[bytes] = []
     err: list[bytes] = []
-    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read())) for s, b in ((proc.stdout, out), (proc.stderr, err))]
+    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()))
+               for s, b in ((proc.stdout, out), (proc.stderr, err)) if s is not None]
     for r in readers:
         r.start()
     killed = []
@@ -76,8 +98,9 @@ def run_case(args: list[str], cwd: Path, env: dict | None, timeout: float) -> Ou
     proc.returncode = os.waitstatus_to_exitcode(status)
     for r in readers:
         r.join(10)
-    proc.stdout.close()
-    proc.stderr.close()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
     peak = usage.ru_maxrss / 1024  # KiB on Linux
     STATS["cases"] += 1
     STATS["seconds"] += seconds
@@ -185,6 +208,7 @@ class Case:
     needs: str = ""  # "report" or "python": the CLI must read through the new loaders
     check: Callable[[dict, Outcome], None] | None = None
     env: dict = field(default_factory=dict)
+    streams: str = ""  # how stdout/stderr are given (item 8): see _streams
 
 
 def matrix_arg(cmd: str = "matrix") -> Callable[[dict], list[str]]:
@@ -206,6 +230,28 @@ def no_marker(ctx: dict, out: Outcome) -> None:
 
 def no_escape(ctx: dict, out: Outcome) -> None:
     assert "\x1b]" not in out.stdout and "\x07" not in out.stdout
+
+
+CLEAN_LOG = "2026-01-01 12:00:00.000000: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow binary is optimized\n"
+ERROR_LOG = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library 'libcudnn.so.8'; "
+             "dlerror: libcudnn.so.8: cannot open shared object file: No such file or directory\n")
+RECOMMEND = ["recommend", "--driver", "535.104.05", "--cc", "8.6", "--python-version", "3.11", "--os", "linux",
+             "--arch", "x86_64"]
+
+
+def nothing(d: Path) -> dict:
+    return {}
+
+
+def quiet(ctx: dict, out: Outcome) -> None:
+    assert out.stderr == "", out.stderr[-1500:]
+
+
+def report_on_stdout(ctx: dict, out: Outcome) -> None:
+    """With stderr closed, the whole report still reaches stdout."""
+    assert out.stdout.strip(), "nothing on stdout"
+    if out.stdout.lstrip().startswith("{"):
+        json.loads(out.stdout)
 
 
 CASES = [
@@ -260,6 +306,32 @@ CASES = [
     Case("explain-crafted-dll-8mb", crafted_dll_log, lambda c: ["explain", str(c["file"])], 0, seconds=20),
     # item 9: control characters from files never reach the terminal
     Case("metadata-osc-title", escape_tensorflow, lambda c: ["doctor", "--fast", "--json"], 1, check=no_escape),
+    # item 8: output failures. A broken stdout (closed, a full disk) is the doctor failing: one line, exit 3, for
+    # every command and for --help; a reader that went away (| head) is not an error: quiet, the usual exit code;
+    # a closed stderr never hides the report.
+    *[Case(f"{name}-{mode}", make, args, code, seconds=30, streams=mode, stderr_has=said, check=check)
+      for name, make, args, codes in (
+          ("explain-clean-log", file_of(CLEAN_LOG, "x.log"), lambda c: ["explain", str(c["file"])], (0, 0)),
+          ("explain-error-log", file_of(ERROR_LOG, "x.log"), lambda c: ["explain", str(c["file"])], (1, 1)),
+          ("explain-json", file_of(ERROR_LOG, "x.log"), lambda c: ["explain", "--json", str(c["file"])], (1, 1)),
+          ("help", nothing, lambda c: ["--help"], (0, 0)),
+          ("doctor-help", nothing, lambda c: ["doctor", "--help"], (0, 0)),
+          ("matrix-help", nothing, lambda c: ["matrix", "--help"], (0, 0)),
+          ("recommend-help", nothing, lambda c: ["recommend", "--help"], (0, 0)),
+          ("explain-help", nothing, lambda c: ["explain", "--help"], (0, 0)),
+          ("version", nothing, lambda c: ["--version"], (0, 0)),
+          ("matrix", nothing, lambda c: ["matrix"], (0, 0)),
+          ("matrix-tf", nothing, lambda c: ["matrix", "--tf", "2.16"], (0, 0)),
+          ("recommend", nothing, lambda c: RECOMMEND, (0, 0)),
+          ("doctor-fast", nothing, lambda c: ["doctor", "--fast"], (1, 1)),
+          ("doctor-fast-json", nothing, lambda c: ["doctor", "--fast", "--json"], (1, 1)),
+      )
+      for mode, code, said, check in (
+          ("stdout-closed", 3, "standard output is closed", None),
+          ("stdout-full", 3, "No space left on device", None),
+          ("reader-gone", codes[0], "", quiet),
+          ("stderr-closed", codes[1], "", report_on_stdout),
+      )],
 ]
 
 
@@ -269,10 +341,10 @@ def test_fault(case: Case, tmp_path: Path):
     work.mkdir()
     ctx = case.make(work)
     env = {**case.env, **ctx.get("env", {})}
-    out = run_case(case.args(ctx), ctx.get("cwd", work), env or None, timeout=case.seconds)
+    out = run_case(case.args(ctx), ctx.get("cwd", work), env or None, timeout=case.seconds, streams=case.streams)
     assert "Traceback" not in out.stderr, out.stderr[-2000:]
     assert out.code == case.code, (out.code, out.stderr[-1500:], out.stdout[-500:])
-    if case.code == 2:
+    if case.code == 2 or (case.code == 3 and case.streams):
         assert out.stderr.count("\n") == 1 and out.stderr.startswith("tfgpu: "), out.stderr[-1500:]
     if case.stderr_has:
         assert case.stderr_has in out.stderr, out.stderr

@@ -8,6 +8,7 @@ warning with --strict); 2 usage error (bad flags, a --python that is not Python,
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import signal
@@ -400,17 +401,23 @@ def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
     from tfgpu.runner import run_probes
 
     box: dict = {}
-    spinner = None
     titles = {p.name: p.title for p in selected}
     pending = set(titles)
 
     def label() -> str:
-        return "Waiting for: " + (", ".join(sorted(titles[n] for n in pending)) or "nothing")
+        if "tf_live" in pending:  # the long step: what it is doing, for how long, and how to skip it
+            from tfgpu.console import unicode_ok
+            from tfgpu.probes.tf_live import progress
+
+            now = progress()
+            stage, seconds, limit = now.snapshot() if now is not None else ("starting Python", 0.0, ctx.option("live_timeout", 120.0))
+            dot = "\u00b7" if unicode_ok(sys.stderr) else "-"
+            return f"{stage} {dot} {seconds:.0f} s of {limit:g} s  (--fast skips this step)"
+        names = sorted(titles[n] for n in pending)
+        return "Waiting for: " + ", ".join(names) if names else "Running the checks"
 
     def done(name: str) -> None:
         pending.discard(name)
-        if spinner is not None:
-            spinner.update(label())
 
     def work() -> None:
         box["out"] = run_probes(selected, ctx, on_done=done)
@@ -425,8 +432,9 @@ def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
     from rich.console import Console
 
     with Console(stderr=True).status(label()) as status:
-        spinner = status
-        worker.join()
+        while worker.is_alive():  # the label counts the seconds
+            worker.join(0.25)
+            status.update(label())
     return box["out"]
 
 
@@ -692,9 +700,44 @@ def _interrupted(signum: int, frame: object) -> None:
     os._exit(128 + int(signum))
 
 
+#: How a write to a broken stdout fails (a full disk, a device error, a file too large, a closed descriptor).
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF, errno.EROFS}
+
+
+def _stderr_to_devnull() -> None:
+    """Started with stderr closed: messages go to /dev/null instead (a closed stderr never hides
+    stdout), and fd 2 is taken, so no file or pipe opened later can land on it."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if fd != 2:
+            os.dup2(fd, 2)
+            os.close(fd)
+        sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
+    except OSError:
+        pass
+
+
+def _stdout_failed(message: str) -> None:
+    """stdout cannot take what a command wrote: one line, exit 3, and no second complaint from the
+    interpreter's own flush at exit (the unwritten rest goes to /dev/null)."""
+    _err(message)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+    sys.exit(EXIT_INTERNAL)
+
+
 def main() -> None:
     for ending in _ENDINGS:
         signal.signal(ending, _interrupted)
+    if sys.stderr is None:
+        _stderr_to_devnull()
+    if sys.stdout is None:  # started with stdout closed: nothing any command says could arrive
+        _err("standard output is closed")
+        sys.exit(EXIT_INTERNAL)
     # Never a UnicodeEncodeError under LC_ALL=C: unencodable symbols degrade, the report stays.
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -707,8 +750,28 @@ def main() -> None:
         _err("interrupted")
         sys.exit(130)
     except _OutputFailed as exc:
-        _err(str(exc))
-        sys.exit(EXIT_INTERNAL)
+        _stdout_failed(str(exc))
+    except OSError as exc:  # help text (Click's own writing) to a full disk or a broken device
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        _stdout_failed(f"cannot write to standard output: {exc.strerror or exc}")
+    except SystemExit as exc:
+        if exc.code == 1 and _reader_went_away(exc):
+            sys.exit(EXIT_OK)
+        raise
+
+
+def _reader_went_away(exc: SystemExit) -> bool:
+    """Whether an exit 1 is how Click or rich answered a reader that went away (| head) during the
+    help text, having silenced stdout: not an error here, as for every report (console.emit)."""
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Click's
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "on_broken_pipe":  # rich's Console, which draws the help
+            return True
+        tb = tb.tb_next
+    return False
 
 
 if __name__ == "__main__":
