@@ -248,6 +248,28 @@ def test_reader_utf8_bom_and_utf16() -> None:
     assert list(iter_binary_lines(io.BytesIO("one\r\ntwo\r\n".encode("utf-16")))) == ["one", "two"]
 
 
+@pytest.mark.parametrize("name", ["tf22525_kernel_newer_than_dso.txt", "directml18_wsl1_libcuda_missing.txt",
+                                  "deepface739_no_cuda_drivers_tf213.txt"])
+@pytest.mark.parametrize("newline", ["\r", "\r\n"])
+def test_a_corpus_log_with_old_mac_or_windows_line_ends_gives_the_same_findings(name: str, newline: str,
+                                                                                 tmp_path) -> None:
+    """Issue #14 item 11: a carriage return alone ends a line (old Mac), CR LF is one break."""
+    from test_explain_corpus import LOGS, read_corpus_log
+
+    from tfgpu.explain.reader import iter_log_lines
+
+    _header, body = read_corpus_log(LOGS / name)
+    log = tmp_path / "log.txt"
+    log.write_bytes(newline.join(body).encode() + newline.encode())
+    lines = list(iter_log_lines(str(log)))
+    assert lines == body
+    matrix = load_matrix()
+    want, got = explain_lines(body, matrix), explain_lines(iter_log_lines(str(log)), matrix)
+    assert len(want.findings) >= 2
+    assert [(f.id, f.evidence.get("lines")) for f in got.findings] == \
+        [(f.id, f.evidence.get("lines")) for f in want.findings]
+
+
 def test_evidence_is_bounded_but_counted() -> None:
     line = PREFIX + "I external/local_xla/xla/stream_executor/cuda/cuda_executor.cc:1] successful NUMA node read " \
                     "from SysFS had negative value (-1), but there must be at least one NUMA node"

@@ -269,3 +269,20 @@ def test_explain_reader(data):
 
     for line in iter_binary_lines(io.BytesIO(data)):
         assert isinstance(line, str)
+        assert "\n" not in line and "\r" not in line
+
+
+@FUZZ
+@given(st.lists(st.sampled_from([b"a", b"\xc3\xa9", b"\r", b"\n", b"\r\n"]), max_size=400),
+       st.sampled_from([1, 2, 3, 7, 1 << 20]))
+def test_explain_reader_breaks_lines_at_lf_cr_and_crlf(parts, chunk):
+    """LF, CR and CR LF each end one line, wherever the chunks the reader reads are cut (issue #14 item 11)."""
+    from tfgpu.explain import reader
+
+    data = b"".join(parts)
+    old = reader.CHUNK_BYTES
+    reader.CHUNK_BYTES = chunk
+    try:
+        assert list(reader.iter_binary_lines(io.BytesIO(data))) == data.decode().splitlines()
+    finally:
+        reader.CHUNK_BYTES = old
