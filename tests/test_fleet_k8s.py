@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import REPO, run_tfgpu, tfgpu_env, validate_report
 from tfgpu.fleet import k8s
@@ -216,6 +218,32 @@ def test_doctor_arguments_pass_through_as_arguments_never_as_script_text():
     assert container["args"] == [k8s.SCRIPT_NAME, "--python", k8s.IMAGE_TF_PYTHON, "--timeout", "10", "--matrix", nasty]
     own = pod_spec(manifest("--image", IMAGE, "--", "--python=/env/bin/python"))["containers"][0]
     assert own["args"] == [k8s.SCRIPT_NAME, "--python=/env/bin/python"]
+
+
+def test_yaml_look_alikes_stay_strings():
+    """Arguments that YAML 1.1 (what kubectl reads) would take for booleans, numbers or null come
+    back as the same strings, and still validate."""
+    tricky = ["yes", "on", "no", "1", "0x1f", "1e3", "null", "~", "", "- x", "a: b", "#c", "ünï", "'", '"', "\t"]
+    docs = manifest("--image", IMAGE, "--", *tricky)
+    container = pod_spec(docs)["containers"][0]
+    assert container["args"][3:] == tricky
+    validate_object(workload(docs))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(image=st.one_of(st.text(max_size=80), st.from_regex(r"[a-zA-Z0-9.:/@_-]{1,60}", fullmatch=True)),
+       name=st.one_of(st.just("tfgpu"), st.text(max_size=70), st.from_regex(r"[a-z0-9.-]{1,70}", fullmatch=True)),
+       label=st.one_of(st.text(max_size=80), st.from_regex(r"[a-zA-Z0-9./_=-]{1,80}", fullmatch=True)))
+def test_validation_never_raises_anything_else(image, name, label):
+    """Any text: a ManifestError (exit 2) or a manifest that validates, nothing else."""
+    try:
+        labels = (k8s.parse_node_label(label),)
+        docs = k8s.build(k8s.ManifestOptions(image=image, name=name, node_labels=labels))
+    except k8s.ManifestError:
+        return
+    for doc in docs:
+        validate_object(doc)
+    assert k8s.image_problem(image) is None
 
 
 def test_default_image_is_named_on_stderr():
