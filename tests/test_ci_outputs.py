@@ -327,6 +327,26 @@ def test_github_actions_gets_a_summary_and_one_error_line_per_error(out):
     assert text.startswith("## tfgpu doctor: ❌ NOT READY") and all(f"[{e}](" in text for e in errors)
 
 
+def test_an_ignored_error_is_skipped_in_junit_marked_in_markdown_and_not_annotated(schema, out):
+    summary = out / "summary.md"
+    proc = _run("doctor", "--fast", "--ignore", "tf-not-installed", "--junit", "r.xml", "--markdown", "s.md",
+                "--output-json", "r.json", cwd=out, env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    report = json.loads((out / "r.json").read_text())
+    ignored = [f for f in report["findings"] if f["id"] == "tf-not-installed"]
+    assert ignored and ignored[0]["severity"] == "error" and ignored[0]["ignored"]
+    errors = [f for f in report["findings"] if f["severity"] == "error" and not f.get("ignored")]
+    assert proc.returncode == (1 if errors else 0)
+    xml = (out / "r.xml").read_text(encoding="utf-8")
+    schema.validate(xml)
+    assert ET.fromstring(xml.encode()).get("failures") == str(len(errors))
+    case = _cases(xml)["tf-installed"]
+    assert case.find("failure") is None and case.find("skipped").get("message").startswith("ignored: ")
+    row = next(line for line in (out / "s.md").read_text(encoding="utf-8").splitlines() if "[tf-not-installed](" in line)
+    assert "(ignored)" in row
+    assert [line for line in _lines(proc.stdout, "::error") if "tf-not-installed" in line] == []
+    assert len(_lines(proc.stdout, "::error")) == len(errors)
+
+
 def test_github_actions_with_json_keeps_stdout_one_document(out):
     summary = out / "summary.md"
     proc = _run("doctor", "--fast", "--json", cwd=out,

@@ -156,9 +156,7 @@ def write_atomic(path: str, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
+            out.write(text)  # no fsync: the rename is what readers need (all or nothing), not durability
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:

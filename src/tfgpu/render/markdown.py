@@ -89,8 +89,8 @@ def key_facts(facts: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _shown(f: Finding) -> bool:
-    """Findings in the table: what went wrong or is worth knowing, not passes or consequences."""
-    return f.severity in (Severity.ERROR, Severity.WARNING, Severity.INFO) or (bool(f.ignored) and f.severity is not Severity.OK)
+    """Findings in the table: what went wrong or is worth knowing (ignored or not), not passes or skips."""
+    return f.severity in (Severity.ERROR, Severity.WARNING, Severity.INFO)
 
 
 def _id_cell(f: Finding) -> str:
