@@ -349,6 +349,13 @@ def test_dockerfile_gives_the_image_what_the_manifest_runs():
 # --- the container's command, run here ------------------------------------------------------------
 
 
+def pod_env(scratch: Path, node: str) -> dict[str, str]:
+    """The pod's environment, here: this machine's tfgpu first on PATH, HOME and TMPDIR in a
+    scratch folder (the pod's emptyDir), the node name as the downward API gives it."""
+    return tfgpu_env({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                      "HOME": str(scratch), "TMPDIR": str(scratch), k8s.NODE_NAME_ENV: node})
+
+
 def run_container_command(tmp_path: Path, name: str, doctor_args: tuple[str, ...], timeout: float = 120) -> str:
     """Run the DaemonSet's container argv (command + args, exactly as in the manifest) with this
     machine's tfgpu on PATH and the node name the downward API would give (`name`); return what it
@@ -358,8 +365,7 @@ def run_container_command(tmp_path: Path, name: str, doctor_args: tuple[str, ...
     argv = container["command"] + container["args"]
     scratch = tmp_path / name
     scratch.mkdir()
-    env = tfgpu_env({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                     "HOME": str(scratch), "TMPDIR": str(scratch), k8s.NODE_NAME_ENV: name})
+    env = pod_env(scratch, name)
     done = scratch / "tfgpu" / "exit-code"
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                           start_new_session=True) as proc:
@@ -376,6 +382,21 @@ def run_container_command(tmp_path: Path, name: str, doctor_args: tuple[str, ...
         out, errs = proc.communicate(timeout=30)
     assert errs == b""  # the doctor's log went to its file, not into kubectl logs
     return out.decode()
+
+
+def test_job_container_exits_0_after_its_report_whatever_the_doctor_found(tmp_path):
+    """The indexed Job's pods end (Succeeded) once the report is out, also when the doctor finds
+    errors (exit 1: here, no driver and no TensorFlow), so `backoffLimit: 0` only catches a broken
+    image or node."""
+    docs = manifest("--image", IMAGE, "--kind", "job", "--nodes", "2", "--", "--python", sys.executable, "--fast")
+    container = pod_spec(docs)["containers"][0]
+    proc = subprocess.run(container["command"] + container["args"], capture_output=True, text=True,
+                          env=pod_env(tmp_path, "gpu-node-j"), timeout=120)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    assert report["verdict"]["status"] == "not_ready"
+    assert (tmp_path / "tfgpu" / "exit-code").read_text().strip() == "1"
 
 
 def prefixed(pod: str, text: str) -> str:
