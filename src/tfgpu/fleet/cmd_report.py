@@ -15,21 +15,24 @@ import typer
 
 from tfgpu.console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, emit, err, text_style
 
-#: Files per worker task; below PARALLEL_MIN files everything is read in this process.
+#: Files per worker task. Worker processes are used by default only for PARALLEL_MIN files or more
+#: on PARALLEL_CPUS CPUs or more: on 2 CPUs (bench/bench_fleet.py) 2 workers were slower than one
+#: process (parsing is CPU-bound and the parent still merges), so there `--jobs 1` is the default.
 CHUNK = 256
 PARALLEL_MIN = 2000
+PARALLEL_CPUS = 4
 
 
 def _auto_jobs(files: int) -> int:
     import os
 
-    if files < PARALLEL_MIN:
-        return 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
+    if files < PARALLEL_MIN or cpus < PARALLEL_CPUS:
+        return 1
+    return min(cpus - 1, 8)
 
 
 def collect(paths: List[str], jobs: int = 0):

@@ -13,6 +13,7 @@ ReportProblem with one line, never anything else.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from tfgpu.safeio import printable
@@ -62,12 +63,17 @@ def field_label(name: str) -> str:
     return FIELD_LABELS.get(name, name)
 
 
+@lru_cache(maxsize=8192)
+def _short(text: str, limit: int) -> str:
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _text(value: Any, limit: int = 200) -> str:
-    """A short printable string of a JSON scalar."""
+    """A short printable string of a JSON scalar (cached: a fleet repeats the same few values)."""
     if value is None:
         return NONE
-    text = printable(str(value))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return _short(value if isinstance(value, str) else str(value), limit)
 
 
 def _fact(facts: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
@@ -150,7 +156,7 @@ def _findings(findings: Any) -> tuple[str, ...]:
         if not isinstance(f, dict) or not isinstance(f.get("id"), str):
             raise ReportProblem("a finding without an id")
         severity = "ignored" if f.get("ignored") else f.get("severity")
-        out.add(f"{printable(f['id'])}:{_text(severity, 16)}")
+        out.add(f"{_text(f['id'], 120)}:{_text(severity, 16)}")
     return tuple(sorted(out))
 
 

@@ -49,14 +49,20 @@ def compress(names: Iterable[str]) -> str:
     parts: list[tuple[str, str]] = [(name, name) for name in plain]
     for prefix, numbers in by_prefix.items():
         ranges: list[list[str]] = []  # [first digits, last digits]
-        last = -2
+        open_ranges: dict[tuple[int, int], int] = {}  # (last value, width of its first) -> index
         for digits in sorted(numbers, key=lambda d: (int(d), len(d))):
             value = int(digits)
-            if ranges and value == last + 1 and _fits(value, digits, len(ranges[-1][0])):
-                ranges[-1][1] = digits
+            for width in range(len(digits), 0, -1):  # its own width, or a narrower range's (9, 10, 11)
+                at = open_ranges.pop((value - 1, width), None)
+                if at is not None and _fits(value, digits, width):
+                    ranges[at][1] = digits
+                    open_ranges[(value, width)] = at
+                    break
+                if at is not None:
+                    open_ranges[(value - 1, width)] = at
             else:
+                open_ranges[(value, len(digits))] = len(ranges)
                 ranges.append([digits, digits])
-            last = value
         if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
             parts.append((prefix, prefix + ranges[0][0]))
             continue

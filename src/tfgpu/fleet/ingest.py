@@ -45,9 +45,11 @@ _PREFIX = re.compile(r"^\[(pod/[^\]\s/]+(?:/[^\]\s]*)?)\] ?")
 
 def _json_error(exc: ValueError, text: str, first_line: int) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        if exc.pos >= len(text.rstrip()):
+        rest = text[exc.pos:].rstrip()
+        if not rest or (exc.msg.startswith("Unterminated string") and "\n" not in rest):
             return f"truncated JSON (the document from line {first_line} ends before it is complete)"
-        return f"not valid JSON at line {first_line + exc.lineno - 1}: {exc.msg}"
+        where = f"line {exc.lineno}" if first_line == 1 else f"line {exc.lineno} of the document from line {first_line}"
+        return f"not valid JSON at {where}: {exc.msg}"
     return f"not valid JSON ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
 
 

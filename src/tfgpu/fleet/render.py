@@ -1,8 +1,8 @@
 """The fleet document (tfgpu.fleet.merge) as text for a terminal, as Markdown, and as JUnit XML
 (one testcase per node: a CI system shows the nodes that are not ready as failed tests).
 
-The JUnit writer is a small one of its own (xml.etree, which escapes every value); it needs no more
-than testsuite/testcase/failure/error/system-out.
+The JUnit document is laid out like `tfgpu doctor --junit`'s (tfgpu.render.junit, whose xml_text
+makes any text valid XML 1.0), with one testsuite of one testcase per node.
 """
 
 from __future__ import annotations
@@ -156,7 +156,9 @@ def text(doc: dict[str, Any], width: int | None = None, color: bool = False, asc
 
 
 def _md(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    from tfgpu.render.markdown import inline
+
+    return inline(value)
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -174,19 +176,19 @@ def markdown(doc: dict[str, Any]) -> str:
         out.append("")
     if doc["outliers"]:
         out += [f"### Outliers ({_plural(doc['counts']['outliers'], 'node')})", ""]
-        out += [f"- `{_md(o['nodes'])}`: {_md(outlier_line(o).split(': ', 1)[1])}" for o in doc["outliers"]]
+        out += [f"- {_md(o['nodes'])}: {_md(outlier_line(o).split(': ', 1)[1])}" for o in doc["outliers"]]
         out.append("")
     if doc["groups"]:
         out += ["### Groups", "", "| group | nodes | verdicts | node list | differs from the majority |",
                 "|---|---|---|---|---|"]
         for g in doc["groups"]:
             out.append(f"| {g['id']}{'' if g['common'] else ' (outlier)'} | {g['count']} | {_md(_group_verdicts(g))} "
-                       f"| `{_md(g['nodes'])}` | {_md(_group_diff(doc, g))} |")
+                       f"| {_md(g['nodes'])} | {_md(_group_diff(doc, g))} |")
         out.append("")
     shown = [f for f in doc["findings"] if f["severity"] not in ("ok", "skipped")]
     if shown:
         out += ["### Findings", "", "| severity | finding | nodes | node list |", "|---|---|---|---|"]
-        out += [f"| {f['severity']} | `{_md(f['id'])}` | {f['count']} | `{_md(f['nodes'])}` |" for f in shown]
+        out += [f"| {f['severity']} | {_md(f['id'])} | {f['count']} | {_md(f['nodes'])} |" for f in shown]
         out.append("")
     if doc["problems"]:
         out += ["### Nodes without a usable report", "", "| node | problem | why | source |", "|---|---|---|---|"]
@@ -198,32 +200,40 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def junit(doc: dict[str, Any]) -> str:
     """JUnit XML: one testcase per node (reported or not); not ready is a failure, no usable report
-    an error; an outlier's difference goes to its system-out."""
-    suite = ElementTree.Element("testsuite", name="tfgpu fleet")
-    describe: dict[str, str] = {}
-    for o in doc["outliers"]:
-        line = outlier_line(o).split(": ", 1)[1]
-        group = _groups_by_id(doc)[o["group"]]
-        describe[str(o["group"])] = f"outlier (group {group['id']}): {line}"
+    an error; an outlier's difference goes to its system-out. Every text is made valid XML 1.0
+    (tfgpu.render.junit.xml_text)."""
+    from tfgpu.render.junit import xml_text
+
+    root = ElementTree.Element("testsuites", name="tfgpu fleet")
+    suite = ElementTree.SubElement(root, "testsuite", name="tfgpu.fleet")
+
+    def element(parent: ElementTree.Element, tag: str, text: str = "", **attrs: str) -> ElementTree.Element:
+        el = ElementTree.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()})
+        if text:
+            el.text = xml_text(text)
+        return el
+
+    describe = {o["group"]: f"outlier (group {o['group']}): {outlier_line(o).split(': ', 1)[1]}" for o in doc["outliers"]}
     failures = errors = 0
-    for node in doc["nodes"]:
-        case = ElementTree.SubElement(suite, "testcase", classname="tfgpu.fleet", name=node["node"])
-        if node["status"] != "ready":
-            failures += 1
-            ElementTree.SubElement(case, "failure", message=node.get("headline", ""),
-                                   type=node["status"]).text = node.get("headline", "")
-        note = describe.get(str(node["group"]))
-        if note:
-            ElementTree.SubElement(case, "system-out").text = note
-    for p in doc["problems"]:
-        if p["kind"] == "duplicate":
+    cases: list[tuple[str, dict[str, Any], str]] = [(n["node"], n, "node") for n in doc["nodes"]]
+    cases += [(p["node"], p, "problem") for p in doc["problems"] if p["kind"] != "duplicate"]
+    for name, entry, what in sorted(cases, key=lambda c: c[0]):
+        case = element(suite, "testcase", classname="tfgpu.fleet", name=name)
+        if what == "problem":
+            errors += 1
+            element(case, "error", f"{entry['reason']} ({entry['source']})" if entry["source"] else entry["reason"],
+                    message=entry["reason"], type=entry["kind"])
             continue
-        errors += 1
-        case = ElementTree.SubElement(suite, "testcase", classname="tfgpu.fleet", name=p["node"])
-        ElementTree.SubElement(case, "error", message=p["reason"], type=p["kind"]).text = \
-            f"{p['reason']} ({p['source']})" if p["source"] else p["reason"]
-    suite.set("tests", str(len(doc["nodes"]) + errors))
-    suite.set("failures", str(failures))
-    suite.set("errors", str(errors))
-    ElementTree.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suite, encoding="unicode") + "\n"
+        if entry["status"] != "ready":
+            failures += 1
+            element(case, "failure", entry.get("headline", ""), message=entry.get("headline", "") or entry["status"],
+                    type=entry["status"])
+        note = describe.get(entry["group"])
+        if note:
+            element(case, "system-out", note)
+    for el in (root, suite):
+        el.set("tests", str(len(cases)))
+        el.set("failures", str(failures))
+        el.set("errors", str(errors))
+    ElementTree.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
