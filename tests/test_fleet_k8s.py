@@ -29,7 +29,12 @@ from hypothesis import strategies as st
 from conftest import REPO, run_tfgpu, tfgpu_env, validate_report
 from tfgpu.fleet import k8s
 
-k8s_client = pytest.importorskip("kubernetes.client", reason="the kubernetes client (test extra) is not installed")
+try:
+    from kubernetes import client as k8s_client
+except ImportError:  # the test extra is missing: the schema checks skip, except under CI
+    if os.environ.get("CI"):
+        raise
+    k8s_client = None
 
 IMAGE = "registry.example.com:5000/gpu-team/tfgpu:0.1.0"
 DOCKERFILE = REPO / "Dockerfile"
@@ -88,6 +93,8 @@ def to_model(value, type_name: str, where: str):
 
 
 def validate_object(doc: dict) -> object:
+    if k8s_client is None:
+        pytest.skip("the kubernetes client (a test extra) is not installed")
     model = MODELS.get((doc.get("apiVersion"), doc.get("kind")))
     if model is None:
         raise SchemaError(f"unexpected apiVersion/kind {doc.get('apiVersion')}/{doc.get('kind')}")
