@@ -478,3 +478,13 @@ def test_from_facts_replays_an_old_report_under_this_runs_policy(two_gpus, tmp_p
                             "tf-installed", expect_codes=(0,))
     (f,) = findings_by_id(replay)["policy-gpus"]
     assert f["severity"] == "ok" and f["evidence"]["measured"] == 2
+
+
+def test_the_checks_reference_names_every_requirement():
+    """docs/checks.md (tfgpu.render.checks) has a section per requirement: the same ids as the policy's."""
+    from tfgpu.render import checks as reference
+
+    assert {p[0] for p in reference.POLICY_CHECKS} == set(pol.CHECKS.values())
+    assert reference.POLICY_UNMEASURABLE == pol.UNMEASURABLE
+    keys = {p[2] for p in reference.POLICY_CHECKS}
+    assert keys <= set(pol.KEYS)

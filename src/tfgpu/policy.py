@@ -17,9 +17,17 @@ keys mirror the flags; flags win over the table, key by key (an `--ignore` adds 
 - `--fail-on warning` (`--strict` is its alias) makes a warning, or a verdict that could not be
   decided, exit 1.
 
-Bad policy input raises `PolicyError` (one line; the CLI exits 2). Loading and applying return
-notes for stderr (a broken pyproject.toml the user did not name, an ignored id no check knows)
-instead of printing them: only the CLI writes.
+Bad policy input raises `PolicyError` (one line; the CLI exits 2): a bad value, an unknown key, a
+TOML syntax error or an unreadable file named with --config. Loading and applying return notes for
+stderr instead of printing them (only the CLI writes):
+
+- the working directory's pyproject.toml is not the user's choice: where it cannot be read or is
+  not valid TOML, the doctor goes on without a policy from it, with a note, unless its text
+  mentions `tool.tfgpu` (a policy that was meant and is broken must not pass a CI gate: exit 2);
+- an ignored id that is neither a check's id nor one a check declares (nor a class of explain's
+  log knowledge, which the live check emits) and that no finding of the run has is accepted with a
+  note naming the closest ids (a config shared by several runners may name findings that a plugin
+  emits, or that only some machines have).
 """
 
 from __future__ import annotations
