@@ -14,10 +14,13 @@ import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import xmlschema
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import tfgpu_env, validate_report
 from test_driver_machines import MACHINES
 from test_driver_standin import driver_matrix_path
@@ -148,6 +151,24 @@ def test_warnings_fail_exactly_where_they_fail_the_run(schema, policy, strict, f
     assert (_cases(doc)["gpu-memory"].find("failure") is not None) is (failures == 2)
 
 
+@settings(max_examples=60, deadline=timedelta(seconds=5), derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=40))
+def test_junit_and_markdown_take_any_text(schema, text):
+    f = Finding(f"x-{len(text)}", "x" + text[:3], Severity.ERROR, text, text, {"v": text},
+                (Fix(text, (text, "ls")),), area="driver", ignored="")
+    warn = Finding("y", "y", Severity.WARNING, text, text, area=text or "gpu", ignored=text)
+    report = _report(findings=(f, warn))
+    doc = junit.render(report, [_Check(text or "c", text)])
+    schema.validate(doc)
+    assert ET.fromstring(doc.encode("utf-8")).get("failures") == "1"
+    md = markdown.render(report)
+    md.encode("utf-8")
+    row = next(line for line in md.split("\n") if line.startswith("| ❌ error"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == 4, row
+    assert ci.workflow_annotations(report).count("\n") == 1 + (not text)
+
+
 def test_junit_of_every_named_machine_is_valid(schema, tmp_path):
     matrix = load(str(driver_matrix_path(tmp_path)))
     from tfgpu.checks import load_all
@@ -275,6 +296,8 @@ def test_output_problems_known_before_the_run(out):
     assert ci.output_problem(str(out)) == "is a directory"
     assert "does not exist" in ci.output_problem(str(out / "missing" / "r.xml"))
     assert ci.output_problem(str(out / "r.xml")) == ""
+    (out / "file").write_text("")
+    assert ci.output_problem(str(out / "file" / "r.xml")) == f"{out / 'file'} is not a folder"
 
 
 def test_the_step_summary_is_appended_and_never_fails_the_run(out):

@@ -119,7 +119,7 @@ def output_problem(path: str) -> str:
         return "is a directory"
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        return f"its folder {parent} does not exist"
+        return f"{parent} is not a folder" if os.path.exists(parent) else f"its folder {parent} does not exist"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"its folder {parent} is not writable"
     return ""

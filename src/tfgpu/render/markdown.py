@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 from tfgpu.model import Finding, ProbeFailure, Report, Severity, VerdictStatus
 from tfgpu.render.checks import doc_link
@@ -28,7 +29,7 @@ _SPECIAL = re.compile(r"([\\`*_\[\]|<>#!~])")
 def inline(text: Any) -> str:
     """Text as literal Markdown on one line: special characters escaped, & < > as entities,
     line breaks as <br> (a table cell holds one line), control characters as visible escapes."""
-    text = printable(str(text), keep="\n").replace("&", "&amp;")
+    text = printable(str(text), keep="\n").replace("&", "&amp;").replace("\u2028", "\n").replace("\u2029", "\n")
     text = _SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;"}.get(m.group(1), "\\" + m.group(1)), text)
     return "<br>".join(line.strip() for line in text.replace("\r\n", "\n").split("\n"))
 
@@ -93,8 +94,14 @@ def _shown(f: Finding) -> bool:
     return f.severity in (Severity.ERROR, Severity.WARNING, Severity.INFO)
 
 
+def url(link: str) -> str:
+    """A link as a Markdown link target: anything but a URL's own characters percent-encoded
+    (a space or parenthesis would end the target)."""
+    return quote(printable(link, keep=""), safe=":/#?=&%-._~+,;@!$'*")
+
+
 def _id_cell(f: Finding) -> str:
-    return f"[{inline(f.id)}]({doc_link(f.check)})"
+    return f"[{inline(f.id)}]({url(doc_link(f.check))})"
 
 
 def render(report: Report) -> str:
