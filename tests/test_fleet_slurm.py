@@ -192,9 +192,10 @@ def slurm_cluster(request):
 
 @pytest.mark.slow
 def test_fleet_slurm_on_a_real_slurm_brings_back_one_report_per_node(slurm_cluster, tmp_path):
+    slurm_cluster.wait_state(("idle",))  # else srun would queue until the time limit
     out = tmp_path / "reports"
     t0 = time.monotonic()
-    done = run_tfgpu("fleet", "slurm", "--nodes", "1", "--out", str(out), "--time-limit", "120", "--", "--fast",
+    done = run_tfgpu("fleet", "slurm", "--nodes", "1", "--out", str(out), "--time-limit", "60", "--", "--fast",
                      env=slurm_cluster.env, timeout=200)
     seconds = time.monotonic() - t0
     reports = sorted(out.glob("*.json"))
@@ -215,9 +216,10 @@ def test_fleet_slurm_on_a_real_slurm_brings_back_one_report_per_node(slurm_clust
 
 @pytest.mark.slow
 def test_fleet_slurm_on_a_real_slurm_by_node_list_merges_as_json(slurm_cluster, tmp_path):
+    slurm_cluster.wait_state(("idle",))  # else srun would queue until the time limit
     out = tmp_path / "by-list"
     done = run_tfgpu("fleet", "slurm", "--nodelist", slurm_cluster.node, "--partition", "debug", "--out", str(out),
-                     "--json", "--", "--fast", env=slurm_cluster.env, timeout=200)
+                     "--time-limit", "60", "--json", "--", "--fast", env=slurm_cluster.env, timeout=200)
     assert done.returncode == 1, (done.stderr[-2000:], slurm_cluster.logs())
     doc = json.loads(done.stdout)
     assert doc["kind"] == "fleet" and doc["verdict"]["status"] == "not_ready"
@@ -234,23 +236,29 @@ def test_healthcheck_drain_on_a_real_slurm_drains_the_node_with_the_doctors_head
     from slurm_cluster import which
 
     env = tfgpu_env(slurm_cluster.env)
-    done = subprocess.run([str(which("srun")), "--nodes=1", "--time=2", sys.executable, "-m", "tfgpu", "fleet",
-                           "healthcheck", "--drain"], capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert done.returncode == 1, (done.stderr, slurm_cluster.logs())
-    assert f"(node {slurm_cluster.node} drained)" in done.stderr
-    state = slurm_cluster.wait_state(("drained",), timeout=30)
-    assert state == "drained"
-    node, _, reason = slurm_cluster.reasons().partition("|")
-    assert node == slurm_cluster.node
-    assert reason.startswith("tfgpu: TensorFlow will not use a GPU"), reason
-    show = slurm_cluster.client("scontrol", "show", "node", slurm_cluster.node).stdout
-    assert "DRAIN" in show and f"Reason={reason}" in show
+    try:
+        done = subprocess.run([str(which("srun")), "--nodes=1", "--time=2", sys.executable, "-m", "tfgpu", "fleet",
+                               "healthcheck", "--drain"], capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
+        assert done.returncode == 1, (done.stderr, slurm_cluster.logs())
+        assert f"(node {slurm_cluster.node} drained)" in done.stderr
+        state = slurm_cluster.wait_state(("drained",), timeout=30)
+        assert state == "drained"
+        node, _, reason = slurm_cluster.reasons().partition("|")
+        assert node == slurm_cluster.node
+        assert reason.startswith("tfgpu: TensorFlow will not use a GPU"), reason
+        show = slurm_cluster.client("scontrol", "show", "node", slurm_cluster.node).stdout
+        assert "DRAIN" in show and f"Reason={reason}" in show
+    finally:  # the module's other tests need the node back (a drained node takes no job: srun would wait)
+        slurm_cluster.client("scontrol", "update", f"NodeName={slurm_cluster.node}", "State=RESUME")
+    assert slurm_cluster.wait_state(("idle",)) == "idle"
 
 
 @pytest.mark.slow
 def test_fleet_slurm_on_a_real_slurm_names_a_node_whose_doctor_failed_with_its_stderr(slurm_cluster, tmp_path):
+    slurm_cluster.wait_state(("idle",))  # else srun would queue until the time limit
     out = tmp_path / "bad"
-    done = run_tfgpu("fleet", "slurm", "-N", "1", "--out", str(out), "--", "--no-such-flag",
+    done = run_tfgpu("fleet", "slurm", "-N", "1", "--out", str(out), "--time-limit", "60", "--", "--no-such-flag",
                      env=slurm_cluster.env, timeout=200)
     host = sl.node_name({})
     assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout, done.stderr
