@@ -175,6 +175,45 @@ def test_fleet_slurm_says_why_when_no_report_came_back(tmp_path):
                                             "srun: error: invalid partition specified: nope")
 
 
+FAKE_SRUN = """#!{python}
+# A stand-in srun: runs the command for node gpu001 into --output/--error (%N filled in), then hangs.
+import os, subprocess, sys, time
+args = sys.argv[1:]
+opts = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+command = args[args.index({python!r}):]
+with open(opts["output"].replace("%N", "gpu001"), "w") as out, open(opts["error"].replace("%N", "gpu001"), "w") as err:
+    subprocess.run(command, stdout=out, stderr=err, env=dict(os.environ, SLURMD_NODENAME="gpu001"))
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_fleet_slurm_kills_a_hung_srun_cancels_its_job_and_merges_what_came_back(tmp_path, monkeypatch, capsys):
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    _script(bin_ / "srun", FAKE_SRUN.format(python=sys.executable))
+    record = tmp_path / "scancel.args"
+    _script(bin_ / "scancel", f'#!/bin/sh\necho "$@" > {record}\n')
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    real_plan = sl.srun_plan
+    # The real bound is the job's minutes plus a minute; here a few seconds.
+    monkeypatch.setattr(sl, "srun_plan", lambda *a, **kw: sl.SrunPlan(**{**real_plan(*a, **kw).__dict__, "timeout": 8.0}))
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    with pytest.raises(typer.Exit) as exc:
+        cmd_slurm.slurm(doctor_args=["--fast"], nodes=2, nodelist=None, partition=None, out=out, time_limit=60.0,
+                        as_json=True, markdown=None, junit=None)
+    assert time.monotonic() - t0 < 30
+    said = capsys.readouterr()
+    assert exc.value.exit_code == 1, said.err
+    job = record.read_text().split()
+    assert len(job) == 1 and job[0].startswith("--name=tfgpu-doctor-")
+    assert f"tfgpu: srun timed out after 8.0 s: killed, job {job[0][7:]} cancelled; merging the reports that came back" \
+        in said.err.splitlines()
+    doc = json.loads(said.out)
+    assert doc["counts"]["reports"] == 1 and [g["nodes"] for g in doc["groups"]] == ["gpu001"]
+
+
 # ---------------------------------------------------------------- a real Slurm
 
 
