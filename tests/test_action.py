@@ -181,6 +181,8 @@ class Runner:
             return str(scope["inputs"][parts[1]])
         if parts[0] == "steps" and len(parts) == 4 and parts[2] == "outputs":
             return scope["steps"].get(parts[1], {}).get(parts[3], "")
+        if parts[0] == "steps" and len(parts) == 3 and parts[2] == "outcome":
+            return scope["outcomes"].get(parts[1], "")
         if expr == "github.action_path":
             return str(ROOT)
         raise AssertionError(f"an expression this runner does not know: {expr}")
@@ -200,7 +202,7 @@ class Runner:
                   uses: dict[str, Any] | None = None) -> tuple[int, dict[str, dict[str, str]]]:
         """Run the steps; `uses` maps an action reference to a function running it (others are
         skipped). Returns (the first failing step's exit code or 0, {step id: outputs})."""
-        scope: dict[str, Any] = {"inputs": inputs, "steps": {}}
+        scope: dict[str, Any] = {"inputs": inputs, "steps": {}, "outcomes": {}}
         code = 0
         for step in steps:
             if not self._wanted(step, code != 0):
@@ -216,6 +218,7 @@ class Runner:
             self.ran.append(step.get("name") or step.get("id") or "?")
             if "id" in step:
                 scope["steps"][step["id"]] = outputs
+                scope["outcomes"][step["id"]] = "failure" if step_code else "success"
             if step_code and not step.get("continue-on-error"):
                 code = code or step_code
         return code, scope["steps"]
@@ -407,3 +410,26 @@ def test_the_doc_policy_example_is_a_valid_policy():
     assert set(table) <= set(policy.KEYS)
     read = policy.read_table(table, "docs/ci.md")
     assert read
+
+
+SELFTEST = ROOT / ".github" / "workflows" / "action-selftest.yml"
+
+
+@pytest.mark.slow
+def test_the_self_test_workflow_passes_here(runner):
+    """The repository's own workflow of the action (a runner without a GPU), run here the same way."""
+    workflow = yaml.safe_load(SELFTEST.read_text(encoding="utf-8"))
+    (job,) = workflow["jobs"].values()
+    for step in job["steps"]:
+        assert "${{" not in step.get("run", ""), step.get("name")
+    mine = [s for s in job["steps"] if s.get("uses") == "./"]
+    assert len(mine) == 1 and set(mine[0].get("with") or {}) <= set(_action()["inputs"])
+
+    def action(with_: dict[str, str]) -> tuple[int, dict[str, str]]:
+        return runner.run_action({**with_, **VERSION, "python": sys.executable})
+
+    code, steps = runner.run_steps(job["steps"], {}, {"./": action})
+    logs = "\n".join(runner.logs)
+    assert code == 0, logs[-3000:]
+    assert "outcome=failure verdict=not_ready" in logs
+
