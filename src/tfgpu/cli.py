@@ -154,7 +154,7 @@ def _exit_code(report, strict: bool) -> int:
     "tfgpu doctor", "tfgpu doctor --fast", "tfgpu doctor --python ~/proj/.venv",
     "tfgpu doctor --json > report.json", "tfgpu doctor --from-facts report.json", "tfgpu doctor --strict -q"))
 def doctor(
-    ids: Optional[List[str]] = typer.Argument(None, metavar="[CHECK_ID]...", help="Check ids to run (default: all). See --list."),
+    ids: Optional[List[str]] = typer.Argument(None, metavar="[CHECK_ID]...", help="Check ids to run (default: all), or finding ids: each runs the checks that can emit it. See --list."),
     list_checks: bool = typer.Option(False, "--list", help="List the checks with one line each, then exit."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (logs go to stderr)."),
     fast: bool = typer.Option(False, "--fast", help="Never import TensorFlow or run any file of the target (its site-packages are read as files): a static, "
