@@ -169,6 +169,17 @@ def test_junit_and_markdown_take_any_text(schema, text):
     assert ci.workflow_annotations(report).count("\n") == 1 + (not text)
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_an_undecided_verdict_fails_the_junit_report_where_it_fails_the_run(schema, strict):
+    ok = Finding("platform-gpu-supported", "platform-gpu-support", Severity.OK, "supported", area="platform")
+    report = Report(Verdict(VerdictStatus.UNKNOWN, "Could not decide"), {}, (ok,), {}, "0.1.0")
+    doc = junit.render(report, CHECKS, strict=strict)
+    schema.validate(doc)
+    root = ET.fromstring(doc.encode())
+    assert root.get("failures") == ("1" if strict else "0")
+    assert ("verdict" in _cases(doc)) is strict
+
+
 def test_junit_of_every_named_machine_is_valid(schema, tmp_path):
     matrix = load(str(driver_matrix_path(tmp_path)))
     from tfgpu.checks import load_all
@@ -394,7 +405,13 @@ def test_outside_ci_and_with_no_ci_integration_nothing_is_added(out):
     assert "::" not in plain.stdout and "\x1b" not in plain.stdout and "::" not in plain.stderr
     assert gh.stdout.startswith(ci.github_group(plain.stdout))
     assert not summary.exists()
-    rich = _run("doctor", "--fast", cwd=out)
+    # The Rich report too, but for the run's own duration in its last line.
+    rich = _run("doctor", "--fast", cwd=out, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    rich_off = _run("doctor", "--fast", "--no-ci-integration", cwd=out,
+                    env={"GITHUB_ACTIONS": "true", "GITLAB_CI": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    seconds = re.compile(r"\b\d+\.\d+ s\b")
+    assert seconds.sub("T s", rich.stdout) == seconds.sub("T s", rich_off.stdout)
+    assert rich.stdout.startswith("NOT READY") and rich.stderr == rich_off.stderr == ""
     assert not _lines(rich.stdout, "::") and "section_start" not in rich.stdout and not summary.exists()
 
 

@@ -6,7 +6,8 @@ the check id). An error finding is a `<failure>` (message: its summary; body: it
 and the check's reference page); a warning is a `<failure>` too where warnings fail the run
 (`--fail-on warning`, `--strict`), else a line of `<system-out>`; a skipped check is `<skipped>`;
 a finding the policy ignores is `<skipped message="ignored: ...">`, never a failure; a check that
-crashed is an `<error>` (a tfgpu bug, exit 3). So the file's `failures` agree with the exit code.
+crashed is an `<error>` (a tfgpu bug, exit 3); where warnings fail the run, an undecided verdict
+fails it too, as a `verdict` testcase. So the file's `failures` agree with the exit code.
 
 Pure: `render(report, ...)` returns the document; the CLI writes it. The text of any finding (a
 log line, a path) is made valid XML 1.0: characters XML cannot carry are shown as escapes.
@@ -18,7 +19,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Iterable
 
-from tfgpu.model import Area, Finding, Report, Severity
+from tfgpu.model import Area, Finding, Report, Severity, VerdictStatus
 from tfgpu.render.checks import doc_link
 from tfgpu.safeio import printable
 
@@ -131,6 +132,14 @@ def render(report: Report, checks: Iterable[Any] = (), strict: bool = False) -> 
             suite.set(key, str(n))
             totals[key] += n
         totals["tests"] += len(cids)
+    if warnings_fail and report.verdict.status is VerdictStatus.UNKNOWN:
+        # A gate that fails on warnings fails on a machine it could not judge too (exit 1): say so here.
+        suite = _element(root, "testsuite", name="tfgpu.verdict", tests="1", failures="1", errors="0", skipped="0")
+        case = _element(suite, "testcase", classname="tfgpu.verdict", name="verdict")
+        _element(case, "failure", "The run fails on warnings, and an undecided verdict fails it too.",
+                 message=report.verdict.headline, type="verdict-unknown")
+        totals["tests"] += 1
+        totals["failures"] += 1
     for key in ("tests", "failures", "errors"):
         root.set(key, str(totals[key]))
     if isinstance(total, (int, float)):
