@@ -151,6 +151,8 @@ def test_fleet_slurm_without_srun_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2 and "--nodes N" in done.stderr
     done = run_tfgpu("fleet", "slurm", "-N", "1", "-w", "gpu1", "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "--nodes N" in done.stderr
+    done = run_tfgpu("fleet", "slurm", "-N", "1", "--json", "--markdown", "-", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "choose one" in done.stderr and not (tmp_path / "out").exists()
 
 
 def test_fleet_slurm_refuses_a_folder_that_already_holds_reports(tmp_path):

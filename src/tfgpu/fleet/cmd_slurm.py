@@ -40,6 +40,9 @@ def slurm(
     if (nodes is None) == (nodelist is None):
         err("say how many nodes (--nodes N) or which ones (--nodelist L), one of the two")
         raise typer.Exit(EXIT_USAGE)
+    if as_json and markdown == "-":
+        err("--json and --markdown - both print on stdout: choose one")
+        raise typer.Exit(EXIT_USAGE)
     srun = shutil.which("srun")
     if srun is None:
         err("srun is not on PATH: run 'tfgpu fleet slurm' where Slurm's client commands are (a login node)")
@@ -66,8 +69,10 @@ def slurm(
         (out_dir / sl.STDERR_DIR / "srun.log").write_text(result.stderr)
     except OSError:
         pass
-    if result.timed_out or result.signal is not None:
+    if result.timed_out:
         err(f"srun {result.describe()}: killed, job {plan.job_name} cancelled; merging the reports that came back")
+    elif result.signal is not None:
+        err(f"srun {result.describe()}; merging the reports that came back")
     reports = sorted(out_dir.glob("*.json"))
     if not reports:
         why = sl.last_line(result.stderr)
