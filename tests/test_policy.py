@@ -9,11 +9,14 @@ and a finding's `ignored`, config precedence, bad input as exit 2 in one line.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from conftest import findings_by_id, json_report, run_tfgpu, validate_report
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_driver_standin import A100, T4, build_fake_nvml, nvml_env
 
 from tfgpu import policy as pol
@@ -176,7 +179,8 @@ NO_DRIVER = ProbeFailure("driver", ProbeStatus.NOT_FOUND, "libnvidia-ml.so.1 cou
 def test_gpus_by_nvml_after_cuda_visible_devices():
     two = driver(gpu(0), gpu(1))
     ok = pol.check_gpus(report_of(driver=two), 2)
-    assert (ok.id, ok.severity, ok.evidence["measured"], ok.evidence["source"]) == ("policy-gpus", Severity.OK, 2, "nvml")
+    assert (ok.id, ok.severity, ok.evidence["measured"], ok.evidence["source"]) == \
+        ("policy-gpus", Severity.OK, 2, "nvml")
     hidden = pol.check_gpus(report_of(driver=two, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "1"})), 2)
     assert hidden.severity is Severity.ERROR and hidden.evidence["measured"] == 1
     assert "1 GPU visible" in hidden.summary and "2 required" in hidden.summary
@@ -241,7 +245,8 @@ def test_tf_specifier_on_the_installed_version():
     assert f.severity is Severity.ERROR and f.summary == "tensorflow 2.21.0 installed, <2.20 required"
     assert f.fixes and "'tensorflow[and-cuda]<2.20'" in f.fixes[0].commands[0]
     rc = SimpleNamespace(version="2.22.0rc1", distribution="tensorflow")
-    assert pol.check_tf(report_of(tf_build=rc), ">=2.21").severity is Severity.OK  # what is installed, pre-release or not
+    # What is installed is judged, a pre-release or not.
+    assert pol.check_tf(report_of(tf_build=rc), ">=2.21").severity is Severity.OK
     missing = ProbeFailure("tf_build", ProbeStatus.NOT_FOUND, "TensorFlow is not installed")
     f = pol.check_tf(report_of(tf_build=missing), ">=2.16")
     assert f.id == "policy-tf" and f.severity is Severity.ERROR and f.evidence["measured"] is None
@@ -264,7 +269,8 @@ def test_ignored_by_id_or_check_and_consequences_follow_their_cause():
                 finding("policy-unmeasurable", check="policy-gpus", area="policy")]
     marked = {f.id: f.ignored for f in pol.mark_ignored(findings, [pol.Ignore("driver-present", "CPU runner")])}
     assert marked["driver-missing"] == "CPU runner"
-    assert marked["gpu-memory-skipped"] == marked["tf-live-no-gpu"] == "follows from driver-missing, ignored: CPU runner"
+    assert marked["gpu-memory-skipped"] == marked["tf-live-no-gpu"] == \
+        "follows from driver-missing, ignored: CPU runner"
     assert marked["cuinit-failed"].startswith("follows from tf-live-no-gpu")  # a chain, to its end
     assert marked["tf-not-installed"] == "" and marked["policy-unmeasurable"] == ""  # a requirement is never folded
     report = report_of(tuple(pol.mark_ignored(findings[:4], [pol.Ignore("driver-missing", "x")])))
@@ -419,7 +425,8 @@ ignore = [{id = "tf-installed", reason = "the job installs TensorFlow itself"}]
 
     from_pyproject = run(code=1)
     assert from_pyproject["policy"]["source"] == "pyproject.toml"
-    assert from_pyproject["policy"]["ignored"] == [{"id": "tf-installed", "reason": "the job installs TensorFlow itself"}]
+    assert from_pyproject["policy"]["ignored"] == [
+        {"id": "tf-installed", "reason": "the job installs TensorFlow itself"}]
     assert findings_by_id(from_pyproject)["tf-not-installed"][0]["ignored"] == "the job installs TensorFlow itself"
     assert findings_by_id(from_pyproject)["policy-gpus"][0]["evidence"]["required"] == 3
     flag_wins = run("--require-gpus", "2", code=0)
@@ -488,3 +495,36 @@ def test_the_checks_reference_names_every_requirement():
     assert reference.POLICY_UNMEASURABLE == pol.UNMEASURABLE
     keys = {p[2] for p in reference.POLICY_CHECKS}
     assert keys <= set(pol.KEYS)
+
+
+# --- any input: a policy or one PolicyError, nothing else ------------------------------------------
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
+                     st.text(max_size=20),
+                     st.sampled_from(["8.6", "sm_90", ">=2.16", "error", "warning", "driver-missing"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(["id", "reason", "why"]), inner, max_size=3)),
+    max_leaves=8)
+_FUZZ = settings(max_examples=200, deadline=timedelta(seconds=2), derandomize=True)
+
+
+@_FUZZ
+@given(st.dictionaries(st.sampled_from([*pol.KEYS, "other"]), _VALUES, max_size=6))
+def test_any_table_is_a_policy_or_one_policy_error(table):
+    try:
+        values = pol.read_table({k: v for k, v in table.items() if v is not None}, "tfgpu.toml")
+    except pol.PolicyError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("tfgpu.toml")
+        return
+    assert set(values) <= {"require_gpus", "require_vram_gib", "require_cc", "require_tf", "fail_on", "ignore"}
+
+
+@_FUZZ
+@given(st.text(max_size=200))
+def test_any_text_parses_or_is_one_policy_error(text):
+    try:
+        data = pol.parse_toml(text, "tfgpu.toml")
+    except pol.PolicyError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert isinstance(data, dict)

@@ -188,7 +188,7 @@ def _ignores(value: Any, where: str, default_reason: str) -> list[Ignore]:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def _parse_toml(text: str, path: str) -> dict[str, Any]:
+def parse_toml(text: str, path: str) -> dict[str, Any]:
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError:  # Python 3.10
@@ -256,7 +256,7 @@ def load_file(config: str | None, cwd: str) -> tuple[dict[str, Any], str | None,
     [tool.tfgpu] table, and where it cannot be read or parsed and does not mention that table,
     the doctor goes on with a note."""
     if config is not None:
-        table = _table_of(_parse_toml(_read(config), config), config, named=True)
+        table = _table_of(parse_toml(_read(config), config), config, named=True)
         assert table is not None
         return read_table(table, config), config, []
     path = os.path.join(cwd, PYPROJECT)
@@ -267,7 +267,7 @@ def load_file(config: str | None, cwd: str) -> tuple[dict[str, Any], str | None,
     except PolicyError as exc:
         return {}, None, [f"{exc}; its [tool.tfgpu] policy (if any) is not applied"]
     try:
-        table = _table_of(_parse_toml(text, PYPROJECT), PYPROJECT, named=False)
+        table = _table_of(parse_toml(text, PYPROJECT), PYPROJECT, named=False)
     except PolicyError as exc:
         if _MENTIONS_TABLE.search(text):
             raise
@@ -378,7 +378,8 @@ def _finding(check: str, ok: bool, summary: str, evidence: dict[str, Any], detai
 
 
 def _unmeasurable(check: str, what: str, required: Any, why: str) -> Finding:
-    need = {"policy-gpus": _plural(required, "GPU") if isinstance(required, int) else "{} GPUs", "policy-vram": "{} GiB free per GPU", "policy-cc": "compute capability {}",
+    need = {"policy-gpus": _plural(required, "GPU") if isinstance(required, int) else "{} GPUs",
+            "policy-vram": "{} GiB free per GPU", "policy-cc": "compute capability {}",
             "policy-tf": "TensorFlow {}"}.get(check, "{}").format(required)
     return Finding(UNMEASURABLE, check, Severity.ERROR, f"{need} required, but {what} could not be measured: {why}",
                    f"The policy requires it ({check}), and a requirement that cannot be checked is not met.",
@@ -406,7 +407,8 @@ def check_gpus(report: Report, need: int) -> Finding:
         live, live_why = _fact(report, "tf_live")
         if live is None or live.outcome != "ok":
             why = live_why or (live.error or f"the live import ended with '{live.outcome}'").splitlines()[0]
-            return _unmeasurable(check, "the GPUs visible to TensorFlow", need, f"TensorFlow did not list its GPUs ({why})")
+            return _unmeasurable(check, "the GPUs visible to TensorFlow", need,
+                                 f"TensorFlow did not list its GPUs ({why})")
         have = len(live.gpus)
         ev = {"required": need, "measured": have, "source": "tensorflow", "gpus": [g.name for g in live.gpus]}
         return _finding(check, have >= need, f"{_plural(have, 'GPU')} visible to TensorFlow, {need} required", ev)
@@ -460,8 +462,8 @@ def check_vram(report: Report, need_gib: float) -> Finding:
                         f"(the least: {_gpu_name(least)}, {_gib(least.memory_free_bytes / _GIB)})", ev)
     first = short[0]
     holders = sorted({p.pid for g in short for p in g.processes})
-    fixes = [Fix("See which processes hold the GPU's memory" + (f" (pids {', '.join(map(str, holders))})" if holders else ""),
-                 ("nvidia-smi",))]
+    pids = f" (pids {', '.join(map(str, holders))})" if holders else ""
+    fixes = [Fix(f"See which processes hold the GPU's memory{pids}", ("nvidia-smi",))]
     return _finding(check, False, f"{_gpu_name(first)} has {_gib(first.memory_free_bytes / _GIB)} free{_more(short)}, "
                     f"{_gib(need_gib)} required per GPU", ev, fixes=fixes)
 
