@@ -38,7 +38,8 @@ REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / 
 #: Test configuration that survives the clean-up (see tf_python and scripts/test.sh).
 KEEP = ("TFGPU_TEST_TF_PYTHON", "TFGPU_TEST_TF_CUDA_PYTHON", "TFGPU_SKIP_TF_VENVS")
 #: Beyond the environment probe's allow-list: other host state tfgpu reads.
-HOST_STATE = ("CONDA_DEFAULT_ENV", "KUBERNETES_SERVICE_HOST", "FORCE_COLOR", "PYTHONSAFEPATH", "PYTHONHOME")
+HOST_STATE = ("CONDA_DEFAULT_ENV", "KUBERNETES_SERVICE_HOST", "FORCE_COLOR", "PYTHONSAFEPATH", "PYTHONHOME",
+              "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITLAB_CI")
 
 NO_NVIDIA_SMI = """#!/bin/sh
 # Stand-in for an nvidia-smi on a machine whose NVIDIA library cannot be loaded.
