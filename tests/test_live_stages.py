@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import tf_python, tfgpu_env
 from test_live import fake_tf, standin_env
 
-from conftest import tf_python, tfgpu_env
 from tfgpu import proc
 from tfgpu.probes import ProbeContext
 from tfgpu.probes.tf_live import MARK, LiveProgress, probe_tf_live, progress

@@ -12,9 +12,9 @@ import time
 import warnings
 from pathlib import Path
 
+from conftest import tfgpu_env
 from test_live import fake_tf, standin_env
 
-from conftest import tfgpu_env
 from tfgpu import proc
 
 

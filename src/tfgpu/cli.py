@@ -425,7 +425,10 @@ def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
     worker = threading.Thread(target=work, daemon=True, name="probes")
     worker.start()
     if meanwhile is not None:
-        meanwhile()
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):  # a plugin printing as it is imported never reaches stdout
+            meanwhile()
     if quiet or not sys.stderr.isatty():
         worker.join()
         return box["out"]

@@ -22,6 +22,14 @@ def err(message: str) -> None:
         pass
 
 
+def swap_stdout(make):
+    """Make `make(current stdout)` sys.stdout and return the stream it replaces: tfgpu.runner keeps
+    what checks print off the report with it (this module decides who writes to stdout)."""
+    previous = sys.stdout
+    sys.stdout = make(previous)
+    return previous
+
+
 class OutputFailed(Exception):
     """stdout could not take the report (closed, disk full): the doctor failed, exit 3."""
 

@@ -1,18 +1,24 @@
 """The orchestrator: runs probes concurrently under time limits, then the checks, into a Report.
 
 It owns failure and time. A probe that raises becomes a "probe failed" record, one that overruns
-becomes "timed out after N s" and is abandoned (its thread is a daemon), and a check that raises
-is recorded as a crashed check (exit code 3), never confused with a finding about the machine.
+becomes "timed out after N s" and is abandoned (its thread is a daemon). Checks run one at a time on
+a worker thread, each under the run's --timeout: a check that raises, overruns, or (a plugin's)
+returns anything but well-formed findings is recorded as a failed check (exit code 3; the rest of the
+report stands), never confused with a finding about the machine. A Python thread cannot be killed:
+a check past its limit is abandoned and may run on until tfgpu exits. What a check prints is kept
+off stdout (sys.stdout captured, fd 1 pointed at stderr while checks run) and said on stderr.
 """
 
 from __future__ import annotations
 
+import json
+import queue
 import threading
 import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable
 
-from tfgpu.model import Finding, ProbeFailure, ProbeStatus, Report, RunOptions
+from tfgpu.model import Finding, Fix, ProbeFailure, ProbeStatus, Report, RunOptions, Severity
 from tfgpu.probes import Probe, ProbeContext
 
 
@@ -169,6 +175,245 @@ def _with_areas(findings: list[Finding], registry: Any) -> list[Finding]:
     return out
 
 
+# --- checks under guard: a time limit, validated results, stdout kept off the report -----------------
+
+#: The most findings one check may return (a plugin returning millions would swamp the report).
+MAX_FINDINGS = 1000
+#: Characters kept of what one check printed.
+PRINTED_CAP = 4000
+
+
+class CheckFailed(Exception):
+    """A check broke its contract: it ran past its limit, raised, or returned something other than
+    findings. Raised by the guard inside the registry's loop, which records the check as failed."""
+
+
+_LANE = threading.local()  # .sink: the list a check's printed text goes to, on the thread running it
+
+
+class _CapturedStdout:
+    """sys.stdout while checks run: what a check's thread writes goes to that check's record (it
+    must never reach, nor corrupt, the report or --json); every other thread writes through."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        sink = getattr(_LANE, "sink", None)
+        if sink is None:
+            return self._stream.write(text)
+        if sum(len(t) for t in sink) < PRINTED_CAP:
+            sink.append(str(text))
+        return len(text)
+
+    def flush(self) -> None:
+        if getattr(_LANE, "sink", None) is None:
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _Lane:
+    """One daemon thread that runs checks one at a time (a handoff costs ~50 us; a thread per check
+    ~400 us). A check past its limit keeps the lane: it is abandoned, and the next check gets a new one."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, daemon=True, name="checks").start()
+
+    def _serve(self) -> None:
+        while True:
+            func, ctx, box, done = self.jobs.get()
+            _LANE.sink = box["printed"]
+            try:
+                result = func(ctx)
+                if result is not None and not hasattr(result, "__iter__"):
+                    box["out"] = [result]  # judged below: a single non-finding
+                else:
+                    box["out"] = list(result) if result is not None else []
+            except BaseException as exc:  # SystemExit from a plugin ends nothing but its check
+                box["exc"] = exc
+            finally:
+                _LANE.sink = None
+                done.set()
+
+
+class _Guard:
+    """Runs each check of a registry on a lane with a deadline, and validates what it returns.
+    Python cannot stop a thread: a check past its limit is reported as timed out and abandoned (its
+    thread runs on until tfgpu exits, its later printing still kept off stdout)."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.lane: _Lane | None = None
+        self.abandoned = 0
+        #: Why a check failed and what it printed, by check id, for the report's wording.
+        self.failures: dict[str, tuple[str, str]] = {}
+        self.printed: dict[str, str] = {}
+
+    def wrap(self, chk: Any) -> Callable[[Any], list[Finding]]:
+        def guarded(ctx: Any) -> list[Finding]:
+            return self.call(chk, ctx)
+
+        return guarded
+
+    def call(self, chk: Any, ctx: Any) -> list[Finding]:
+        if self.lane is None:
+            self.lane = _Lane()
+        box: dict[str, Any] = {"printed": []}
+        done = threading.Event()
+        self.lane.jobs.put((chk.func, ctx, box, done))
+        finished = done.wait(self.limit)
+        printed = "".join(box["printed"])[:PRINTED_CAP]
+        if not finished:
+            self.lane = None
+            self.abandoned += 1
+            return self.fail(chk.id, f"did not finish within {self.limit:g} s and was abandoned (a Python thread "
+                             "cannot be killed: it may run on until tfgpu exits)", printed)
+        exc = box.get("exc")
+        if exc is not None:
+            return self.fail(chk.id, f"raised {type(exc).__name__}: {exc}", printed)
+        # A plugin's results are checked here; the built-in checks' by the test suite (every report it
+        # makes is validated against the schema), which keeps this cost off every run.
+        problem = _invalid(box["out"]) if _plugin_origin(chk.origin) else ""
+        if problem:
+            return self.fail(chk.id, f"returned {problem}", printed)
+        if printed.strip():
+            self.printed[chk.id] = printed
+        return box["out"]
+
+    def fail(self, check_id: str, why: str, printed: str) -> list[Finding]:
+        self.failures[check_id] = (why, printed)
+        raise CheckFailed(why)
+
+
+def _invalid(results: list) -> str:
+    """What is wrong with a check's results, "" when they are findings the report can carry."""
+    if len(results) > MAX_FINDINGS:
+        return f"{len(results)} results (at most {MAX_FINDINGS})"
+    for f in results:
+        if not isinstance(f, Finding):
+            return f"a {type(f).__name__} where a Finding belongs"
+        if not isinstance(f.severity, Severity):
+            return f"a finding whose severity is a {type(f.severity).__name__}, not a tfgpu Severity"
+        for name in ("id", "check", "summary", "detail", "area", "root_cause", "ignored"):
+            if not isinstance(getattr(f, name), str):
+                return f"a finding whose {name} is a {type(getattr(f, name)).__name__}, not text"
+        if not f.id:
+            return "a finding without an id"
+        if not isinstance(f.evidence, dict):
+            return f"a finding whose evidence is a {type(f.evidence).__name__}, not a mapping"
+        if not isinstance(f.fixes, (tuple, list)) or not all(
+                isinstance(x, Fix) and isinstance(x.summary, str) and all(isinstance(c, str) for c in x.commands)
+                for x in f.fixes):
+            return "a finding whose fixes are not tfgpu Fix records of text"
+        try:
+            json.dumps(f.evidence, default=str, allow_nan=True)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return f"a finding whose evidence cannot be written as JSON ({exc})"
+    return ""
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Printed text as one visible line: control characters shown as '?', runs of space folded."""
+    flat = " ".join("".join(c if c.isprintable() or c.isspace() else "?" for c in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _plugin_origin(origin: str) -> bool:
+    return not origin.startswith("tfgpu.")
+
+
+def run_guarded(registry: Any, facts: dict[str, Any], matrix: Any, only: list[str] | None,
+                options: Any, run: Callable[..., Any] | None = None) -> tuple[list[Finding], list[str]]:
+    """Run the registry's checks, each under the guard (limit: the run's --timeout), with Python's
+    stdout captured and fd 1 sent to stderr meanwhile (for code that writes to the descriptor
+    itself); a failed plugin check is worded as the plugin's failure, not tfgpu's. `run` is the
+    registry runner (tfgpu.checks.run_checks), called with the guarded registry."""
+    from tfgpu.console import swap_stdout
+
+    guard = _Guard(float(getattr(options, "timeout", None) or RunOptions.timeout))
+    guarded = replace(registry, checks={cid: replace(chk, func=guard.wrap(chk)) for cid, chk in registry.checks.items()})
+    original = swap_stdout(lambda current: _CapturedStdout(current) if current is not None else None)
+    saved_fd = _fd1_to_stderr(original)
+    try:
+        findings, failed = (run or _registry_run)(facts, matrix, only, options, registry=guarded)
+    finally:
+        if guard.abandoned == 0:  # an abandoned check may still print: then its writes stay captured
+            swap_stdout(lambda _captured: original)
+        _fd1_back(saved_fd)
+    for check_id, printed in guard.printed.items():
+        _warn(f"the check '{check_id}' printed to standard output (kept out of the report): {_one_line(printed)}")
+    return _worded(findings, registry, guard), failed
+
+
+def _registry_run(facts: Any, matrix: Any, only: Any, options: Any, registry: Any) -> Any:
+    return registry.run(facts, matrix, only, options)
+
+
+def _fd1_to_stderr(stream: Any) -> int | None:
+    """Point fd 1 at stderr while checks run; return the saved fd 1 (None where that is not possible)."""
+    import os
+
+    try:
+        if stream is not None:
+            stream.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
+
+
+def _fd1_back(saved: int | None) -> None:
+    import os
+
+    if saved is None:
+        return
+    try:
+        os.dup2(saved, 1)
+    except OSError:
+        pass
+    os.close(saved)
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    try:
+        sys.stderr.write(f"tfgpu: {message}\n")
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _worded(findings: list[Finding], registry: Any, guard: _Guard) -> list[Finding]:
+    """A check that failed under the guard: a plugin's failure is the plugin's (its package named),
+    a built-in's is tfgpu's bug; what it printed joins the evidence."""
+    out = []
+    for f in findings:
+        failure = guard.failures.get(f.check) if f.id == "check-crashed" else None
+        if failure is not None:
+            why, printed = failure
+            chk = registry.get(f.check)
+            origin = getattr(chk, "origin", "")
+            evidence = {**f.evidence, "failure": why}
+            if printed.strip():
+                evidence["printed"] = printed
+            if _plugin_origin(origin):
+                summary = (f"The plugin check '{f.check}' ({origin}) failed: it {why}; a problem of the plugin, not "
+                           "of your machine (the rest of the report stands)")
+            else:
+                summary = f"The check '{f.check}' itself failed ({why}); this is a tfgpu bug, not a problem with your machine"
+            f = replace(f, summary=summary, evidence=evidence)
+        out.append(f)
+    return out
+
+
 def build_report(
     results: dict[str, Any],
     timings: dict[str, float],
@@ -186,7 +431,7 @@ def build_report(
         from tfgpu.explain.classify import load_knowledge
 
         options = replace(options, knowledge=load_knowledge())  # checks stay pure: data is handed in
-    findings, failed = run_checks(results, matrix, check_ids, options)
+    findings, failed = run_guarded(load_all(), results, matrix, check_ids, options, run=run_checks)
     findings = _fold_live_duplicates(findings)
     if not check_ids:  # a contradiction needs every static check's say
         from tfgpu.checks.live import contradiction
