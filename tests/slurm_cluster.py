@@ -33,13 +33,13 @@ def which(name: str) -> str | None:
 
 
 def ensure_installed() -> str | None:
-    """None when the Slurm and munge programs are here (installing them when root under CI=true),
+    """None when the Slurm and munge programs are here (installing them when root under CI),
     else the reason they cannot be (the test then skips with it)."""
     missing = [b for b in BINARIES if which(b) is None]
     if not missing:
         return None
     hint = f"Slurm is not installed ({', '.join(missing)} missing; .ci/run installs {' '.join(PACKAGES)} as root)"
-    if os.environ.get("CI") != "true":
+    if not os.environ.get("CI"):
         return hint
     if os.geteuid() != 0:
         return hint + ": not root, cannot install"

@@ -216,6 +216,20 @@ def test_fleet_slurm_kills_a_hung_srun_cancels_its_job_and_merges_what_came_back
     assert doc["counts"]["reports"] == 1 and [g["nodes"] for g in doc["groups"]] == ["gpu001"]
 
 
+def test_the_real_slurm_tests_skip_only_where_slurm_cannot_be_installed(monkeypatch):
+    import slurm_cluster as cluster_mod
+
+    monkeypatch.setattr(cluster_mod, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    assert cluster_mod.ensure_installed().startswith("Slurm is not installed (munged, slurmctld")
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(cluster_mod.os, "geteuid", lambda: 1000)
+    assert cluster_mod.ensure_installed().endswith(": not root, cannot install")
+    monkeypatch.setattr(cluster_mod.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cluster_mod.shutil, "which", lambda name, **kw: None)
+    assert cluster_mod.ensure_installed().endswith(": no apt-get to install it with")
+
+
 # ---------------------------------------------------------------- a real Slurm
 
 
