@@ -1,8 +1,9 @@
 """The command line: `tfgpu doctor`, `tfgpu matrix`, `tfgpu recommend`, `tfgpu explain`.
 
-Only this module writes to stdout. Exit codes: 0 no error finding; 1 an error finding (or a
-warning with --strict); 2 usage error (bad flags, a --python that is not Python, a broken
---matrix or --from-facts file); 3 the doctor itself failed (a check crashed).
+Only this module writes to stdout. Exit codes: 0 no error finding; 1 an error finding, a policy
+requirement not met among them (or a warning with --strict / --fail-on warning; an ignored finding
+never counts); 2 usage error (bad flags, a --python that is not Python, a broken --matrix,
+--from-facts or policy file); 3 the doctor itself failed (a check crashed).
 """
 
 from __future__ import annotations
