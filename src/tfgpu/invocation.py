@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 #: doctor's flags that take a value (the CLI records the invocation in this long form).
-VALUE_FLAGS = frozenset({"--python", "--timeout", "--live-timeout", "--matrix", "--from-facts"})
+VALUE_FLAGS = frozenset({"--python", "--timeout", "--live-timeout", "--matrix", "--from-facts", "--require-gpus",
+                         "--require-vram", "--require-cc", "--require-tf", "--ignore", "--config", "--fail-on"})
 #: Flags that only choose how the report is shown: a suggested command decides its own.
 VIEW_FLAGS = frozenset({"--json", "-q", "--quiet", "-v", "--verbose", "--list"})
 
