@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_tfgpu
+from conftest import json_report, run_tfgpu
 
 from tfgpu.checks import builtin_registry
 from tfgpu.render.checks import POLICY_CHECKS, POLICY_UNMEASURABLE, REGENERATE, doc_link
@@ -103,3 +103,14 @@ def test_the_script_runs_as_a_command():
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "make_checks_doc.py"), "--check"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_every_finding_of_a_real_report_links_to_a_section():
+    """The links the Markdown and JUnit reports carry (`doc_link(finding.check)`) land on a section:
+    this machine's report, with a policy requirement too."""
+    data, _ = json_report("doctor", "--json", "--fast", "--require-gpus", "1", expect_codes=(1,))
+    text = DOC.read_text(encoding="utf-8")
+    sections = {_anchor(h) for h in re.findall(r"^### (.+)$", text, re.M)}
+    checks = {f["check"] for f in data["findings"]}
+    assert "policy-gpus" in checks
+    assert checks <= sections, checks - sections
