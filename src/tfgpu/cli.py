@@ -205,10 +205,13 @@ def doctor(
             _emit(list_view.render(registry.values(), registry.errors))
         raise typer.Exit(EXIT_OK)
     if ids:
-        from tfgpu.explain.classify import load_knowledge
+        def knowledge():  # explain's log classes, loaded only for an id no check declares by name
+            from tfgpu.explain.classify import load_knowledge
+
+            return load_knowledge()
 
         # A finding id runs the check(s) that can emit it (their `emits` declarations).
-        resolved, unknown = registry.resolve(ids, load_knowledge)
+        resolved, unknown = registry.resolve(ids, knowledge)
         if unknown:
             hints = "; ".join(f"{i}: did you mean {' or '.join(m)}?" for i, m in unknown.items() if m)
             _err(f"unknown check id(s): {', '.join(unknown)}{' (' + hints + ')' if hints else ''} "
@@ -677,6 +680,26 @@ def explain(
     raise typer.Exit(EXIT_FINDINGS if report.worst is Severity.ERROR else EXIT_OK)
 
 
+#: The shells `tfgpu completion` writes a script for (Typer's scripts, answered through _TFGPU_COMPLETE).
+_SHELLS = ("bash", "zsh", "fish")
+
+
+@app.command("completion", epilog=_examples("tfgpu completion bash >> ~/.bashrc",
+                                            "tfgpu completion zsh > ~/.zfunc/_tfgpu",
+                                            "tfgpu completion fish > ~/.config/fish/completions/tfgpu.fish"))
+def completion_cmd(
+    shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish."),
+) -> None:
+    """Print the shell completion script for bash, zsh or fish (add it to your shell's startup)."""
+    if shell not in _SHELLS:
+        _err(f"completion {shell}: expected one of {', '.join(_SHELLS)}")
+        raise typer.Exit(EXIT_USAGE)
+    from typer.completion import get_completion_script
+
+    _emit(get_completion_script(prog_name="tfgpu", complete_var="_TFGPU_COMPLETE", shell=shell) + "\n")
+    raise typer.Exit(EXIT_OK)
+
+
 def _stdin_is_terminal() -> bool:
     try:
         return sys.stdin is not None and sys.stdin.isatty()
@@ -742,6 +765,13 @@ def main() -> None:
     if sys.stdout is None:  # started with stdout closed: nothing any command says could arrive
         _err("standard output is closed")
         sys.exit(EXIT_INTERNAL)
+    if os.environ.get("_TFGPU_COMPLETE"):
+        # A shell asks for completions (the script of `tfgpu completion SHELL`): Typer's shell classes
+        # answer, loaded only here, so that no other run pays for them (Typer's own
+        # --install-completion would, on every start: bench/bench_completion.py).
+        from typer.completion import completion_init
+
+        completion_init()
     # Never a UnicodeEncodeError under LC_ALL=C: unencodable symbols degrade, the report stays.
     for stream in (sys.stdout, sys.stderr):
         try:
