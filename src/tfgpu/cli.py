@@ -680,6 +680,26 @@ def explain(
     raise typer.Exit(EXIT_FINDINGS if report.worst is Severity.ERROR else EXIT_OK)
 
 
+#: The shells `tfgpu completion` writes a script for (Typer's scripts, answered through _TFGPU_COMPLETE).
+_SHELLS = ("bash", "zsh", "fish")
+
+
+@app.command("completion", epilog=_examples("tfgpu completion bash >> ~/.bashrc",
+                                            "tfgpu completion zsh > ~/.zfunc/_tfgpu",
+                                            "tfgpu completion fish > ~/.config/fish/completions/tfgpu.fish"))
+def completion_cmd(
+    shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish."),
+) -> None:
+    """Print the shell completion script for bash, zsh or fish (add it to your shell's startup)."""
+    if shell not in _SHELLS:
+        _err(f"completion {shell}: expected one of {', '.join(_SHELLS)}")
+        raise typer.Exit(EXIT_USAGE)
+    from typer.completion import get_completion_script
+
+    _emit(get_completion_script(prog_name="tfgpu", complete_var="_TFGPU_COMPLETE", shell=shell) + "\n")
+    raise typer.Exit(EXIT_OK)
+
+
 def _stdin_is_terminal() -> bool:
     try:
         return sys.stdin is not None and sys.stdin.isatty()
@@ -745,6 +765,13 @@ def main() -> None:
     if sys.stdout is None:  # started with stdout closed: nothing any command says could arrive
         _err("standard output is closed")
         sys.exit(EXIT_INTERNAL)
+    if os.environ.get("_TFGPU_COMPLETE"):
+        # A shell asks for completions (the script of `tfgpu completion SHELL`): Typer's shell classes
+        # answer, loaded only here, so that no other run pays for them (Typer's own
+        # --install-completion would, on every start: bench/bench_completion.py).
+        from typer.completion import completion_init
+
+        completion_init()
     # Never a UnicodeEncodeError under LC_ALL=C: unencodable symbols degrade, the report stays.
     for stream in (sys.stdout, sys.stderr):
         try:
