@@ -339,9 +339,10 @@ class Registry:
                 # Every fix is fitted to the machine, in this one place, and each command is then checked
                 # against the matrix (tfgpu.fixes): a host action inside a container becomes the host's,
                 # root gets no sudo, and one that cannot work (an extra the release lacks) is dropped.
-                made = [replace(f, fixes=fitted_fixes(f.fixes, fit, matrix, conda=conda)) if f.fixes else f
-                        for f in (chk.func(ctx) or ())]
-                findings.extend(made)
+                made: list[Finding] = []
+                for f in chk.func(ctx) or ():  # kept one by one: a check that raises keeps what it said
+                    made.append(replace(f, fixes=fitted_fixes(f.fixes, fit, matrix, conda=conda)) if f.fixes else f)
+                    findings.append(made[-1])
                 undeclared = sorted({f.id for f in made if not chk.may_emit(f.id, ctx.knowledge)})
                 if undeclared:
                     crashed.append(chk.id)
