@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import pytest
 from conftest import validate_report
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tfgpu.explain import explain_lines, load_knowledge, report_to_dict
 from tfgpu.explain.knowledge import NESTED_QUANTIFIER_RE, KnowledgeError, parse_knowledge
@@ -490,3 +492,56 @@ def test_given_knowledge_means_no_file_is_read(monkeypatch) -> None:
     got = [explain_lines(b, m, "x", know).findings for b in [*bodies, wsl_h100]]
     assert got == expected
     assert {f.id for f in got[-1]} >= {"driver-too-old", "gpu-ptx-jit", "cudnn-version-mismatch"}
+
+
+# --- the timestamp shortcut (tfgpu.explain.stamps) gives what a plain scan gives ---------------
+
+
+@pytest.mark.parametrize("regex, blind", [
+    (r"Could not load dynamic library '(?P<soname>[^']{1,200})'", True),
+    (r"(?:visible )?gpu device \((?P<device>[^)]{1,300})\)", True),
+    (r"\bPython (?P<v>3\.\d{1,2})", True),
+    (r"(?P<mb>\d+) MB memory", False),  # a digit can begin inside the timestamp
+    (r"(?:1)?bar", False),
+    (r"x*", False),  # matches the empty text anywhere
+    (r"^\s*torch", False),  # a space is a timestamp character
+    (r"(?<![A-Za-z])cudart64_\d+\.dll", False),  # looks behind its start
+    (r"(?=abc)abc", True),
+])
+def test_stamp_blind_regexes(regex: str, blind: bool) -> None:
+    from tfgpu.explain.stamps import regex_is_blind
+
+    assert regex_is_blind(regex) is blind
+
+
+def _corpus_bodies() -> list[str]:
+    from test_explain_corpus import LOG_FILES, read_corpus_log
+
+    from tfgpu.explain.stamps import STAMP_RE
+
+    return sorted({STAMP_RE.sub("", line, count=1) for path in LOG_FILES for line in read_corpus_log(path)[1]})
+
+
+_BODIES = _corpus_bodies()
+_STAMPS = ["", "2024-05-01 12:00:00.123456", "0000-00-00 00:00:00.000000", "2099-12-31 23:59:59.999999",
+           "1999-01-01 01:01:01.000001: E "]
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_BODIES), st.sampled_from(_STAMPS)), min_size=1, max_size=200),
+       st.sampled_from([1, 3, 4096]))
+def test_the_timestamp_shortcut_changes_no_result(parts: list[tuple[str, str]], batch: int) -> None:
+    """Corpus messages under assorted timestamps (and none): the scanner, which searches and
+    remembers stamp-blind patterns by the text after the timestamp, gives the result of a scanner
+    that treats every literal as stamp-sensitive."""
+    import importlib
+
+    scan_module = importlib.import_module("tfgpu.explain.scan")
+    k = load_knowledge()
+    lines = [stamp + body for body, stamp in parts]
+    plain = scan_module.Scanner(k)
+    plain._blind = frozenset()
+    plain._build_keys()
+    for i in range(0, len(lines), batch):
+        plain.feed_batch(lines[i:i + batch])
+    assert scan(lines, k, batch) == plain.result

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import accumulate, compress, islice
+from operator import not_
 from typing import Iterable, Sequence
 
 from tfgpu.explain.knowledge import Knowledge, Pattern
+from tfgpu.explain.stamps import STAMP_LEN, STAMP_RE, regex_is_blind, text_is_blind
 from tfgpu.versions import driver_at_least
 
 #: Matching lines kept as evidence per finding (the count covers all of them).
@@ -90,6 +92,78 @@ def _error_like(line: str) -> str | None:
     return None
 
 
+def _regex_alone(pattern: Pattern) -> bool:
+    """Whether a match of the pattern's regex is all it takes (its outcome is then read directly)."""
+    return (pattern.regex is not None and pattern.prev is None and not pattern.unless
+            and pattern.unless_regex is None and pattern.guard_older is None)
+
+
+def _locate(lines: list[str], keys: tuple[_Key, ...], gates: tuple[str, ...], table: Sequence[tuple[str, object]],
+            candidates: dict[int, list[int]], error_lines: set[int]) -> None:
+    """Find the search keys and error gates in distinct `lines`: the literal indices each line
+    holds go to `candidates` (by line index), error-like lines to `error_lines`.
+
+    One non-ASCII character makes a joined text a wide string, which str.find searches several
+    times slower: the ASCII lines (nearly all of a log) are searched on their own."""
+    if not lines:
+        return
+    text = "\n".join(lines)
+    if text.isascii():
+        _search(lines, range(len(lines)), text, keys, gates, table, candidates, error_lines)
+        return
+    ascii_flags = list(map(str.isascii, lines))
+    narrow = list(compress(range(len(lines)), ascii_flags))
+    wide = list(compress(range(len(lines)), map(not_, ascii_flags)))
+    for ids in (narrow, wide):
+        if ids:
+            part = [lines[i] for i in ids]
+            _search(part, ids, "\n".join(part), keys, gates, table, candidates, error_lines)
+
+
+def _search(part: list[str], ids: Sequence[int], text: str, keys: tuple[_Key, ...], gates: tuple[str, ...],
+            table: Sequence[tuple[str, object]], candidates: dict[int, list[int]], error_lines: set[int]) -> None:
+    """`_locate` for the lines `part` (indices `ids`), joined by newlines in `text`.
+
+    Each key is searched with `str.find` (C speed, linear); a hit maps back to its line by
+    bisection, and the search goes on from the next line."""
+    # Where each line starts in `text`.
+    starts = list(accumulate(map((1).__add__, map(len, part[:-1])), initial=0))
+    n = len(part)
+    find = text.find
+    for key, lit_indices, exact in keys:
+        at = find(key)
+        while at != -1:
+            i = bisect_right(starts, at) - 1
+            if exact:
+                candidates.setdefault(ids[i], []).append(lit_indices[0])
+            else:
+                line = part[i]
+                for j in lit_indices:
+                    if table[j][0] in line:
+                        candidates.setdefault(ids[i], []).append(j)
+            if i + 1 >= n:
+                break
+            at = find(key, starts[i + 1])
+    if "\nE" in gates and part[0][:1] in ("E", "F"):
+        error_lines.add(ids[0])
+    for gate in gates:
+        shift = 1 if gate[0] == "\n" else 0
+        at = find(gate)
+        while at != -1:
+            i = bisect_right(starts, at + shift) - 1
+            error_lines.add(ids[i])
+            if i + 1 >= n:
+                break
+            at = find(gate, starts[i + 1] - shift)
+
+
+def _stamp_blind(pattern: Pattern) -> bool:
+    """Whether the pattern's outcome on a line does not depend on the line's leading timestamp
+    (tfgpu.explain.stamps)."""
+    return (pattern.prev is None and text_is_blind(pattern.literal) and all(map(text_is_blind, pattern.unless))
+            and all(regex_is_blind(rx.pattern) for rx in (pattern.regex, pattern.unless_regex) if rx is not None))
+
+
 def _match(pattern: Pattern, line: str, prev: str) -> dict[str, str] | None:
     if pattern.prev is not None and (prev.strip() != pattern.prev if pattern.prev_exact else pattern.prev not in prev):
         return None
@@ -111,10 +185,17 @@ def _match(pattern: Pattern, line: str, prev: str) -> dict[str, str] | None:
     return values
 
 
+#: Line outcomes remembered across batches (the memo is emptied when it grows past this).
+MAX_MEMO = 1 << 16
 #: Lines matched per batch: the batch is joined and each literal is found with str.find, so
 #: the per-line Python work is paid only by lines that contain some literal.
 BATCH_LINES = 4096
-_ERROR_GATES = (": E ", ": F ", "Error", "Exception", "Exhausted", "\nE", "\nF") + _MISC_ERROR_LITERALS
+#: Error gates that cannot begin inside a leading timestamp (searched in the text after it), and
+#: the rest (searched in whole lines; "\nE" is a line that starts with E).
+_REST_GATES = ("Error", "Exception", "Exhausted") + _MISC_ERROR_LITERALS
+_LINE_GATES = (": E ", ": F ", "\nE", "\nF")
+#: A search key: the text searched, the literal indices it stands for, whether it is their only literal.
+_Key = tuple[str, tuple[int, ...], bool]
 
 
 class Scanner:
@@ -138,7 +219,20 @@ class Scanner:
                 const = fact.values[i] if i < len(fact.values) else None
                 table.setdefault(p.literal, []).append((p, None, (fact.name, const)))
         self._table = tuple((lit, tuple(entries)) for lit, entries in table.items())
-        self._needs_prev = tuple(any(p.prev is not None for p, _s, _f in entries) for _lit, entries in self._table)
+        #: Literal indices with a two-line pattern: a line's outcome then depends on the line before.
+        self._prev_literals = frozenset(j for j, (_lit, entries) in enumerate(self._table)
+                                        if any(p.prev is not None for p, _s, _f in entries))
+        #: Per literal index, its entries as (pattern, the regex when the regex alone decides (no veto,
+        #: no previous line, no guard), signature id, fact name, fact constant).
+        self._entries = tuple(tuple((p, p.regex if _regex_alone(p) else None, sig, fact[0] if fact else None,
+                                     fact[1] if fact else None) for p, sig, fact in entries)
+                              for _lit, entries in self._table)
+        #: Literal indices whose every pattern is stamp-blind: a line holding only these has the outcome
+        #: of any line with the same text after the timestamp.
+        self._blind = frozenset(j for j, (_lit, entries) in enumerate(self._table)
+                                if all(_stamp_blind(p) for p, _s, _f in entries))
+        #: Outcomes of lines already evaluated (see feed_batch); emptied when the search keys change.
+        self._memo: dict[object, tuple[list[tuple[str, dict[str, str]]], list[tuple[str, str]]]] = {}
         #: literal index -> the constant facts it can still add; retired with the literal once recorded.
         self._constant_only = {j for j, (_lit, entries) in enumerate(self._table)
                                if all(sig is None and fact is not None and fact[1] is not None
@@ -149,12 +243,18 @@ class Scanner:
         self._prev = ""
 
     def _build_keys(self) -> None:
-        """Search keys of the live literals: [(key, literal indices, whether the key is the literal)].
+        """Search keys of the live literals, the stamp-blind ones (searched in the text after each
+        line's timestamp) and the others (searched in whole lines)."""
+        live = [j for j in range(len(self._table)) if j not in self._retired]
+        self._blind_keys = self._keys_of([j for j in live if j in self._blind])
+        self._line_keys = self._keys_of([j for j in live if j not in self._blind])
 
-        A literal that contains another live literal is searched through it: it can only be on the
+    def _keys_of(self, live: list[int]) -> tuple[_Key, ...]:
+        """[(key, literal indices, whether the key is the literal)] for these literals.
+
+        A literal that contains another one is searched through it: it can only be on the
         lines where the shorter one is, and each search is a pass over the whole batch (a pass
         costs about the batch's length over the key's, so keys stay whole literals)."""
-        live = [j for j in range(len(self._table)) if j not in self._retired]
         lits = {j: self._table[j][0] for j in live}
         roots = [j for j in live if not any(k != j and lits[k] in lits[j] for k in live)]
         groups: dict[int, list[int]] = {r: [r] for r in roots}
@@ -162,7 +262,7 @@ class Scanner:
             if j not in groups:
                 inside = [r for r in roots if lits[r] in lits[j]]
                 groups[max(inside, key=lambda r: len(lits[r]))].append(j)
-        self._keys = tuple((lits[r], tuple(idx), len(idx) == 1) for r, idx in groups.items())
+        return tuple((lits[r], tuple(idx), len(idx) == 1) for r, idx in groups.items())
 
     def _retire_recorded_constants(self) -> None:
         """Drop literals whose every entry is a constant fact already recorded (value and line)."""
@@ -176,6 +276,7 @@ class Scanner:
         if done:
             self._retired |= done
             self._build_keys()
+            self._memo.clear()
 
     def feed_batch(self, lines: list[str]) -> None:
         """Match a batch of consecutive lines (no newlines inside).
@@ -190,16 +291,28 @@ class Scanner:
         ulines = list(dict.fromkeys(lines))
         candidates: dict[int, list[int]] = {}
         error_lines: set[int] = set()
-        # One non-ASCII character makes a joined text a wide string, which str.find searches
-        # several times slower: the ASCII lines (nearly all of a log) are searched on their own.
-        narrow = [i for i, line in enumerate(ulines) if line.isascii()]
-        if len(narrow) == len(ulines):
-            self._search(ulines, range(len(ulines)), candidates, error_lines)
-        else:
-            wide = [i for i, line in enumerate(ulines) if not line.isascii()]
-            for ids in (narrow, wide):
-                if ids:
-                    self._search([ulines[i] for i in ids], ids, candidates, error_lines)
+        # The stamp-blind literals are searched in the distinct texts after the lines' timestamps
+        # (a message repeated under new timestamps is searched once), the others in whole lines.
+        # (A line without a timestamp is grouped with the stamped lines whose rest it equals: the
+        # blind literals and the gates are in both or in neither.)
+        by_rest: dict[str, list[int]] = {}
+        rest_of: list[str | None] = []
+        stamped = STAMP_RE.match
+        for i, line in enumerate(ulines):
+            rest = line[STAMP_LEN:] if line[4:5] == "-" and stamped(line) else None
+            rest_of.append(rest)
+            by_rest.setdefault(line if rest is None else rest, []).append(i)
+        rests = list(by_rest)
+        rest_candidates: dict[int, list[int]] = {}
+        rest_errors: set[int] = set()
+        _locate(rests, self._blind_keys, _REST_GATES, self._table, rest_candidates, rest_errors)
+        members = list(by_rest.values())
+        for r, found in rest_candidates.items():
+            for i in members[r]:
+                candidates[i] = found.copy()
+        for r in rest_errors:
+            error_lines.update(members[r])
+        _locate(ulines, self._line_keys, _LINE_GATES, self._table, candidates, error_lines)
         hot = error_lines.union(candidates)
         if len(ulines) == len(lines):
             # Every line distinct (the usual case with timestamps): line i is distinct line i.
@@ -209,69 +322,45 @@ class Scanner:
             index = {line: i for i, line in enumerate(ulines)}
             of = list(map(index.__getitem__, lines))
             visit = [k for k, u in enumerate(of) if u in hot]
-        memo: dict[tuple[str, str], tuple[list[tuple[str, dict[str, str]]], list[tuple[str, str]]]] = {}
-        base = self.result.lines_read
+        # A line's outcome, keyed by the line; by the line and the line before it when a two-line
+        # pattern is among its literals; by the text after its timestamp when all its literals'
+        # patterns are stamp-blind (the same message under another timestamp has the same outcome).
+        memo = self._memo
+        if len(memo) > MAX_MEMO:
+            memo.clear()
+        prev_literals, blind = self._prev_literals, self._blind
+        evaluate, apply = self._evaluate, self._apply
+        base = self.result.lines_read + 1
         for k in visit:
             line = lines[k]
-            prev = lines[k - 1] if k else self._prev
             u = k if of is None else of[k]
             lit_indices = candidates.get(u)
-            sig_hits: list[tuple[str, dict[str, str]]] = []
             if lit_indices is not None:
-                key = (line, prev if any(self._needs_prev[j] for j in lit_indices) else "")
+                prev = lines[k - 1] if k else self._prev
+                key: object = line
+                if not prev_literals.isdisjoint(lit_indices):
+                    key = (line, prev)
+                elif blind.issuperset(lit_indices):
+                    rest = rest_of[u]
+                    if rest is not None:
+                        key = (rest,)
                 outcome = memo.get(key)
                 if outcome is None:
                     # In the signature file's order: the first pattern of a signature that matches wins.
-                    outcome = self._evaluate(line, prev, sorted(lit_indices))
-                    memo[key] = outcome
+                    if len(lit_indices) > 1:
+                        lit_indices.sort()
+                    outcome = memo[key] = evaluate(line, prev, lit_indices)
                 sig_hits, fact_hits = outcome
-                self._apply(line, base + k + 1, sig_hits, fact_hits)
-            if not sig_hits and u in error_lines:
-                self._check_unrecognized(line, base + k + 1)
+                if sig_hits or fact_hits:
+                    apply(line, base + k, sig_hits, fact_hits)
+                if sig_hits:
+                    continue
+            if u in error_lines:
+                self._check_unrecognized(line, base + k)
         self.result.lines_read += len(lines)
         self._prev = lines[-1]
         if self._constant_only - self._retired:
             self._retire_recorded_constants()
-
-    def _search(self, part: list[str], ids: Sequence[int], candidates: dict[int, list[int]],
-                error_lines: set[int]) -> None:
-        """Find the search keys and error gates in `part` (distinct lines whose batch indices are
-        `ids`): the literal indices each line holds go to `candidates`, error-like lines to
-        `error_lines`."""
-        text = "\n".join(part)
-        starts = [0] * len(part)
-        pos = 0
-        for i, line in enumerate(part):
-            starts[i] = pos
-            pos += len(line) + 1
-        n = len(part)
-        find = text.find
-        table = self._table
-        for key, lit_indices, exact in self._keys:
-            at = find(key)
-            while at != -1:
-                i = bisect_right(starts, at) - 1
-                if exact:
-                    candidates.setdefault(ids[i], []).append(lit_indices[0])
-                else:
-                    line = part[i]
-                    for j in lit_indices:
-                        if table[j][0] in line:
-                            candidates.setdefault(ids[i], []).append(j)
-                if i + 1 >= n:
-                    break
-                at = find(key, starts[i + 1])
-        if part[0][:1] in ("E", "F"):
-            error_lines.add(ids[0])
-        for gate in _ERROR_GATES:
-            shift = 1 if gate[0] == "\n" else 0
-            at = find(gate)
-            while at != -1:
-                i = bisect_right(starts, at + shift) - 1
-                error_lines.add(ids[i])
-                if i + 1 >= n:
-                    break
-                at = find(gate, starts[i + 1] - shift)
 
     def _evaluate(self, line: str, prev: str, lit_indices: list[int]
                   ) -> tuple[list[tuple[str, dict[str, str]]], list[tuple[str, str]]]:
@@ -279,18 +368,25 @@ class Scanner:
         sig_hits: list[tuple[str, dict[str, str]]] = []
         fact_hits: list[tuple[str, str]] = []
         matched: set[str] = set()
+        entries = self._entries
         for lit_index in lit_indices:
-            for pattern, sig_id, fact in self._table[lit_index][1]:
+            for pattern, regex, sig_id, name, const in entries[lit_index]:
                 if sig_id is not None and sig_id in matched:
                     continue
-                values = _match(pattern, line, prev)
-                if values is None:
-                    continue
+                if regex is not None:
+                    m = regex.search(line)
+                    if m is None:
+                        continue
+                    values = {k: v for k, v in m.groupdict().items() if v is not None} if regex.groupindex else {}
+                else:
+                    found = _match(pattern, line, prev)
+                    if found is None:
+                        continue
+                    values = found
                 if sig_id is not None:
                     matched.add(sig_id)
                     sig_hits.append((sig_id, values))
-                elif fact is not None:
-                    name, const = fact
+                elif name is not None:
                     value = const if const is not None else values.get(name)
                     if value is None and f"{name}_major" in values and f"{name}_minor" in values:
                         value = f"{values[name + '_major']}.{values[name + '_minor']}"
@@ -305,7 +401,10 @@ class Scanner:
             hits = result.hits.get(sig_id)
             if hits is None:
                 hits = result.hits[sig_id] = SignatureHits()
-            hits.add(line_no, line, values)
+            if values or len(hits.lines) < MAX_EVIDENCE_LINES:
+                hits.add(line_no, line, values)
+            else:
+                hits.count += 1
         for name, value in fact_hits:
             kept = result.facts.setdefault(name, [])
             if value not in kept and len(kept) < MAX_VALUES:
