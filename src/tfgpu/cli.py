@@ -408,14 +408,16 @@ def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):
     titles = {p.name: p.title for p in selected}
     pending = set(titles)
 
+    from tfgpu.console import unicode_ok
+
+    dot = "\u00b7" if unicode_ok(sys.stderr) else "-"  # asked now: the spinner puts a proxy in sys.stderr
+
     def label() -> str:
         if "tf_live" in pending:  # the long step: what it is doing, for how long, and how to skip it
-            from tfgpu.console import unicode_ok
             from tfgpu.probes.tf_live import progress
 
             now = progress()
             stage, seconds, limit = now.snapshot() if now is not None else ("starting Python", 0.0, ctx.option("live_timeout", 120.0))
-            dot = "\u00b7" if unicode_ok(sys.stderr) else "-"
             return f"{stage} {dot} {seconds:.0f} s of {limit:g} s  (--fast skips this step)"
         names = sorted(titles[n] for n in pending)
         return "Waiting for: " + ", ".join(names) if names else "Running the checks"

@@ -236,9 +236,10 @@ _NEXT_STAGE = {
     "build_info": "listing GPUs",
     "gpus": "finishing",
     "mapped": "finishing",
-    "done": "finishing",
-    "import_error": "finishing",
-    "unsupported_python": "finishing",
+    # The answer is complete; Python's exit with TensorFlow loaded still takes seconds.
+    "done": "waiting for TensorFlow to exit",
+    "import_error": "waiting for the child to exit",
+    "unsupported_python": "waiting for the child to exit",
 }
 
 _PROGRESS: list[LiveProgress] = []
