@@ -13,7 +13,6 @@ ReportProblem with one line, never anything else.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from tfgpu.safeio import printable
@@ -63,17 +62,30 @@ def field_label(name: str) -> str:
     return FIELD_LABELS.get(name, name)
 
 
-@lru_cache(maxsize=8192)
-def _short(text: str, limit: int) -> str:
-    text = printable(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+#: Printable, shortened forms of the strings seen so far: a fleet repeats the same few values
+#: (versions, GPU models, finding ids) on every node, so each is made printable once.
+_SHORT: dict[str, str] = {}
+_SHORT_MAX = 65536
+LIMIT = 120
 
 
-def _text(value: Any, limit: int = 200) -> str:
-    """A short printable string of a JSON scalar (cached: a fleet repeats the same few values)."""
-    if value is None:
-        return NONE
-    return _short(value if isinstance(value, str) else str(value), limit)
+def _text(value: Any) -> str:
+    """A short printable string of a JSON scalar (at most LIMIT characters)."""
+    if value.__class__ is str:
+        short = _SHORT.get(value)
+        if short is None:
+            short = printable(value)
+            if len(short) > LIMIT:
+                short = short[: LIMIT - 1] + "…"
+            if len(_SHORT) < _SHORT_MAX:
+                _SHORT[value] = short
+        return short
+    return NONE if value is None else _text(str(value))
+
+
+def _headline(value: Any) -> str:
+    text = printable(value) if isinstance(value, str) else ""
+    return text if len(text) <= 400 else text[:399] + "…"
 
 
 def _fact(facts: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
@@ -120,13 +132,13 @@ def _driver(facts: dict[str, Any]) -> tuple[str, str]:
     for gpu in gpus if isinstance(gpus, list) else ():
         if not isinstance(gpu, dict):
             continue
-        label = _text(gpu.get("name"), 80)
+        label = _text(gpu.get("name"))
         cc = gpu.get("compute_capability")
         if cc:
-            label += f" (cc {_text(cc, 16)})"
+            label += f" (cc {_text(cc)})"
         counts[label] = counts.get(label, 0) + 1
     gpu_text = "; ".join(f"{n}x {label}" for label, n in sorted(counts.items())) or NONE
-    return _text(driver.get("driver_version"), 40), gpu_text
+    return _text(driver.get("driver_version")), gpu_text
 
 
 def _libraries(facts: dict[str, Any]) -> list[tuple[str, str]]:
@@ -134,29 +146,32 @@ def _libraries(facts: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     entries = libs.get("libraries")
     for lib in entries if isinstance(entries, list) else ():
-        if not isinstance(lib, dict) or not isinstance(lib.get("key"), str):
+        key = lib.get("key") if lib.__class__ is dict else None
+        if key.__class__ is not str:
             continue
-        load = lib.get("load") if isinstance(lib.get("load"), dict) else {}
-        version = load.get("version") if isinstance(load, dict) else None
+        load = lib.get("load")
+        version = load.get("version") if load.__class__ is dict else None
         if version:
-            value = _text(version, 40)
+            value = _text(version)
         elif lib.get("winner") is None:
             value = "missing"
         else:
             value = "version unknown"
-        out.append((f"lib {_text(lib['key'], 40)}", value))
-    return sorted(out)
+        out.append(("lib " + _text(key), value))
+    out.sort()
+    return out
 
 
 def _findings(findings: Any) -> tuple[str, ...]:
-    if not isinstance(findings, list):
+    if findings.__class__ is not list:
         raise ReportProblem("its 'findings' is not a list")
     out = set()
     for f in findings:
-        if not isinstance(f, dict) or not isinstance(f.get("id"), str):
+        fid = f.get("id") if f.__class__ is dict else None
+        if fid.__class__ is not str:
             raise ReportProblem("a finding without an id")
         severity = "ignored" if f.get("ignored") else f.get("severity")
-        out.add(f"{_text(f['id'], 120)}:{_text(severity, 16)}")
+        out.add(_text(fid) + ":" + _text(severity))
     return tuple(sorted(out))
 
 
@@ -166,14 +181,14 @@ def report_node_name(facts: dict[str, Any]) -> str | None:
     for key in ("node_name", "hostname"):
         value = host.get(key)
         if isinstance(value, str) and value.strip():
-            return _text(value.strip(), 120)
+            return _text(value.strip())
     return None
 
 
 def summarise(data: Any, fallback_name: str, source: str = "") -> NodeSummary:
     """The NodeSummary of one parsed document, or ReportProblem saying why it is not a report."""
     if isinstance(data, dict) and data.get("kind") not in (None, "doctor"):
-        kind = _text(data.get("kind"), 40)
+        kind = _text(data.get("kind"))
         raise ReportProblem(f"a tfgpu '{kind}' document, not a doctor report")
     try:
         check_report(data)
@@ -194,9 +209,9 @@ def summarise(data: Any, fallback_name: str, source: str = "") -> NodeSummary:
         ("tf_build", build),
         ("driver", driver),
         ("gpus", gpus),
-        ("python", _text(pyenv.get("version"), 40)),
-        ("container", _text(host.get("container"), 40)),
-        ("wsl", _text(host.get("wsl"), 40)),
+        ("python", _text(pyenv.get("version"))),
+        ("container", _text(host.get("container"))),
+        ("wsl", _text(host.get("wsl"))),
         *_libraries(facts),
     )
     name = report_node_name(facts)
@@ -204,7 +219,7 @@ def summarise(data: Any, fallback_name: str, source: str = "") -> NodeSummary:
         node=name or fallback_name,
         named_by_report=name is not None,
         status=str(status),
-        headline=_text(verdict.get("headline"), 400),
+        headline=_headline(verdict.get("headline")),
         fingerprint=fingerprint,
         findings=_findings(data.get("findings")),
         source=source,

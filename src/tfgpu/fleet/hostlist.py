@@ -9,7 +9,6 @@ in separate ranges (`n[1,01]`). `expand` reads such a list back (several bracket
 
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 __all__ = ["HostlistError", "MAX_EXPANDED", "compress", "expand"]
@@ -17,23 +16,52 @@ __all__ = ["HostlistError", "MAX_EXPANDED", "compress", "expand"]
 #: The most names one host list may expand to (a typo like `n[1-999999999]` is refused, not built).
 MAX_EXPANDED = 1_000_000
 
-_TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$")
-
 
 class HostlistError(ValueError):
     """A host list that cannot be read (one line saying where)."""
 
 
+_DIGITS = "0123456789"
+
+
 def _split(name: str) -> tuple[str, str | None]:
-    match = _TRAILING_DIGITS.match(name)
-    if match is None or "[" in name or "]" in name or "," in name:
+    head = name.rstrip(_DIGITS)
+    if len(head) == len(name) or "[" in name or "]" in name or "," in name:
         return name, None
-    return match.group(1), match.group(2)
+    return head, name[len(head):]
 
 
 def _fits(number: int, digits: str, width: int) -> bool:
     """Whether `digits` is how a range whose first number has `width` digits writes `number`."""
     return f"{number:0{width}d}" == digits
+
+
+def _ranges(numbers: set[str]) -> list[list[str]]:
+    """Digit strings joined into ranges [first, last] that expand back to exactly them."""
+    ranges: list[list[str]] = []  # [first digits, last digits]
+    open_ranges: dict[tuple[int, int], int] = {}  # (last value, width of its first) -> index
+    last_value, last_width = -2, 0  # of the range extended or started last (the common case)
+    for value, width, digits in sorted((int(d), len(d), d) for d in numbers):
+        key = (last_value, last_width)
+        if value == last_value + 1 and key in open_ranges and (width == last_width or _fits(value, digits, last_width)):
+            at = open_ranges.pop(key)
+            ranges[at][1] = digits
+            open_ranges[(value, last_width)] = at
+            last_value = value
+            continue
+        for w in range(width, 0, -1):  # a range of its own width, or a narrower one's (9, 10, 11)
+            joined = open_ranges.get((value - 1, w))
+            if joined is not None and _fits(value, digits, w):
+                del open_ranges[(value - 1, w)]
+                ranges[joined][1] = digits
+                open_ranges[(value, w)] = joined
+                last_value, last_width = value, w
+                break
+        else:
+            open_ranges[(value, width)] = len(ranges)
+            ranges.append([digits, digits])
+            last_value, last_width = value, width
+    return ranges
 
 
 def compress(names: Iterable[str]) -> str:
@@ -45,24 +73,13 @@ def compress(names: Iterable[str]) -> str:
         if digits is None:
             plain.add(name)
         else:
-            by_prefix.setdefault(prefix, set()).add(digits)
+            numbers = by_prefix.get(prefix)
+            if numbers is None:
+                numbers = by_prefix[prefix] = set()
+            numbers.add(digits)
     parts: list[tuple[str, str]] = [(name, name) for name in plain]
     for prefix, numbers in by_prefix.items():
-        ranges: list[list[str]] = []  # [first digits, last digits]
-        open_ranges: dict[tuple[int, int], int] = {}  # (last value, width of its first) -> index
-        for digits in sorted(numbers, key=lambda d: (int(d), len(d))):
-            value = int(digits)
-            for width in range(len(digits), 0, -1):  # its own width, or a narrower range's (9, 10, 11)
-                at = open_ranges.pop((value - 1, width), None)
-                if at is not None and _fits(value, digits, width):
-                    ranges[at][1] = digits
-                    open_ranges[(value, width)] = at
-                    break
-                if at is not None:
-                    open_ranges[(value - 1, width)] = at
-            else:
-                open_ranges[(value, len(digits))] = len(ranges)
-                ranges.append([digits, digits])
+        ranges = _ranges(numbers)
         if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
             parts.append((prefix, prefix + ranges[0][0]))
             continue

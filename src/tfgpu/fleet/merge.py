@@ -145,16 +145,23 @@ class Merger:
                 "findings_missing": [{"id": a, "severity": b} for a, b in map(_split_finding, sorted(rset - fset))],
             })
 
-        finding_nodes: dict[str, list[str]] = {}
-        for g in groups:
+        # A finding's nodes are the union of the groups that have it; many findings share the same
+        # groups (every ok finding of the common configurations), so each union is written once.
+        finding_groups: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
             for f in g.findings:
-                finding_nodes.setdefault(f, []).extend(g.nodes)
+                finding_groups.setdefault(f, []).append(i)
+        hostlists: dict[tuple[int, ...], str] = {}
         rows = []
-        for f, nodes in finding_nodes.items():
+        for f, members in finding_groups.items():
+            key = tuple(members)
+            if key not in hostlists:
+                hostlists[key] = compress(node for i in members for node in groups[i].nodes)
             fid, sev = _split_finding(f)
-            rows.append((_SEVERITY_ORDER.get(sev, 9), -len(nodes), fid, sev, nodes))
-        findings = [{"id": fid, "severity": sev, "count": len(nodes), "nodes": compress(nodes)}
-                    for _o, _n, fid, sev, nodes in sorted(rows, key=lambda r: r[:3])]
+            count = sum(len(groups[i].nodes) for i in members)
+            rows.append((_SEVERITY_ORDER.get(sev, 9), -count, fid, sev, count, hostlists[key]))
+        findings = [{"id": fid, "severity": sev, "count": count, "nodes": nodes}
+                    for _o, _n, fid, sev, count, nodes in sorted(rows, key=lambda r: r[:3])]
 
         problems, unexpected = self._problems(expect)
         counts = {s: 0 for s in VERDICTS}
