@@ -60,8 +60,6 @@ def test_corpus_is_big_enough_and_sourced() -> None:
         assert any(line.strip() for line in body), path.name
 
 
-@pytest.mark.xfail(strict=True, reason="issue #12: shared-env has 4 real logs with TensorFlow in the environment; "
-                                        "no fifth real, sourced one was found yet (every other class has >= 5)")
 def test_every_issue_class_has_enough_real_logs() -> None:
     counts = {c: 0 for c in ISSUE_CLASSES}
     for path in LOG_FILES:
