@@ -75,15 +75,37 @@ def _group_verdicts(group: dict[str, Any]) -> str:
 
 
 def _group_diff(doc: dict[str, Any], group: dict[str, Any]) -> str:
-    """What a common, non-majority group changes against the majority."""
-    major = _groups_by_id(doc).get(doc["majority"])
-    if major is None or major is group:
+    """What sets a group apart: an outlier's difference from the group it is compared with, a
+    common group's from the majority ("" for the majority)."""
+    by_id = _groups_by_id(doc)
+    outlier = next((o for o in doc["outliers"] if o["group"] == group["id"]), None)
+    other = by_id.get(outlier["compared_with"] if outlier else doc["majority"])
+    if other is None or other is group:
         return ""
-    theirs = {f["field"]: f["value"] for f in major["fingerprint"]}
+    theirs = {f["field"]: f["value"] for f in other["fingerprint"]}
     mine = {f["field"]: f["value"] for f in group["fingerprint"]}
-    labels = {f["field"]: f["label"] for f in major["fingerprint"] + group["fingerprint"]}
+    labels = {f["field"]: f["label"] for f in other["fingerprint"] + group["fingerprint"]}
     diffs = [f"{labels[k]} {mine.get(k, 'none')}" for k in labels if mine.get(k, "none") != theirs.get(k, "none")]
-    return ", ".join(diffs) or "findings differ"
+    if len(diffs) > SHOWN_DIFFS:
+        diffs = diffs[:SHOWN_DIFFS] + [f"{len(diffs) - SHOWN_DIFFS} more"]
+    if not diffs and outlier:
+        diffs = [f"+{f['id']}" for f in outlier["findings_added"] if f["severity"] not in ("ok", "skipped")]
+        diffs += [f"-{f['id']}" for f in outlier["findings_missing"] if f["severity"] not in ("ok", "skipped")]
+    what = ", ".join(diffs[:SHOWN_DIFFS + 1]) or "findings differ"
+    return f"outlier of group {other['id']}: {what}" if outlier else f"vs group {other['id']}: {what}"
+
+
+#: Host lists longer than this are cut in the terminal view (the JSON has them whole).
+SHOWN_HOSTLIST = 160
+
+
+def clip(hostlist: str, limit: int = SHOWN_HOSTLIST) -> str:
+    """A host list cut at a comma before `limit` characters, its bracket closed: `gpu[001,003,…]`."""
+    if len(hostlist) <= limit:
+        return hostlist
+    head = hostlist[:limit]
+    head = head[: max(head.rfind(","), 0)]
+    return head + (",…]" if head.count("[") > head.count("]") else ",…")
 
 
 def text(doc: dict[str, Any], width: int | None = None, color: bool = False, ascii_only: bool = False) -> str:
@@ -126,22 +148,22 @@ def text(doc: dict[str, Any], width: int | None = None, color: bool = False, asc
         for o in doc["outliers"]:
             status = _groups_by_id(doc)[o["group"]]["verdicts"]
             mark = good if status["ready"] == o["count"] else bad
-            line((f"  {mark} ", "green" if mark == good else "red"), outlier_line(o))
+            head, _, rest = outlier_line(o).partition(": ")
+            line((f"  {mark} ", "green" if mark == good else "red"), f"{clip(head)}: {rest}")
     if groups:
         line()
         line(("Groups", "bold"), f" ({len(groups)}, largest first)")
         for g in groups:
-            tag = "" if g["common"] else "  outlier"
             diff = _group_diff(doc, g)
-            line(f"  {g['id']:>3}  {_plural(g['count'], 'node'):>10}  {_group_verdicts(g):<22}  {g['nodes']}",
-                 (tag, "yellow"), f"  [{diff}]" if diff else "")
+            line(f"  {g['id']:>3}  {_plural(g['count'], 'node'):>10}  {_group_verdicts(g):<22}  ",
+                 (f"[{diff}] " if diff else "", "" if g["common"] else "yellow"), clip(g["nodes"]))
     shown = [f for f in doc["findings"] if f["severity"] not in ("ok", "skipped")]
     if shown:
         line()
         line(("Findings", "bold"), " (by how many nodes have them; ok and skipped ones left out)")
         style = {"error": "red", "warning": "yellow"}
         for f in shown:
-            nodes = f["nodes"] if f["count"] < doc["counts"]["reports"] else "all reporting nodes"
+            nodes = clip(f["nodes"]) if f["count"] < doc["counts"]["reports"] else "all reporting nodes"
             line("  ", (f"{f['severity']:<8}", style.get(f["severity"], "")), f" {f['id']}  {_plural(f['count'], 'node')}: {nodes}")
     if doc["problems"]:
         line()
