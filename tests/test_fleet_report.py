@@ -379,3 +379,72 @@ def test_planted_outliers_are_exactly_the_reported_outliers(tmp_path):
     assert doc["counts"]["reports"] == 300
     assert bench.reported_outliers(doc) == planted
     assert sum(1 for g in doc["groups"] if g["common"]) == len(bench.PARTITIONS)
+
+
+# --- robustness ----------------------------------------------------------------------------------
+
+
+def test_reports_of_unexpected_shapes_are_problems_never_exceptions():
+    from tfgpu.fleet.fingerprint import ReportProblem
+
+    base = screen("rtx4090-ready")
+    paths = [("verdict",), ("findings",), ("facts", "host"), ("facts", "driver", "data", "gpus"),
+             ("facts", "driver", "data", "driver_version"), ("facts", "libraries", "data", "libraries"),
+             ("facts", "tf_build", "data", "version"), ("facts", "python_env", "data"), ("facts", "host", "data", "hostname"),
+             ("facts",), ("schema_version",), ("kind",)]
+    weird = [None, 1, 2.5, True, "x", [], {}, [1, "a", None], {"status": "ok"}, "\x1b[31mred\x07"]
+    outcomes = set()
+    for path in paths:
+        for value in weird:
+            report = copy.deepcopy(base)
+            target = report
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            try:
+                summary = summarise(report, "n")
+                assert all("\x1b" not in v for _f, v in summary.fingerprint) and "\x1b" not in summary.node
+                outcomes.add("summary")
+            except ReportProblem as exc:
+                assert "\n" not in str(exc)
+                outcomes.add("problem")
+    assert outcomes == {"summary", "problem"}
+    # A list of GPUs that holds other things than objects, or libraries without keys, still summarise.
+    report = copy.deepcopy(base)
+    report["facts"]["driver"]["data"]["gpus"] = [1, None, {"name": "X"}]
+    assert dict(summarise(report, "n").fingerprint)["gpus"] == "1x X"
+
+
+def test_other_tfgpu_documents_are_named_for_what_they_are(tmp_path):
+    fleet = build([str(SCREENS / "rtx4090-ready.json")])
+    write(tmp_path / "fleet.json", fleet)
+    explain = dict(screen("no-driver"), kind="explain")
+    write(tmp_path / "explain.json", explain)
+    doc = build([str(tmp_path)])
+    reasons = {p["node"]: p["reason"] for p in doc["problems"]}
+    assert reasons == {"fleet": "a tfgpu 'fleet' document, not a doctor report",
+                       "explain": "a tfgpu 'explain' document, not a doctor report"}
+
+
+def test_deeply_nested_json_is_a_problem(tmp_path):
+    (tmp_path / "deep.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    doc = build([str(tmp_path)])
+    assert [p["node"] for p in doc["problems"]] == ["deep"]
+    assert "nested too deeply" in doc["problems"][0]["reason"]
+
+
+def test_worker_processes_give_the_same_document(tmp_path):
+    for i in range(12):
+        write(tmp_path / f"r{i}.json", node_report(f"gpu{i:02d}", driver="535.104.05" if i == 3 else None))
+    (tmp_path / "bad.json").write_text("{")
+    assert build([str(tmp_path)], jobs=3) == build([str(tmp_path)], jobs=1)
+
+
+def test_long_host_lists_are_cut_in_the_terminal_with_the_bracket_closed():
+    from tfgpu.fleet.render import clip
+
+    hostlist = compress(f"gpu{i:04d}" for i in range(0, 2000, 2))
+    cut = clip(hostlist, 60)
+    assert len(cut) <= 62 and cut.startswith("gpu[0000,0002,") and cut.endswith(",…]")
+    assert clip("gpu[001-004]", 60) == "gpu[001-004]"
+    assert clip(",".join(f"n{i}x" for i in range(100)), 20).endswith(",…")

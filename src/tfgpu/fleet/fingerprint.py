@@ -77,7 +77,7 @@ def _text(value: Any) -> str:
             short = printable(value)
             if len(short) > LIMIT:
                 short = short[: LIMIT - 1] + "…"
-            if len(_SHORT) < _SHORT_MAX:
+            if len(value) <= LIMIT and len(_SHORT) < _SHORT_MAX:
                 _SHORT[value] = short
         return short
     return NONE if value is None else _text(str(value))
