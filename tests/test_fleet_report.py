@@ -13,9 +13,12 @@ import os
 import random
 import shutil
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import REPO, run_tfgpu
 from tfgpu.fleet.cmd_report import build
@@ -448,3 +451,33 @@ def test_long_host_lists_are_cut_in_the_terminal_with_the_bracket_closed():
     assert len(cut) <= 62 and cut.startswith("gpu[0000,0002,") and cut.endswith(",…]")
     assert clip("gpu[001-004]", 60) == "gpu[001-004]"
     assert clip(",".join(f"n{i}x" for i in range(100)), 20).endswith(",…")
+
+
+# --- fuzzing the two parsers of outside input: host lists and report streams ---------------------
+
+FUZZ = settings(max_examples=150, deadline=timedelta(seconds=2), derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_HOST_TOKENS = st.sampled_from(["gpu", "n", "[", "]", ",", "-", "0", "1", "9", "001", "064", "99999999", " ", "\x1b"])
+_STREAM_TOKENS = st.sampled_from(["{", "}", "[pod/tfgpu-a/tfgpu] ", "[pod/tfgpu-b/tfgpu] ", "\n", '"facts": {}', ",",
+                                  '"schema_version": 9', '"kind": "doctor"', '"verdict": {"status": "ready"}', "  ",
+                                  "null", "[", "]", "\x00", "9" * 5000, '"findings": []', "log line"])
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=80), st.lists(_HOST_TOKENS, max_size=30).map("".join)))
+def test_expand_answers_names_or_hostlist_error(text):
+    try:
+        names = expand(text)
+    except HostlistError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert len(names) <= 1_000_000
+
+
+@FUZZ
+@given(st.lists(_STREAM_TOKENS, max_size=60).map("".join))
+def test_a_stream_yields_items_only(text):
+    from tfgpu.fleet.ingest import Problem
+
+    for item in StreamReader("stdin", "stdin").read(text.splitlines()):
+        assert isinstance(item, Problem) or item.status in ("ready", "not_ready", "unknown")
