@@ -242,7 +242,7 @@ def main() -> int:
         print(f"json.load of every file, one process: {bw:.2f} s wall, {bc:.2f} s CPU (best of {args.runs})")
         print(f"fleet report, in process (build):     {ow:.2f} s wall, {oc:.2f} s CPU;"
               f" ratio {ow / bw:.2f} wall, {oc / bc:.2f} CPU (aim <= 1.5)")
-        jw, jc, _doc = _timed(build, [str(directory)], jobs=max(2, os.cpu_count() or 1))
+        jw, _jc, _doc = _timed(build, [str(directory)], jobs=max(2, os.cpu_count() or 1))
         print(f"fleet report, in process, {max(2, os.cpu_count() or 1)} worker processes: {jw:.2f} s wall "
               f"(ratio {jw / bw:.2f}; {os.cpu_count()} CPUs here)")
         cli_w, cli_c, code, rss = _cli(directory, "--jobs", "1")

@@ -313,7 +313,7 @@ def test_a_stream_of_compact_and_pretty_documents_with_log_lines_between():
         json.dumps(node_report("n4"), indent=1),
     ])
     items = list(StreamReader("stdin", "stdin").read(text.splitlines()))
-    names = [getattr(i, "node") for i in items]
+    names = [i.node for i in items]
     assert names[:2] == ["n1", "n2"] and "n4" in names
     bad = [i for i in items if type(i).__name__ == "Problem"]
     assert len(bad) == 1 and "not valid JSON" in bad[0].reason
