@@ -481,3 +481,10 @@ def test_a_stream_yields_items_only(text):
 
     for item in StreamReader("stdin", "stdin").read(text.splitlines()):
         assert isinstance(item, Problem) or item.status in ("ready", "not_ready", "unknown")
+
+
+def test_kubectl_timestamps_are_dropped():
+    text = json.dumps(node_report(None), indent=2)
+    lines = [f"[pod/tfgpu-xyz/tfgpu] 2026-11-30T20:01:02.123456789Z {line}" for line in text.splitlines()]
+    items = list(StreamReader("stdin", "stdin").read(lines))
+    assert [(type(i).__name__, i.node) for i in items] == [("NodeSummary", "tfgpu-xyz")]

@@ -6,6 +6,7 @@ A stream may carry several documents, pretty-printed or one per line, with log l
 by `tfgpu doctor --json`, ends on a line that is `}`. Lines prefixed the way `kubectl logs --prefix`
 writes them (`[pod/NAME/CONTAINER] ...`) are put back together per prefix, so interleaved output of
 many pods still yields whole documents; the pod name is the node's name where the report has none.
+The time `kubectl logs --timestamps` adds to each line is dropped.
 
 What cannot be merged becomes a Problem (one line why), never an exception.
 """
@@ -41,6 +42,8 @@ class Problem(NamedTuple):
 Item = Union[NodeSummary, Problem]
 
 _PREFIX = re.compile(r"^\[(pod/[^\]\s/]+(?:/[^\]\s]*)?)\] ?")
+#: What `kubectl logs --timestamps` puts before each line (after the --prefix): an RFC 3339 time.
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
 
 
 def _json_error(exc: ValueError, text: str, first_line: int) -> str:
@@ -156,6 +159,10 @@ class StreamReader:
         prefix = match.group(1) if match else None
         if match:
             line = line[match.end():]
+        if line[:1].isdigit():
+            stamp = _TIMESTAMP.match(line)
+            if stamp:
+                line = line[stamp.end():]
         splitter = self.splitters.get(prefix)
         if splitter is None:
             splitter = self.splitters[prefix] = _Splitter()
