@@ -164,3 +164,31 @@ def test_a_plugin_printing_when_imported_does_not_corrupt_the_json(tmp_path: Pat
     data, err, code, _s = _doctor(env)
     assert code == 1 and "imported!" in err  # 1: the hermetic machine has no driver
     assert findings_by_id(data)["import-chatty"]
+
+
+def test_what_a_failing_plugin_said_before_it_failed_is_kept(tmp_path: Path):
+    env = _install(tmp_path, """
+        from tfgpu.model import Severity
+        def check_it(ctx):
+            '''Says one thing, then breaks.'''
+            yield ctx.finding("said-first", Severity.INFO, "said before failing")
+            yield "not a finding"
+            yield ctx.finding("never-seen", Severity.INFO, "after the bad one")
+    """)
+    data, _err, code, _s = _doctor(env, "bad-plugin-check")
+    assert code == 3 and "returned a str where a Finding belongs" in _failed_plugin(data)["summary"]
+    by = findings_by_id(data)
+    assert by["said-first"][0]["check"] == "bad-plugin-check" and "never-seen" not in by
+
+    other = tmp_path / "b"
+    other.mkdir()
+    env = _install(other, """
+        from tfgpu.model import Severity
+        def check_it(ctx):
+            '''Says one thing, then raises.'''
+            yield ctx.finding("said-first", Severity.INFO, "said before raising")
+            raise RuntimeError("broke")
+    """)
+    data, _err, code, _s = _doctor(env, "bad-plugin-check")
+    assert code == 3 and "raised RuntimeError: broke" in _failed_plugin(data)["summary"]
+    assert findings_by_id(data)["said-first"]

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from tfgpu.model import Finding, Fix, ProbeFailure, ProbeStatus, Report, RunOptions, Severity
 from tfgpu.probes import Probe, ProbeContext
@@ -226,12 +226,16 @@ class _Lane:
         while True:
             func, ctx, box, done = self.jobs.get()
             _LANE.sink = box["printed"]
+            out = box["out"]  # filled one by one: a check that raises, or overruns, keeps what it said
             try:
                 result = func(ctx)
                 if result is not None and not hasattr(result, "__iter__"):
-                    box["out"] = [result]  # judged below: a single non-finding
+                    out.append(result)  # judged by the guard: a single non-finding
                 else:
-                    box["out"] = list(result) if result is not None else []
+                    for item in result or ():
+                        out.append(item)
+                        if len(out) > MAX_FINDINGS:
+                            break
             except BaseException as exc:  # SystemExit from a plugin ends nothing but its check
                 box["exc"] = exc
             finally:
@@ -242,7 +246,8 @@ class _Lane:
 class _Guard:
     """Runs each check of a registry on a lane with a deadline, and validates what it returns.
     Python cannot stop a thread: a check past its limit is reported as timed out and abandoned (its
-    thread runs on until tfgpu exits, its later printing still kept off stdout)."""
+    thread runs on until tfgpu exits, its later printing still kept off stdout). The findings a
+    failed check made before it failed are kept, as when it runs unguarded."""
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
@@ -252,66 +257,81 @@ class _Guard:
         self.failures: dict[str, tuple[str, str]] = {}
         self.printed: dict[str, str] = {}
 
-    def wrap(self, chk: Any) -> Callable[[Any], list[Finding]]:
-        def guarded(ctx: Any) -> list[Finding]:
+    def wrap(self, chk: Any) -> Callable[[Any], Iterator[Finding]]:
+        def guarded(ctx: Any) -> Iterator[Finding]:
             return self.call(chk, ctx)
 
         return guarded
 
-    def call(self, chk: Any, ctx: Any) -> list[Finding]:
+    def call(self, chk: Any, ctx: Any) -> Iterator[Finding]:
+        """Run the check now; return its findings to replay (then its failure, raised, if it failed)."""
         if self.lane is None:
             self.lane = _Lane()
-        box: dict[str, Any] = {"printed": []}
+        box: dict[str, Any] = {"printed": [], "out": []}
         done = threading.Event()
         self.lane.jobs.put((chk.func, ctx, box, done))
         finished = done.wait(self.limit)
         printed = "".join(box["printed"])[:PRINTED_CAP]
+        made = list(box["out"])  # a copy: an abandoned check may still be adding
+        why = ""
         if not finished:
             self.lane = None
             self.abandoned += 1
-            return self.fail(chk.id, f"did not finish within {self.limit:g} s and was abandoned (a Python thread "
-                             "cannot be killed: it may run on until tfgpu exits)", printed)
-        exc = box.get("exc")
-        if exc is not None:
-            return self.fail(chk.id, f"raised {type(exc).__name__}: {exc}", printed)
+            why = (f"did not finish within {self.limit:g} s and was abandoned (a Python thread cannot be killed: it "
+                   "may run on until tfgpu exits)")
+        elif box.get("exc") is not None:
+            exc = box["exc"]
+            why = f"raised {type(exc).__name__}: {exc}"
         # A plugin's results are checked here; the built-in checks' by the test suite (every report it
         # makes is validated against the schema), which keeps this cost off every run.
-        problem = _invalid(box["out"]) if _plugin_origin(chk.origin) else ""
+        good, problem = _valid_prefix(made) if _plugin_origin(chk.origin) else (len(made), "")
         if problem:
-            return self.fail(chk.id, f"returned {problem}", printed)
-        if printed.strip():
+            why = why or f"returned {problem}"
+            made = made[:good]
+        if why:
+            self.failures[chk.id] = (why, printed)
+        elif printed.strip():
             self.printed[chk.id] = printed
-        return box["out"]
+        return _replay(made, why)
 
-    def fail(self, check_id: str, why: str, printed: str) -> list[Finding]:
-        self.failures[check_id] = (why, printed)
+
+def _replay(made: list[Finding], why: str) -> Iterator[Finding]:
+    yield from made
+    if why:
         raise CheckFailed(why)
 
 
-def _invalid(results: list) -> str:
-    """What is wrong with a check's results, "" when they are findings the report can carry."""
-    if len(results) > MAX_FINDINGS:
-        return f"{len(results)} results (at most {MAX_FINDINGS})"
-    for f in results:
-        if not isinstance(f, Finding):
-            return f"a {type(f).__name__} where a Finding belongs"
-        if not isinstance(f.severity, Severity):
-            return f"a finding whose severity is a {type(f.severity).__name__}, not a tfgpu Severity"
-        for name in ("id", "check", "summary", "detail", "area", "root_cause", "ignored"):
-            if not isinstance(getattr(f, name), str):
-                return f"a finding whose {name} is a {type(getattr(f, name)).__name__}, not text"
-        if not f.id:
-            return "a finding without an id"
-        if not isinstance(f.evidence, dict):
-            return f"a finding whose evidence is a {type(f.evidence).__name__}, not a mapping"
-        if not isinstance(f.fixes, (tuple, list)) or not all(
-                isinstance(x, Fix) and isinstance(x.summary, str) and all(isinstance(c, str) for c in x.commands)
-                for x in f.fixes):
-            return "a finding whose fixes are not tfgpu Fix records of text"
-        try:
-            json.dumps(f.evidence, default=str, allow_nan=True)
-        except (TypeError, ValueError, RecursionError) as exc:
-            return f"a finding whose evidence cannot be written as JSON ({exc})"
+def _valid_prefix(results: list) -> tuple[int, str]:
+    """How many of a check's results, from the first, are findings the report can carry, and what is
+    wrong with the next one ("" when all are)."""
+    for i, f in enumerate(results):
+        problem = _invalid(f) if i < MAX_FINDINGS else f"more than {MAX_FINDINGS} results"
+        if problem:
+            return i, problem
+    return len(results), ""
+
+
+def _invalid(f: Any) -> str:
+    """What is wrong with one result of a check, "" when it is a finding the report can carry."""
+    if not isinstance(f, Finding):
+        return f"a {type(f).__name__} where a Finding belongs"
+    if not isinstance(f.severity, Severity):
+        return f"a finding whose severity is a {type(f.severity).__name__}, not a tfgpu Severity"
+    for name in ("id", "check", "summary", "detail", "area", "root_cause", "ignored"):
+        if not isinstance(getattr(f, name), str):
+            return f"a finding whose {name} is a {type(getattr(f, name)).__name__}, not text"
+    if not f.id:
+        return "a finding without an id"
+    if not isinstance(f.evidence, dict):
+        return f"a finding whose evidence is a {type(f.evidence).__name__}, not a mapping"
+    if not isinstance(f.fixes, (tuple, list)) or not all(
+            isinstance(x, Fix) and isinstance(x.summary, str) and all(isinstance(c, str) for c in x.commands)
+            for x in f.fixes):
+        return "a finding whose fixes are not tfgpu Fix records of text"
+    try:
+        json.dumps(f.evidence, default=str, allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"a finding whose evidence cannot be written as JSON ({exc})"
     return ""
 
 
