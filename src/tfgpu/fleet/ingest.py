@@ -76,6 +76,8 @@ class _Splitter:
         self.start = 0
         self.last_other = ""  # the last line outside any document (a log line), for messages
         self.documents = 0
+        #: Whether this stream's lines start with a time (kubectl logs --timestamps); None: not seen yet.
+        self.stamped: bool | None = None
 
     def _flush(self) -> Any:
         text, start = "\n".join(self.buf), self.start
@@ -86,26 +88,28 @@ class _Splitter:
         except ReportProblem as exc:
             return exc
 
-    def feed(self, line: str, lineno: int) -> list[Any]:
-        """Documents (parsed data, or ReportProblem) completed by this line."""
-        out: list[Any] = []
+    def feed(self, line: str, lineno: int) -> list[Any] | None:
+        """Documents (parsed data, or ReportProblem) completed by this line; None for none (the
+        common case, kept cheap: a stream is fed line by line)."""
+        buf = self.buf
         if line.startswith("{"):
-            if self.buf:
-                out.append(self._flush())
+            out = [self._flush()] if buf else []
             self.buf, self.start = [line], lineno
             if line.rstrip().endswith("}"):
                 done = self._try()
                 if done is not None:
                     out.append(done)
-        elif self.buf:
-            self.buf.append(line)
-            if line.rstrip() == "}":
+            return out or None
+        if buf:
+            buf.append(line)
+            if line == "}" or (line[:1] == "}" and line.rstrip() == "}"):
                 done = self._try()
                 if done is not None:
-                    out.append(done)
-        elif line.strip():
+                    return [done]
+            return None
+        if line and not line.isspace():
             self.last_other = line.strip()
-        return out
+        return None
 
     def _try(self) -> Any:
         """The document in the buffer if it is complete JSON now, else None (keep reading)."""
@@ -127,6 +131,7 @@ class StreamReader:
     def __init__(self, source: str, default_name: str) -> None:
         self.source, self.default_name = source, default_name
         self.splitters: dict[str | None, _Splitter] = {}
+        self.known: dict[str, tuple[str | None, int, _Splitter]] = {}
         self.counts: dict[str | None, int] = {}
         self.lineno = 0
 
@@ -153,20 +158,8 @@ class StreamReader:
                 yield Problem(name, where, str(exc), "broken")
 
     def feed(self, line: str) -> Iterator[Item]:
-        self.lineno += 1
-        line = line.rstrip("\r\n")
-        match = _PREFIX.match(line)
-        prefix = match.group(1) if match else None
-        if match:
-            line = line[match.end():]
-        if line[:1].isdigit():
-            stamp = _TIMESTAMP.match(line)
-            if stamp:
-                line = line[stamp.end():]
-        splitter = self.splitters.get(prefix)
-        if splitter is None:
-            splitter = self.splitters[prefix] = _Splitter()
-        yield from self._items(prefix, splitter.feed(line, self.lineno))
+        """The Items completed by one more line of the stream."""
+        return self.read((line,), close=False)
 
     def close(self) -> Iterator[Item]:
         for prefix, splitter in self.splitters.items():
@@ -178,10 +171,44 @@ class StreamReader:
                 where = self.source if prefix is None else f"{self.source} [{prefix}]"
                 yield Problem(name, where, f"no JSON report in it{last}", "no_report")
 
-    def read(self, lines: Iterable[str]) -> Iterator[Item]:
+    def read(self, lines: Iterable[str], close: bool = True) -> Iterator[Item]:
+        """The Items of `lines` (then of the stream's end, unless `close` is False). One loop with
+        little work per line (a stream of many reports is millions of lines): a prefix is checked
+        once, then known by its text."""
+        splitters = self.splitters
+        known: dict[str, tuple[str | None, int, _Splitter]] = self.known  # "[pod/a/b]" -> prefix, cut, splitter
+        lineno = self.lineno
         for line in lines:
-            yield from self.feed(line)
-        yield from self.close()
+            lineno += 1
+            if line.startswith("[pod/"):
+                head = line[: line.find("]") + 1]
+                entry = known.get(head)
+                if entry is None:
+                    match = _PREFIX.match(line)
+                    prefix = match.group(1) if match else None
+                    splitter = splitters.get(prefix)
+                    if splitter is None:
+                        splitter = splitters[prefix] = _Splitter()
+                    entry = known[head] = (prefix, len(head) if match else 0, splitter)
+                prefix, cut, splitter = entry
+                if cut:
+                    line = line[cut + 1:] if line[cut:cut + 1] == " " else line[cut:]
+            else:
+                prefix = None
+                splitter = splitters.get(None) or splitters.setdefault(None, _Splitter())
+            if splitter.stamped is None:  # `kubectl logs --timestamps`: seen on a stream's first line
+                splitter.stamped = _TIMESTAMP.match(line) is not None
+            if splitter.stamped:
+                stamp = _TIMESTAMP.match(line)
+                if stamp:
+                    line = line[stamp.end():]
+            docs = splitter.feed(line.rstrip("\r\n") if line.endswith(("\n", "\r")) else line, lineno)
+            if docs:
+                self.lineno = lineno
+                yield from self._items(prefix, docs)
+        self.lineno = lineno
+        if close:
+            yield from self.close()
 
 
 def _stem(path: str) -> str:
