@@ -71,7 +71,7 @@ def collect(paths: List[str], jobs: int = 0):
         for kind, files in plan:
             if kind == "stdin":
                 reader = ingest.StreamReader("stdin", "stdin")
-                stream = sys.stdin
+                stream = _stdin_text()
                 if stream is None:
                     continue
                 yield from reader.read(stream)
@@ -90,6 +90,21 @@ def collect(paths: List[str], jobs: int = 0):
                     yield from items
 
     return generate()
+
+
+def _stdin_text():
+    """Standard input as UTF-8 text whatever the locale (bytes that are not UTF-8 are replaced, and
+    so named by the JSON parser or dropped with a log line); None when there is none."""
+    import io
+    import sys
+
+    stream = sys.stdin
+    if stream is None:
+        return None
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        return stream
+    return io.TextIOWrapper(buffer, encoding="utf-8", errors="replace", newline=None)
 
 
 def build(paths: List[str], expect: Optional[str] = None, outlier_below: float = 10.0, jobs: int = 0) -> dict:
