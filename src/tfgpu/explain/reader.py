@@ -100,7 +100,7 @@ def _decoded_lines(data: bytes, max_chars: int) -> list[str]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
-    if len(text) > max_chars and any(len(line) > max_chars for line in lines):
+    if len(text) > max_chars and max(map(len, lines)) > max_chars:
         lines = [line[:max_chars] for line in lines]
     return lines
 

@@ -11,7 +11,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, islice
-from operator import not_
+from operator import ne, not_
 from typing import Iterable, Sequence
 
 from tfgpu.explain.knowledge import Knowledge, Pattern
@@ -99,7 +99,7 @@ def _regex_alone(pattern: Pattern) -> bool:
 
 
 def _locate(lines: list[str], keys: tuple[_Key, ...], gates: tuple[str, ...], table: Sequence[tuple[str, object]],
-            candidates: dict[int, list[int]], error_lines: set[int]) -> None:
+            candidates: dict[int, list[int]], error_lines: set[int], text: str | None = None) -> None:
     """Find the search keys and error gates in distinct `lines`: the literal indices each line
     holds go to `candidates` (by line index), error-like lines to `error_lines`.
 
@@ -107,7 +107,8 @@ def _locate(lines: list[str], keys: tuple[_Key, ...], gates: tuple[str, ...], ta
     times slower: the ASCII lines (nearly all of a log) are searched on their own."""
     if not lines:
         return
-    text = "\n".join(lines)
+    if text is None:
+        text = "\n".join(lines)
     if text.isascii():
         _search(lines, range(len(lines)), text, keys, gates, table, candidates, error_lines)
         return
@@ -185,6 +186,8 @@ def _match(pattern: Pattern, line: str, prev: str) -> dict[str, str] | None:
     return values
 
 
+#: A timestamp at the start of a line (tfgpu.explain.stamps), in a text of lines.
+_STAMPS_AT_LINE_STARTS = re.compile("^" + STAMP_RE.pattern, re.MULTILINE)
 #: Line outcomes remembered across batches (the memo is emptied when it grows past this).
 MAX_MEMO = 1 << 16
 #: Lines matched per batch: the batch is joined and each literal is found with str.find, so
@@ -198,13 +201,26 @@ _LINE_GATES = (": E ", ": F ", "\nE", "\nF")
 _Key = tuple[str, tuple[int, ...], bool]
 
 
+class _Outcome:
+    """A line's signature hits and fact hits, remembered; `saturated` once applying them again can
+    only add to the signatures' counts (their evidence and values are full or hold these)."""
+
+    __slots__ = ("sig_hits", "fact_hits", "saturated")
+
+    def __init__(self, sig_hits: list[tuple[str, dict[str, str]]], fact_hits: list[tuple[str, str]]) -> None:
+        self.sig_hits = sig_hits
+        self.fact_hits = fact_hits
+        self.saturated = False
+
+
 class Scanner:
     """Feeds batches of lines; keeps only bounded state. No I/O.
 
     Each distinct search key (a literal that holds no other literal) is searched in
     the joined batch with `str.find` (C speed, linear); a hit maps back to its line by bisection,
     and only then do the regexes of that line's literals run. A fact pattern with a constant value
-    is retired once its value and first line are recorded: later lines could add nothing.
+    is retired once its value and first line are recorded: later lines could add nothing. Every
+    regex is linear on any line (tests/test_explain_units.py searches each in adversarial lines).
     """
 
     def __init__(self, knowledge: Knowledge):
@@ -232,7 +248,7 @@ class Scanner:
         self._blind = frozenset(j for j, (_lit, entries) in enumerate(self._table)
                                 if all(_stamp_blind(p) for p, _s, _f in entries))
         #: Outcomes of lines already evaluated (see feed_batch); emptied when the search keys change.
-        self._memo: dict[object, tuple[list[tuple[str, dict[str, str]]], list[tuple[str, str]]]] = {}
+        self._memo: dict[object, _Outcome] = {}
         #: literal index -> the constant facts it can still add; retired with the literal once recorded.
         self._constant_only = {j for j, (_lit, entries) in enumerate(self._table)
                                if all(sig is None and fact is not None and fact[1] is not None
@@ -281,47 +297,48 @@ class Scanner:
     def feed_batch(self, lines: list[str]) -> None:
         """Match a batch of consecutive lines (no newlines inside).
 
-        Logs repeat themselves, so the literal search runs over the batch's distinct lines only;
-        each occurrence then reuses its distinct line's outcome (keyed with the previous line
-        when a two-line pattern is involved), in order, so evidence and counts stay exact. Only
-        the lines that hold a literal or an error gate are visited one by one.
+        Logs repeat themselves, so the literal search runs over the batch's distinct lines only,
+        and for the stamp-blind literals over the distinct texts after the lines' timestamps;
+        each occurrence then reuses its outcome (remembered across batches, keyed by the line, by
+        the line and the one before it when a two-line pattern is involved, or by the text after
+        the timestamp), in order, so evidence and counts stay exact. Only the lines that hold a
+        literal or an error gate are visited one by one, and an outcome whose evidence and values
+        are full only adds to counts.
         """
         if not lines:
             return
         ulines = list(dict.fromkeys(lines))
-        candidates: dict[int, list[int]] = {}
-        error_lines: set[int] = set()
-        # The stamp-blind literals are searched in the distinct texts after the lines' timestamps
-        # (a message repeated under new timestamps is searched once), the others in whole lines.
-        # (A line without a timestamp is grouped with the stamped lines whose rest it equals: the
-        # blind literals and the gates are in both or in neither.)
-        by_rest: dict[str, list[int]] = {}
-        rest_of: list[str | None] = []
-        stamped = STAMP_RE.match
-        for i, line in enumerate(ulines):
-            rest = line[STAMP_LEN:] if line[4:5] == "-" and stamped(line) else None
-            rest_of.append(rest)
-            by_rest.setdefault(line if rest is None else rest, []).append(i)
-        rests = list(by_rest)
+        n = len(ulines)
+        text = "\n".join(ulines)
+        # The text after each distinct line's leading timestamp (the line itself where it has none).
+        rests = _STAMPS_AT_LINE_STARTS.sub("", text).split("\n") if "-" in text else ulines
+        if len(rests) != n:  # a line with a newline inside: take each line on its own
+            rests = [line[STAMP_LEN:] if STAMP_RE.match(line) else line for line in ulines]
+        stamped = list(map(ne, map(len, rests), map(len, ulines)))
+        # The stamp-blind literals and gates are searched in the distinct rests (a message repeated
+        # under new timestamps is searched once; a line without a timestamp shares the search of
+        # the stamped lines whose rest it equals: the blind literals are in both or in neither),
+        # the others in whole lines.
+        urests = list(dict.fromkeys(rests))
+        rest_index = {rest: r for r, rest in enumerate(urests)}
+        rest_of = list(map(rest_index.__getitem__, rests))
         rest_candidates: dict[int, list[int]] = {}
         rest_errors: set[int] = set()
-        _locate(rests, self._blind_keys, _REST_GATES, self._table, rest_candidates, rest_errors)
-        members = list(by_rest.values())
-        for r, found in rest_candidates.items():
-            for i in members[r]:
-                candidates[i] = found.copy()
-        for r in rest_errors:
-            error_lines.update(members[r])
-        _locate(ulines, self._line_keys, _LINE_GATES, self._table, candidates, error_lines)
-        hot = error_lines.union(candidates)
-        if len(ulines) == len(lines):
+        _locate(urests, self._blind_keys, _REST_GATES, self._table, rest_candidates, rest_errors)
+        candidates: dict[int, list[int]] = {}
+        error_lines: set[int] = set()
+        _locate(ulines, self._line_keys, _LINE_GATES, self._table, candidates, error_lines, text)
+        hot_rests = rest_errors.union(rest_candidates)
+        hot = set(compress(range(n), map(hot_rests.__contains__, rest_of)))
+        hot.update(error_lines, candidates)
+        if n == len(lines):
             # Every line distinct (the usual case with timestamps): line i is distinct line i.
             visit: list[int] = sorted(hot)
             of = None
         else:
             index = {line: i for i, line in enumerate(ulines)}
             of = list(map(index.__getitem__, lines))
-            visit = [k for k, u in enumerate(of) if u in hot]
+            visit = list(compress(range(len(lines)), map(hot.__contains__, of)))
         # A line's outcome, keyed by the line; by the line and the line before it when a two-line
         # pattern is among its literals; by the text after its timestamp when all its literals'
         # patterns are stamp-blind (the same message under another timestamp has the same outcome).
@@ -329,33 +346,35 @@ class Scanner:
         if len(memo) > MAX_MEMO:
             memo.clear()
         prev_literals, blind = self._prev_literals, self._blind
-        evaluate, apply = self._evaluate, self._apply
+        evaluate, apply, hits_of = self._evaluate, self._apply, self.result.hits
         base = self.result.lines_read + 1
         for k in visit:
             line = lines[k]
             u = k if of is None else of[k]
-            lit_indices = candidates.get(u)
+            found = rest_candidates.get(rest_of[u])
+            more = candidates.get(u)
+            lit_indices = found if more is None else more if found is None else found + more
             if lit_indices is not None:
                 prev = lines[k - 1] if k else self._prev
                 key: object = line
                 if not prev_literals.isdisjoint(lit_indices):
                     key = (line, prev)
-                elif blind.issuperset(lit_indices):
-                    rest = rest_of[u]
-                    if rest is not None:
-                        key = (rest,)
-                outcome = memo.get(key)
-                if outcome is None:
+                elif stamped[u] and blind.issuperset(lit_indices):
+                    key = (rests[u],)
+                entry = memo.get(key)
+                if entry is None:
                     # In the signature file's order: the first pattern of a signature that matches wins.
-                    if len(lit_indices) > 1:
-                        lit_indices.sort()
-                    outcome = memo[key] = evaluate(line, prev, lit_indices)
-                sig_hits, fact_hits = outcome
-                if sig_hits or fact_hits:
-                    apply(line, base + k, sig_hits, fact_hits)
+                    entry = memo[key] = _Outcome(*evaluate(line, prev, sorted(lit_indices)))
+                sig_hits = entry.sig_hits
+                if entry.saturated:
+                    for sig_id, _values in sig_hits:
+                        hits_of[sig_id].count += 1
+                elif sig_hits or entry.fact_hits:
+                    apply(line, base + k, sig_hits, entry.fact_hits)
+                    entry.saturated = self._saturated(sig_hits, entry.fact_hits)
                 if sig_hits:
                     continue
-            if u in error_lines:
+            if u in error_lines or rest_of[u] in rest_errors:
                 self._check_unrecognized(line, base + k)
         self.result.lines_read += len(lines)
         self._prev = lines[-1]
@@ -393,6 +412,23 @@ class Scanner:
                     if value is not None:
                         fact_hits.append((name, value))
         return sig_hits, fact_hits
+
+    def _saturated(self, sig_hits: list[tuple[str, dict[str, str]]], fact_hits: list[tuple[str, str]]) -> bool:
+        """Whether applying these hits again would only add to the signatures' counts."""
+        result = self.result
+        for sig_id, values in sig_hits:
+            hits = result.hits[sig_id]
+            if len(hits.lines) < MAX_EVIDENCE_LINES:
+                return False
+            for name, value in values.items():
+                kept = hits.values.get(name)
+                if kept is None or (value not in kept and len(kept) < MAX_VALUES):
+                    return False
+        for name, value in fact_hits:
+            kept = result.facts.get(name)
+            if name not in result.fact_lines or kept is None or (value not in kept and len(kept) < MAX_VALUES):
+                return False
+        return True
 
     def _apply(self, line: str, line_no: int, sig_hits: list[tuple[str, dict[str, str]]],
                fact_hits: list[tuple[str, str]]) -> None:

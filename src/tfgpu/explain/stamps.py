@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from functools import lru_cache
 from typing import Any
 
 #: The timestamp TensorFlow's Python-side log lines begin with ("2024-05-01 12:00:00.123456").
@@ -114,6 +115,7 @@ def _looks_behind(items: Any) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
 def regex_is_blind(pattern: str) -> bool:
     """Whether no match of the regex can begin with a timestamp character, nor look behind its start."""
     try:
