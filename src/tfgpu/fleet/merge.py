@@ -53,6 +53,7 @@ class Merger:
         self.seen: dict[str, str] = {}  # node -> status
         self.sources: dict[str, str] = {}  # node -> where its report came from
         self.not_ready_headlines: dict[str, str] = {}
+        self.headlines: dict[str, str] = {}
         self.problems: list[Problem] = []
         self.reports = 0
         self.inputs = 0
@@ -76,8 +77,8 @@ class Merger:
         group.headlines[item.headline] = group.headlines.get(item.headline, 0) + 1
         self.seen[item.node] = item.status
         self.sources[item.node] = item.source
-        if item.status != "ready":
-            self.not_ready_headlines[item.node] = item.headline
+        if item.status != "ready":  # one copy of each headline, however many nodes share it
+            self.not_ready_headlines[item.node] = self.headlines.setdefault(item.headline, item.headline)
         self.reports += 1
 
     def add_all(self, items: Iterable[Item]) -> None:
