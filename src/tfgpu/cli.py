@@ -188,11 +188,10 @@ def doctor(
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE.toml", help="Read the policy from FILE.toml ([tool.tfgpu], or its top level) instead of ./pyproject.toml."),
 ) -> None:
     """Diagnose whether TensorFlow will use this machine's NVIDIA GPU."""
-    from tfgpu import checks as checks_mod
     from tfgpu import probes as probes_mod
 
     if list_checks or ids:
-        registry = checks_mod.load_all()
+        registry = _load_checks()
     if list_checks:
         from tfgpu.render import checks as list_view
         from tfgpu.render.json import document
@@ -263,7 +262,7 @@ def doctor(
         selected = [p for p in probes_mod.load_all().values() if live or not p.slow]
         # The checks (and what they import) load while the probes run: probes mostly wait on
         # child processes, so this overlaps instead of adding to the wall time.
-        results, timings = _run_with_spinner(selected, ctx, quiet=as_json, meanwhile=checks_mod.load_all)
+        results, timings = _run_with_spinner(selected, ctx, quiet=as_json, meanwhile=lambda: _preload(live))
         if python:
             _reject_non_python(python, results.get("python_env"))
     report = build_report(results, timings, matrix, list(ids) if ids else None, options)
@@ -395,6 +394,25 @@ def _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts,
     if live_timeout != 120.0:
         argv += ["--live-timeout", f"{live_timeout:g}"]
     return tuple(argv)
+
+
+def _load_checks():
+    """The check registry (imported here, not at the top of `doctor`: see `_preload`)."""
+    from tfgpu.checks import load_all
+
+    return load_all()
+
+
+def _preload(live: bool) -> None:
+    """What the report needs besides the facts, loaded while the probes' children run instead of
+    after them (bench/bench_doctor.py, bench/bench_live.py): the checks, with the rules, fixes and
+    packaging they import; and where TensorFlow is imported live, explain's knowledge (its YAML is
+    parsed on every run), which build_report hands the live check: cached, that call finds it."""
+    _load_checks()
+    if live:
+        from tfgpu.explain.classify import load_knowledge
+
+        load_knowledge()
 
 
 def _run_with_spinner(selected, ctx, quiet: bool, meanwhile=None):

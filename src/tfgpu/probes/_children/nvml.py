@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for annotations only: importing typing and collections costs ~10 ms of this child's start
+    from collections.abc import Callable
+    from typing import Any
 
 # NVML return codes (nvml.h; also pynvml's NVML_ERROR_* constants, nvidia-ml-py 13.615.71).
 NOT_SUPPORTED = 3
