@@ -372,23 +372,24 @@ def run_container_command(tmp_path: Path, name: str, doctor_args: tuple[str, ...
     argv = container["command"] + container["args"]
     scratch = tmp_path / name
     scratch.mkdir()
-    env = pod_env(scratch, name)
     done = scratch / "tfgpu" / "exit-code"
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                          start_new_session=True) as proc:
+    # The container's stdout and stderr go to files, as a container runtime drains them: a pipe
+    # nobody reads while waiting would block the script's `cat` of a report larger than its buffer.
+    stdout, stderr = tmp_path / f"{name}.stdout", tmp_path / f"{name}.stderr"
+    with stdout.open("wb") as out, stderr.open("wb") as errs, \
+            subprocess.Popen(argv, stdout=out, stderr=errs, env=pod_env(scratch, name), start_new_session=True) as proc:
         try:
             deadline = time.monotonic() + timeout
             while not done.exists():  # the readiness probe's file: the report is out
-                assert proc.poll() is None, f"the container exited ({proc.returncode}): {proc.stderr.read()!r}"
+                assert proc.poll() is None, f"the container exited ({proc.returncode}): {stderr.read_text()!r}"
                 assert time.monotonic() < deadline, "the doctor did not finish"
                 time.sleep(0.1)
             time.sleep(0.3)
             assert proc.poll() is None, "a DaemonSet container must stay (sleep) after the report"
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
-        out, errs = proc.communicate(timeout=30)
-    assert errs == b""  # the doctor's log went to its file, not into kubectl logs
-    return out.decode()
+    assert stderr.read_bytes() == b""  # the doctor's log went to its file, not into kubectl logs
+    return stdout.read_text()
 
 
 def test_job_container_exits_0_after_its_report_whatever_the_doctor_found(tmp_path):
