@@ -32,21 +32,41 @@ def _examples(*commands: str) -> str:
     return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
 
 
+class _Commands(typer.core.TyperGroup):
+    """tfgpu's commands, `tfgpu fleet` among them but built (and its modules imported) only where it
+    is named, listed (--help) or a typo may mean it: `tfgpu doctor` pays nothing for it."""
+
+    def list_commands(self, ctx):
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name in _LAZY and cmd_name not in self.commands:
+            self.add_command(_LAZY[cmd_name](), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands:  # an unknown name: "did you mean" weighs every command
+            for name in _LAZY:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
+def _fleet_group():
+    from tfgpu.fleet.cli import fleet_group
+
+    return fleet_group()
+
+
+#: The sub-apps built on first use (_Commands), each by a function returning its Click group.
+_LAZY = {"fleet": _fleet_group}
+
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     help="Will TensorFlow use this GPU? If not: exactly why, and the command that fixes it.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def _add_fleet() -> None:
-    from tfgpu.fleet.cli import fleet_app
-
-    app.add_typer(fleet_app, name="fleet")
-
-
-_add_fleet()
 
 
 def _print_version(value: bool) -> None:

@@ -1,7 +1,8 @@
 """`tfgpu fleet …`: the fleet commands, each defined in its own module and registered here.
 
-The command modules import only typer and tfgpu.console at module level (the rest inside the
-command), so that `tfgpu doctor` pays nothing for them.
+tfgpu.cli imports this module only where `fleet` is named or listed (its `_Commands` group calls
+`fleet_group`), and the command modules import only typer and tfgpu.console at module level (the
+rest inside the command), so that `tfgpu doctor` pays nothing for them.
 """
 
 from __future__ import annotations
@@ -20,3 +21,10 @@ fleet_app.command("report")(cmd_report.report)
 fleet_app.command("slurm")(cmd_slurm.slurm)
 fleet_app.command("healthcheck")(cmd_slurm.healthcheck)
 fleet_app.command("k8s-manifest")(cmd_k8s.k8s_manifest)
+
+
+def fleet_group() -> typer.core.TyperGroup:
+    """The `fleet` Click group, as `app.add_typer(fleet_app, name="fleet")` would build it."""
+    group = typer.main.get_group(fleet_app)
+    group.name = "fleet"
+    return group
