@@ -230,7 +230,8 @@ def test_doctor_arguments_pass_through_as_arguments_never_as_script_text():
 def test_yaml_look_alikes_stay_strings():
     """Arguments that YAML 1.1 (what kubectl reads) would take for booleans, numbers or null come
     back as the same strings, and still validate."""
-    tricky = ["yes", "on", "no", "1", "0x1f", "1e3", "null", "~", "", "- x", "a: b", "#c", "ünï", "'", '"', "\t"]
+    tricky = ["yes", "on", "no", "1", "0x1f", "1e3", "null", "~", "", "- x", "a: b", "#c", "ünï", "'", '"', "\t",
+              "two\nlines", "trailing \n", "\n lead", "end\n\n"]
     docs = manifest("--image", IMAGE, "--", *tricky)
     container = pod_spec(docs)["containers"][0]
     assert container["args"][3:] == tricky

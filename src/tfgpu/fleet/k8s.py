@@ -25,8 +25,7 @@ from typing import Any, Optional, Sequence
 import yaml
 
 KINDS = ("daemonset", "job")
-#: What `docker build -t tfgpu:VERSION .` makes from the repository's Dockerfile (push it to a
-#: registry the nodes can pull from, and pass that reference with --image).
+#: The workload's name (and its pods' label app=NAME) and namespace unless given.
 DEFAULT_NAME = "tfgpu"
 DEFAULT_NAMESPACE = "tfgpu"
 #: The target TensorFlow environment inside the image the Dockerfile builds.
@@ -44,7 +43,8 @@ BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 SCRATCH = "/tmp"
 #: Where the pod keeps the doctor's outputs: report.json, doctor.log, exit-code ($TMPDIR/tfgpu).
 OUT_DIR = SCRATCH + "/tfgpu"
-#: Node name from the downward API, for whoever wants to know where a report came from.
+#: The node's name from the downward API: the host probe reads it (host facts' node_name), so
+#: fleet report names nodes, not pods.
 NODE_NAME_ENV = "TFGPU_NODE_NAME"
 #: A bound on an indexed Job (pods that find no free node stay Pending until then).
 JOB_DEADLINE_S = 3600
@@ -53,8 +53,8 @@ MAX_GPUS = 64
 MAX_NODES = 100_000
 
 # The container's shell script: the doctor's report (and only it) on stdout; its own log, its exit
-# code and the report kept under $TMPDIR/tfgpu (OUT_DIR in the pod). `$@` are the doctor's arguments (never spliced into the
-# script text, so nothing in them is ever shell syntax).
+# code and the report kept under $TMPDIR/tfgpu (OUT_DIR in the pod). `$@` are the doctor's
+# arguments (never spliced into the script text, so nothing in them is ever shell syntax).
 _RUN_DOCTOR = """\
 out="${TMPDIR:-/tmp}/tfgpu"
 mkdir -p "$out"
