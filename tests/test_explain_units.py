@@ -91,9 +91,19 @@ ADVERSARIAL_CHARS = 4096
 PER_LINE_BOUND = 0.005
 
 
+def _sre(part: str):
+    """The standard library's regex parser or its constants (re._parser, sre_parse before 3.11)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"re.{part}")
+    except ImportError:
+        return importlib.import_module({"_parser": "sre_parse", "_constants": "sre_constants"}[part])
+
+
 def _class_sample(items: list) -> str:
     """A character a regex character class accepts (a negated class: one it does not exclude)."""
-    from re import _constants as C  # type: ignore[attr-defined]
+    C = _sre("_constants")
 
     if any(op is C.NEGATE for op, _ in items):
         excluded = {chr(av) for op, av in items if op is C.LITERAL}
@@ -111,7 +121,7 @@ def _class_sample(items: list) -> str:
 
 def _instance(items: list) -> str:
     """A short text the regex items match (each repeat at its minimum, at least once)."""
-    from re import _constants as C  # type: ignore[attr-defined]
+    C = _sre("_constants")
 
     out = []
     for op, av in items:
@@ -123,7 +133,7 @@ def _instance(items: list) -> str:
             out.append(_class_sample(av))
         elif op is C.ANY:
             out.append("a")
-        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
             out.append(_instance(list(av[2])) * max(1, av[0]))
         elif op is C.SUBPATTERN:
             out.append(_instance(list(av[-1])))
@@ -136,11 +146,11 @@ def _instance(items: list) -> str:
 
 def _repeat_samples(items: list, inside: bool = False) -> set[str]:
     """Characters that the regex's repeats (and anything inside them) accept."""
-    from re import _constants as C  # type: ignore[attr-defined]
+    C = _sre("_constants")
 
     found: set[str] = set()
     for op, av in items:
-        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
             found |= _repeat_samples(list(av[2]), inside=inside or av[1] > 1)
         elif op is C.SUBPATTERN:
             found |= _repeat_samples(list(av[-1]), inside)
@@ -161,9 +171,7 @@ def adversarial_lines(regex: str, literal: str, size: int = ADVERSARIAL_CHARS) -
     prefix of the regex (as far as each of its items), of the characters its repeats accept, and of
     each prefix followed by such a character; each with the pattern's literal after the run, before
     it, and after it behind a space (so that the run itself never completes a match: a near miss)."""
-    from re import _parser  # type: ignore[attr-defined]
-
-    items = list(_parser.parse(regex))
+    items = list(_sre("_parser").parse(regex))
     pieces = {_instance(items[:k]) for k in range(1, len(items) + 1)} | {literal}
     chars = _repeat_samples(items)
     units = {u for u in pieces | chars | {p + c for p in pieces for c in chars} if u}
