@@ -256,6 +256,7 @@ def test_a_second_report_for_a_node_is_named(tmp_path):
     (["NOPE"], "no such file or directory"),
     (["EMPTY"], "no report files in it"),
     (["-"], "nothing to merge"),
+    (["-", "STDIN:error: You must be logged in to the server (Unauthorized)"], "stdin: no JSON document in it"),
     (["GOOD", "--expect", "gpu[1-"], "--expect"),
     (["GOOD", "--json", "--markdown", "-"], "choose one"),
     (["GOOD", "--junit", "NODIR/x.xml"], "cannot write"),
@@ -265,7 +266,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, says):
     write(tmp_path / "good.json", node_report("gpu001"))
     mapping = {"NOPE": str(tmp_path / "nope"), "EMPTY": str(tmp_path / "empty"), "GOOD": str(tmp_path / "good.json"),
                "NODIR/x.xml": str(tmp_path / "nodir" / "x.xml")}
-    proc = run_tfgpu("fleet", "report", *[mapping.get(a, a) for a in args], input="")
+    stdin = next((a[6:] for a in args if a.startswith("STDIN:")), "")
+    args = [mapping.get(a, a) for a in args if not a.startswith("STDIN:")]
+    proc = run_tfgpu("fleet", "report", *args, input=stdin)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert says in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

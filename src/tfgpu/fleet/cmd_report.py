@@ -41,7 +41,6 @@ def collect(paths: List[str], jobs: int = 0):
     Bad input is found before anything is read: a path that does not exist, a directory without
     report files, more than one `-`."""
     import os
-    import sys
 
     from tfgpu.fleet import ingest
     from tfgpu.safeio import printable
@@ -74,7 +73,12 @@ def collect(paths: List[str], jobs: int = 0):
                 stream = _stdin_text()
                 if stream is None:
                     continue
-                yield from reader.read(stream)
+                for item in reader.read(stream):
+                    if isinstance(item, ingest.Problem) and item.kind == "no_report" and list(reader.splitters) == [None]:
+                        # Plain text without one JSON document (no kubectl prefixes either): not
+                        # a node without a report, the wrong input.
+                        raise ValueError(f"stdin: {item.reason.replace('no JSON report in it', 'no JSON document in it')}")
+                    yield item
                 continue
             assert isinstance(files, list)
             workers = jobs or _auto_jobs(len(files))
