@@ -39,7 +39,7 @@ REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / 
 KEEP = ("TFGPU_TEST_TF_PYTHON", "TFGPU_TEST_TF_CUDA_PYTHON", "TFGPU_SKIP_TF_VENVS")
 #: Beyond the environment probe's allow-list: other host state tfgpu reads.
 HOST_STATE = ("CONDA_DEFAULT_ENV", "KUBERNETES_SERVICE_HOST", "FORCE_COLOR", "PYTHONSAFEPATH", "PYTHONHOME",
-              "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITLAB_CI")
+              "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITLAB_CI", "SLURMD_NODENAME", "TFGPU_NODE_NAME")
 
 NO_NVIDIA_SMI = """#!/bin/sh
 # Stand-in for an nvidia-smi on a machine whose NVIDIA library cannot be loaded.
