@@ -184,7 +184,7 @@ def doctor(
                               "there)."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Import TensorFlow but run no work on the GPU."),
     python: Optional[str] = typer.Option(None, "--python", metavar="PYTHON", help="Target interpreter or its venv/conda-env folder (default: the active venv/conda env, else this Python)."),
-    timeout: float = typer.Option(30.0, "--timeout", min=1.0, metavar="SECONDS", help="Time limit per probe, in seconds."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1.0, metavar="SECONDS", help="Time limit per probe and per check, in seconds."),
     live_timeout: float = typer.Option(120.0, "--live-timeout", min=1.0, metavar="SECONDS", help="Time limit for the live TensorFlow import and GPU smoke test, in seconds."),
     from_facts: Optional[Path] = typer.Option(None, "--from-facts", metavar="REPORT.json", help="Re-run the checks on the facts of a saved JSON report."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
@@ -417,10 +417,14 @@ def _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts,
 
 
 def _load_checks():
-    """The check registry (imported here, not at the top of `doctor`: see `_preload`)."""
+    """The check registry (imported here, not at the top of `doctor`: see `_preload`). A plugin that
+    prints while it is imported writes to stderr: stdout carries only the report (--json, --list)."""
+    import contextlib
+
     from tfgpu.checks import load_all
 
-    return load_all()
+    with contextlib.redirect_stdout(sys.stderr):
+        return load_all()
 
 
 def _preload(live: bool) -> None:

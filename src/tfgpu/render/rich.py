@@ -517,7 +517,7 @@ class _Report:
             parts.append(f"{folded} folded under their cause")
         parts.append(f"{total:.2f} s")
         if self.r.failed_checks:
-            parts.append(f"check(s) crashed: {', '.join(self.r.failed_checks)}")
+            parts.append(f"failed check(s): {', '.join(self.r.failed_checks)}")
         self.out.blank()
         self.out.line(Text(" · ".join(parts), style="dim"), prefix=Text(label, style=style) + Text("  "))
 
