@@ -5,8 +5,9 @@ Usage: python bench/bench_explain.py [--lines N] [--big-mb M]
 Prints recognition per class of report on the corpus (dev and held-out splits: a log is
 recognised when explain's non-noise finding ids equal its `# expect:` header; an `expect: none`
 log when explain makes no error finding), then the time of explain (read + scan + report) and of
-`grep -c` over the same file, their ratio, and the peak memory of explain over a large (default
-100 MB) generated log.
+`grep -c` over the same file, their ratio, the same for a crafted 8 MB log of 4 KB lines made to
+make a backtracking regex slow (issue #14 item 5), and the peak memory of explain over a large
+(default 100 MB) generated log.
 """
 
 from __future__ import annotations
@@ -148,6 +149,12 @@ def main() -> int:
             print(f"  ratio:         {ours / grep:.1f}x grep")
             if ours >= 1.0:
                 status = 1
+        crafted = Path(tmp) / "crafted.log"
+        crafted.write_text("".join("a" * 4075 + "b" + str(i) + ".dll\n" for i in range(2000)))
+        ours = min(time_explain(crafted, matrix)[0] for _ in range(2))
+        grep = min(time_grep(crafted) for _ in range(3))
+        print(f"crafted log: 2000 lines of 4 KB ('a' * 4075 + 'b<N>.dll'), {crafted.stat().st_size / 1e6:.1f} MB")
+        print(f"  tfgpu explain: {ours:.3f} s   grep -c: {grep:.3f} s   ratio: {ours / grep:.1f}x grep")
         if args.big_mb:
             big = Path(tmp) / "big.log"
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
