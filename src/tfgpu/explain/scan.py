@@ -125,13 +125,21 @@ def _search(part: list[str], ids: Sequence[int], text: str, keys: tuple[_Key, ..
             table: Sequence[tuple[str, object]], candidates: dict[int, list[int]], error_lines: set[int]) -> None:
     """`_locate` for the lines `part` (indices `ids`), joined by newlines in `text`.
 
-    Each key is searched with `str.find` (C speed, linear); a hit maps back to its line by
-    bisection, and the search goes on from the next line."""
+    Each key is searched with `str.find` (C speed, linear), unless the text lacks the key's
+    rarest character; a hit maps back to its line by bisection, and the search goes on from the
+    next line."""
     # Where each line starts in `text`.
     starts = list(accumulate(map((1).__add__, map(len, part[:-1])), initial=0))
     n = len(part)
     find = text.find
-    for key, lit_indices, exact in keys:
+    present: dict[str, bool] = {}
+    for key, lit_indices, exact, rare in keys:
+        # One character looked for (a C scan that stops at the first one) can spare the search.
+        there = present.get(rare)
+        if there is None:
+            there = present[rare] = rare in text
+        if not there:
+            continue
         at = find(key)
         while at != -1:
             i = bisect_right(starts, at) - 1
@@ -199,7 +207,15 @@ BATCH_LINES = 4096
 _REST_GATES = ("Error", "Exception", "Exhausted") + _MISC_ERROR_LITERALS
 _LINE_GATES = (": E ", ": F ", "\nE", "\nF")
 #: A search key: the text searched, the literal indices it stands for, whether it is their only literal.
-_Key = tuple[str, tuple[int, ...], bool]
+_Key = tuple[str, tuple[int, ...], bool, str]
+#: Characters of log text from the most common on (counted in the corpus, tests/data/logs); a key
+#: is first checked for its character that comes last here (or is not here at all): a text
+#: without it cannot hold the key.
+_COMMON_CHARS = " eortinascldu./0:1p2m-f_hgbw3y4v,658=79xI*]NRAkCUDT(E)PF\"'SML\\OG>V[BqW"
+
+
+def _rarest_char(key: str) -> str:
+    return max(key, key=lambda c: _COMMON_CHARS.find(c) % (len(_COMMON_CHARS) + 1))
 
 
 class _Outcome:
@@ -279,7 +295,7 @@ class Scanner:
             if j not in groups:
                 inside = [r for r in roots if lits[r] in lits[j]]
                 groups[max(inside, key=lambda r: len(lits[r]))].append(j)
-        return tuple((lits[r], tuple(idx), len(idx) == 1) for r, idx in groups.items())
+        return tuple((lits[r], tuple(idx), len(idx) == 1, _rarest_char(lits[r])) for r, idx in groups.items())
 
     def _retire_recorded_constants(self) -> None:
         """Drop literals whose every entry is a constant fact already recorded (value and line)."""
