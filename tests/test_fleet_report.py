@@ -491,3 +491,13 @@ def test_kubectl_timestamps_are_dropped():
     lines = [f"[pod/tfgpu-xyz/tfgpu] 2026-11-30T20:01:02.123456789Z {line}" for line in text.splitlines()]
     items = list(StreamReader("stdin", "stdin").read(lines))
     assert [(type(i).__name__, i.node) for i in items] == [("NodeSummary", "tfgpu-xyz")]
+
+
+def test_the_headline_counts_nodes_without_a_report_in_plain_english(tmp_path):
+    write(tmp_path / "gpu001.json", node_report("gpu001"))
+    (tmp_path / "gpu002.json").write_text("")
+    (tmp_path / "gpu003.out").write_text("srun: error: gpu003: task 0: Exited with exit code 1\n")
+    (tmp_path / "gpu004.json").write_text('{"schema_version": 1, ')
+    (tmp_path / "gpu005.json").write_text("{}")
+    headline = build([str(tmp_path)])["verdict"]["headline"]
+    assert headline == "1 of 5 nodes ready; 2 broken reports; 2 without a report", headline

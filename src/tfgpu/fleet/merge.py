@@ -178,11 +178,13 @@ class Merger:
             parts.append(f"{counts['not_ready']} not ready")
         if counts["unknown"]:
             parts.append(f"{counts['unknown']} unknown")
-        for kind, word in (("broken", "broken report"), ("unreadable", "unreadable report"),
-                           ("no_report", "without a report"), ("missing", "missing"),
-                           ("duplicate", "duplicate report")):
+        for kind, one, many in (("broken", "broken report", "broken reports"),
+                                ("unreadable", "unreadable report", "unreadable reports"),
+                                ("no_report", "without a report", "without a report"),
+                                ("missing", "missing", "missing"),
+                                ("duplicate", "duplicate report", "duplicate reports")):
             if kinds[kind]:
-                parts.append(f"{kinds[kind]} {word}" + ("s" if kinds[kind] > 1 and word.endswith("report") else ""))
+                parts.append(f"{kinds[kind]} {one if kinds[kind] == 1 else many}")
         if outliers:
             n = sum(o["count"] for o in outliers)
             parts.append(f"{n} outlier{'s' if n != 1 else ''}")
