@@ -343,6 +343,20 @@ def test_the_inputs_reach_the_doctor(runner, cc, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_default_fail_on_leaves_the_project_s_policy_alone(runner):
+    """Left empty, the fail-on input passes no --fail-on: the workspace's [tool.tfgpu] fail-on holds,
+    and --strict in args is not refused as a conflict with a --fail-on the user never wrote."""
+    (runner.workspace / "pyproject.toml").write_text('[tool.tfgpu]\nfail-on = "warning"\n')
+    code, out = runner.run_action({**VERSION, "python": sys.executable, "args": "--fast"})
+    assert out["report-path"], "\n".join(runner.logs)[-3000:]
+    assert json.loads(Path(out["report-path"]).read_text())["policy"]["fail_on"] == "warning"
+    (runner.workspace / "pyproject.toml").unlink()
+    code, out = runner.run_action({**VERSION, "python": sys.executable, "args": "--fast --strict"})
+    assert out["exit-code"] == "1", "\n".join(runner.logs)[-3000:]
+    assert json.loads(Path(out["report-path"]).read_text())["policy"]["fail_on"] == "warning"
+
+
+@pytest.mark.slow
 def test_bad_input_is_exit_2_with_no_report(runner):
     code, out = runner.run_action({**VERSION, "python": sys.executable, "args": "--fast 'unbalanced"})
     assert code == 2 and out["report-path"] == "" and out["verdict"] == ""
