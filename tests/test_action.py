@@ -357,6 +357,31 @@ def test_the_default_fail_on_leaves_the_project_s_policy_alone(runner):
 
 
 @pytest.mark.slow
+def test_a_python3_without_venv_support_is_said_and_leaves_no_half_venv(runner, tmp_path):
+    """A stand-in for Debian's python3 without python3-venv: `-m venv` leaves bin/python and fails.
+    The step says what to install, and a later use does not reuse the half-made venv."""
+    real = shutil.which("python3")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python3").write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -m ] && [ "$2" = venv ]; then "{real}" -m venv --without-pip "$3";'
+        " echo 'The virtual environment was not created successfully because ensurepip is not available.' >&2;"
+        " exit 1; fi\n"
+        f'exec "{real}" "$@"\n')
+    (fake / "python3").chmod(0o755)
+    runner.temp = tmp_path / "own-temp"
+    runner.temp.mkdir()
+    runner.env["RUNNER_TEMP"] = str(runner.temp)
+    runner.env["PATH"] = f"{fake}:{runner.env.get('PATH', os.defpath)}"
+    for _ in range(2):
+        code, out = runner.run_action({**VERSION, "python": sys.executable, "args": "--fast"})
+        assert code != 0 and out["exit-code"] == ""
+        assert re.search(r"^::error title=tfgpu::.*python3-venv", runner.logs[-1], re.M), runner.logs[-1]
+        assert not (runner.temp / "tfgpu-action-venv").exists()
+
+
+@pytest.mark.slow
 def test_bad_input_is_exit_2_with_no_report(runner):
     code, out = runner.run_action({**VERSION, "python": sys.executable, "args": "--fast 'unbalanced"})
     assert code == 2 and out["report-path"] == "" and out["verdict"] == ""
