@@ -392,6 +392,22 @@ def test_bad_input_is_exit_2_with_no_report(runner):
 
 
 @pytest.mark.slow
+def test_version_path_is_a_folder_never_a_project_name(runner, tmp_path):
+    """path:<dir> installs that folder: a bare name (path:tfgpu, a checkout beside the workspace's
+    files) is not looked up on the package index, where pip would find a tfgpu (here the wheelhouse's)."""
+    runner.temp = tmp_path / "own-temp"
+    runner.temp.mkdir()
+    runner.env["RUNNER_TEMP"] = str(runner.temp)
+    (runner.workspace / "tfgpu").mkdir()  # a folder that is no project: pip must refuse it
+    code, out = runner.run_action({"version": "path:tfgpu", "python": sys.executable, "args": "--fast"})
+    assert code != 0 and out["exit-code"] == "", runner.logs[-1][-2000:]
+    assert str(runner.workspace / "tfgpu") in runner.logs[-1]
+    code, out = runner.run_action({"version": "path:missing", "python": sys.executable})
+    assert code == 2 and out["exit-code"] == ""
+    assert re.search(r"^::error title=tfgpu::.*path:<dir>.*does not exist", runner.logs[-1], re.M)
+
+
+@pytest.mark.slow
 def test_args_are_words_never_evaluated(runner, tmp_path):
     marker = tmp_path / "pwned"
     code, out = runner.run_action({**VERSION, "python": sys.executable,
