@@ -216,6 +216,38 @@ def test_fleet_slurm_kills_a_hung_srun_cancels_its_job_and_merges_what_came_back
     assert doc["counts"]["reports"] == 1 and [g["nodes"] for g in doc["groups"]] == ["gpu001"]
 
 
+COPYING_SRUN = """#!/bin/sh
+# A stand-in srun: one node, gpu001, whose report is a copy of {report}.
+for a in "$@"; do case "$a" in --output=*) out="${{a#--output=}}";; esac; done
+cp {report} "$(echo "$out" | sed 's/%N/gpu001/')"
+"""
+
+
+def test_fleet_slurm_passes_its_output_options_to_the_merge(tmp_path):
+    """--markdown, --junit and --nodelist (as --expect) reach the merge, whose exit code is the
+    command's; a --junit path that cannot be written is bad input (exit 2), the view not printed."""
+    report = json.loads((Path(__file__).parent.parent / "docs" / "screens" / "rtx4090-ready.json").read_text())
+    report["facts"]["host"]["data"]["hostname"] = "gpu001"
+    saved = tmp_path / "gpu001-report.json"
+    saved.write_text(json.dumps(report))
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    _script(bin_ / "srun", COPYING_SRUN.format(report=saved))
+    env = {"PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}"}
+    done = run_tfgpu("fleet", "slurm", "-w", "gpu[001-002]", "--out", str(tmp_path / "a"), "--markdown", "-",
+                     "--junit", str(tmp_path / "fleet.xml"), env=env)
+    assert done.returncode == 1, done.stderr  # gpu002 is missing
+    assert done.stdout.startswith("## ") and "gpu002" in done.stdout and "missing" in done.stdout
+    assert 'name="gpu002"' in (tmp_path / "fleet.xml").read_text()
+    done = run_tfgpu("fleet", "slurm", "-N", "1", "--out", str(tmp_path / "b"), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"]["ready"] == 1
+    done = run_tfgpu("fleet", "slurm", "-N", "1", "--out", str(tmp_path / "c"), "--junit",
+                     str(tmp_path / "no-such-dir" / "fleet.xml"), env=env)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert "--junit" in done.stderr.splitlines()[-1] and "cannot write" in done.stderr.splitlines()[-1]
+
+
 def test_the_real_slurm_tests_skip_only_where_slurm_cannot_be_installed(monkeypatch):
     import slurm_cluster as cluster_mod
 

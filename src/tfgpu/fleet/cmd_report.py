@@ -127,13 +127,48 @@ def build(paths: List[str], expect: Optional[str] = None, outlier_below: float =
     return merger.document(expect=expected, outlier_share=outlier_below / 100.0, tool_version=__version__)
 
 
-def _write(path: str, text: str, what: str) -> None:
+def _write(path: str, text: str, what: str) -> bool:
+    """Write `text` to `path`; False (one line said) where it cannot be written."""
     try:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
     except (OSError, ValueError) as exc:
         err(f"{what} {path}: cannot write: {getattr(exc, 'strerror', None) or exc}")
-        raise SystemExit(EXIT_USAGE) from None
+        return False
+    return True
+
+
+def run(paths: List[str], *, as_json: bool = False, markdown: Optional[str] = None, junit: Optional[str] = None,
+        expect: Optional[str] = None, outlier_below: float = 10.0, jobs: int = 0) -> int:
+    """Merge `paths`, write --junit/--markdown files, print the view; the exit code (bad input:
+    one line on stderr, EXIT_USAGE). What `fleet report` and `fleet slurm` both run."""
+    from tfgpu.fleet import render
+    from tfgpu.fleet.hostlist import HostlistError
+
+    if as_json and markdown == "-":
+        err("--json and --markdown - both print on stdout: choose one")
+        return EXIT_USAGE
+    try:
+        doc = build(paths, expect=expect, outlier_below=outlier_below, jobs=jobs)
+    except HostlistError as exc:
+        err(f"--expect: {exc}")
+        return EXIT_USAGE
+    except ValueError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    if junit and not _write(junit, render.junit(doc), "--junit"):
+        return EXIT_USAGE
+    if markdown and markdown != "-" and not _write(markdown, render.markdown(doc) + "\n", "--markdown"):
+        return EXIT_USAGE
+    if as_json:
+        from tfgpu.render.json import document
+
+        emit(document(doc))
+    elif markdown == "-":
+        emit(render.markdown(doc) + "\n")
+    else:
+        emit(render.text(doc, **text_style()) + "\n")
+    return EXIT_OK if doc["verdict"]["status"] == "ready" else EXIT_FINDINGS
 
 
 def report(
@@ -146,30 +181,5 @@ def report(
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, max=64, metavar="N", help="Worker processes to read files with (0: by the number of files and CPUs)."),
 ) -> None:
     """Merge per-node reports: groups of identical configurations, the majority, outliers by what differs."""
-    from tfgpu.fleet import render
-    from tfgpu.fleet.hostlist import HostlistError
-
-    if as_json and markdown == "-":
-        err("--json and --markdown - both print on stdout: choose one")
-        raise SystemExit(EXIT_USAGE)
-    try:
-        doc = build(paths, expect=expect, outlier_below=outlier_below, jobs=jobs)
-    except HostlistError as exc:
-        err(f"--expect: {exc}")
-        raise SystemExit(EXIT_USAGE) from None
-    except ValueError as exc:
-        err(str(exc))
-        raise SystemExit(EXIT_USAGE) from None
-    if junit:
-        _write(junit, render.junit(doc), "--junit")
-    if markdown and markdown != "-":
-        _write(markdown, render.markdown(doc) + "\n", "--markdown")
-    if as_json:
-        from tfgpu.render.json import document
-
-        emit(document(doc))
-    elif markdown == "-":
-        emit(render.markdown(doc) + "\n")
-    else:
-        emit(render.text(doc, **text_style()) + "\n")
-    raise SystemExit(EXIT_OK if doc["verdict"]["status"] == "ready" else EXIT_FINDINGS)
+    raise SystemExit(run(paths, as_json=as_json, markdown=markdown, junit=junit, expect=expect,
+                         outlier_below=outlier_below, jobs=jobs))

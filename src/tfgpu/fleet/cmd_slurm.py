@@ -85,12 +85,7 @@ def _merge(out_dir: Path, expect: Optional[str], as_json: bool, markdown: Option
     """`tfgpu fleet report DIR` in this process (with --expect the nodes asked for); its exit code."""
     from tfgpu.fleet import cmd_report
 
-    try:
-        cmd_report.report(paths=[str(out_dir)], as_json=as_json, markdown=markdown, junit=junit, expect=expect,
-                          outlier_below=10.0, jobs=0)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
-    return EXIT_OK
+    return cmd_report.run([str(out_dir)], as_json=as_json, markdown=markdown, junit=junit, expect=expect)
 
 
 def healthcheck(
