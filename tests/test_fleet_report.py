@@ -501,3 +501,17 @@ def test_the_headline_counts_nodes_without_a_report_in_plain_english(tmp_path):
     (tmp_path / "gpu005.json").write_text("{}")
     headline = build([str(tmp_path)])["verdict"]["headline"]
     assert headline == "1 of 5 nodes ready; 2 broken reports; 2 without a report", headline
+
+
+def test_expect_matches_a_fully_qualified_host_name_by_its_short_name(tmp_path):
+    # Reports named by socket.gethostname() may carry gpu001.cluster.example.com where the Slurm
+    # host list says gpu001: the same node, neither missing nor unexpected.
+    write(tmp_path / "a.json", node_report("gpu001.cluster.example.com"))
+    write(tmp_path / "b.json", node_report("gpu002"))
+    write(tmp_path / "c.json", node_report("login1.cluster.example.com"))
+    doc = build([str(tmp_path)], expect="gpu[001-003]")
+    validate_fleet(doc)
+    assert [(p["node"], p["kind"]) for p in doc["problems"]] == [("gpu003", "missing")]
+    assert doc["unexpected"] == "login1.cluster.example.com"
+    doc = build([str(tmp_path)], expect="gpu[001-002],login1.cluster.example.com")
+    assert doc["problems"] == [] and doc["unexpected"] == "" and doc["verdict"]["status"] == "ready"

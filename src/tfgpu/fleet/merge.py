@@ -99,11 +99,23 @@ class Merger:
         if expect is not None:
             named = {p["node"] for p in out}
             wanted = set(expect)
+            # A report named by its host name may carry the fully qualified one (gpu001.example.com)
+            # where the host list has the short one, Slurm's node name: the two are the same node.
+            short: dict[str, str] = {}
+            for node in self.seen:
+                head, dot, _rest = node.partition(".")
+                if dot and head and not head.isdigit() and node not in wanted:
+                    short.setdefault(head, node)
+            matched = set()
             for node in expect:
-                if node not in self.seen and node not in named:
-                    out.append({"node": node, "source": "", "kind": "missing",
-                                "reason": "expected (--expect) but no report came back"})
-            unexpected = sorted(n for n in self.seen if n not in wanted)
+                if node in self.seen or node in named:
+                    continue
+                if node in short:
+                    matched.add(short[node])
+                    continue
+                out.append({"node": node, "source": "", "kind": "missing",
+                            "reason": "expected (--expect) but no report came back"})
+            unexpected = sorted(n for n in self.seen if n not in wanted and n not in matched)
         return out, unexpected
 
     def document(self, expect: list[str] | None = None, outlier_share: float = 0.1,
