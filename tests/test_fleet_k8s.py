@@ -125,7 +125,7 @@ def pod_spec(docs: list[dict]) -> dict:
      "--node-label", "cloud.google.com/gke-accelerator", "--node-label", "nvidia.com/gpu.present=true",
      "--", "--no-smoke", "--timeout", "60"),
     ("--image", IMAGE, "--gpus-per-node", "0", "--namespace", "default"),
-    ("--image", IMAGE, "--kind", "job", "--nodes", "16"),
+    ("--image", IMAGE, "--kind", "job", "--nodes", "16", "--runtime-class", "nvidia"),
     ("--image", "tfgpu@sha256:" + "ab" * 32, "--kind", "JOB", "--nodes", "1", "--", "--python", "/venv/bin/python"),
 ], ids=["daemonset", "daemonset-options", "no-gpu-default-ns", "job", "job-digest"])
 def test_manifest_validates_against_the_kubernetes_models(args):
@@ -430,8 +430,6 @@ def test_container_command_prints_one_report_and_feeds_fleet_report(tmp_path):
 
     stream = prefixed("tfgpu-7xk2p", good) + prefixed("tfgpu-b9qz4", other) + prefixed("tfgpu-m3vd8", broken)
     proc = run_tfgpu("fleet", "report", "-", "--json", input=stream, timeout=120)
-    if "not written yet" in proc.stderr:
-        pytest.skip("`tfgpu fleet report` is still a stub")
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])  # a pod without a report
     merged = json.loads(proc.stdout)
     assert merged["kind"] == "fleet"
@@ -442,3 +440,12 @@ def test_container_command_prints_one_report_and_feeds_fleet_report(tmp_path):
     (problem,) = merged["problems"]
     assert (problem["node"], problem["kind"]) == ("tfgpu-m3vd8", "no_report")
     assert "no-such-python" in problem["reason"]
+
+
+def test_runtime_class_for_clusters_whose_default_runtime_is_not_nvidias():
+    assert "runtimeClassName" not in pod_spec(manifest("--image", IMAGE))
+    spec = pod_spec(manifest("--image", IMAGE, "--runtime-class", "nvidia"))
+    assert spec["runtimeClassName"] == "nvidia"
+    proc = run_tfgpu("fleet", "k8s-manifest", "--image", IMAGE, "--runtime-class", "NVIDIA Runtime", timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines()[-1].startswith("tfgpu: --runtime-class NVIDIA Runtime: not a RuntimeClass name")

@@ -30,6 +30,10 @@ def k8s_manifest(
     node_label: Optional[List[str]] = typer.Option(
         None, "--node-label", metavar="KEY[=VALUE]",
         help="Run on nodes with this label (repeat: any of them); default nvidia.com/gpu.present=true."),
+    runtime_class: Optional[str] = typer.Option(
+        None, "--runtime-class", metavar="NAME",
+        help="The pods' RuntimeClass (e.g. nvidia) where the NVIDIA container runtime is not the default one "
+             "(k3s, RKE2): without it the pods get no driver."),
 ) -> None:
     """Print a Kubernetes manifest (YAML) that runs `tfgpu doctor --json` once on every GPU node.
 
@@ -45,7 +49,8 @@ def k8s_manifest(
         opts = k8s.ManifestOptions(
             image=image if image is not None else f"tfgpu:{__version__}",
             namespace=namespace, name=name, kind=kind.lower(), gpus_per_node=gpus_per_node, nodes=nodes,
-            node_labels=labels, doctor_args=tuple(doctor_args or ()))
+            node_labels=labels, doctor_args=tuple(doctor_args or ()),
+            runtime_class=runtime_class)
         text = k8s.render(opts, __version__)
     except k8s.ManifestError as exc:
         err(str(exc))

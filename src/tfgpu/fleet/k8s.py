@@ -85,6 +85,10 @@ class ManifestOptions:
     #: Node labels, any one of which selects a node: (key, value or None for "exists").
     node_labels: tuple[tuple[str, Optional[str]], ...] = (GPU_NODE_LABEL,)
     doctor_args: tuple[str, ...] = field(default_factory=tuple)
+    #: The pod's runtimeClassName (e.g. "nvidia"), for clusters where the NVIDIA container runtime
+    #: is not the default one (k3s, RKE2, a GPU operator told not to make it the default): without
+    #: it such a pod gets its GPUs allocated but no driver, and every node would look broken.
+    runtime_class: Optional[str] = None
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -175,6 +179,10 @@ def validate(opts: ManifestOptions) -> None:
                                 "(NAME-INDEX must fit 63 characters)")
     elif opts.nodes is not None:
         raise ManifestError("--nodes applies to --kind job only (a DaemonSet finds its nodes itself)")
+    if opts.runtime_class is not None and (len(opts.runtime_class) > 253
+                                           or not _DNS_SUBDOMAIN.match(opts.runtime_class)):
+        raise ManifestError(f"--runtime-class {opts.runtime_class}: not a RuntimeClass name (a DNS subdomain: "
+                            "lower-case letters, digits, - and .)")
     if not opts.node_labels:
         raise ManifestError("--node-label: at least one")
     for arg in opts.doctor_args:
@@ -263,7 +271,7 @@ def _pod_spec(opts: ManifestOptions) -> dict[str, Any]:
     if opts.kind == "job":
         affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": {"matchLabels": {"app": opts.name}}, "topologyKey": "kubernetes.io/hostname"}]}
-    return {
+    spec: dict[str, Any] = {
         "restartPolicy": "Always" if opts.kind == "daemonset" else "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -275,6 +283,9 @@ def _pod_spec(opts: ManifestOptions) -> dict[str, Any]:
         "containers": [_container(opts)],
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "4Gi"}}],
     }
+    if opts.runtime_class is not None:
+        spec["runtimeClassName"] = opts.runtime_class
+    return spec
 
 
 def build(opts: ManifestOptions) -> list[dict[str, Any]]:
