@@ -232,7 +232,12 @@ def test_cc_on_every_visible_gpu_and_the_gpus_that_would_do():
     assert f.evidence == {"required": "8.0", "measured": {"0": "7.5", "1": "9.0"}}
     chosen = report_of(driver=mixed, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "0"}))
     f = pol.check_cc(chosen, "8.0")
-    assert f.severity is Severity.ERROR and f.fixes[0].commands[0] == "export CUDA_VISIBLE_DEVICES=1"
+    # One command, never an export and an unset in a row (pasted, the unset would show GPU 0 again); by
+    # UUID, as CUDA's index order (fastest first) need not be NVML's.
+    assert f.severity is Severity.ERROR and f.fixes[0].commands == ("export CUDA_VISIBLE_DEVICES=GPU-00000001",)
+    no_uuid = driver(gpu(0, cc="7.5"), GpuInfo(1, "NVIDIA H100", uuid=None, compute_capability="9.0"))
+    f = pol.check_cc(report_of(driver=no_uuid, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "0"})), "8.0")
+    assert f.fixes[0].commands == ("export CUDA_VISIBLE_DEVICES=1",)
     assert pol.check_cc(report_of(driver=mixed, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "1"})), "8.0").severity \
         is Severity.OK
     assert pol.check_cc(report_of(driver=mixed), "10.0").severity is Severity.ERROR  # 10.0 > 9.0, numerically

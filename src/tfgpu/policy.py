@@ -391,12 +391,15 @@ def _gpu_name(g: Any) -> str:
 
 
 def _cvd_fix(visible: Visible, usable: list[Any]) -> list[Fix]:
-    """Where CUDA_VISIBLE_DEVICES hides GPUs that would do: unset it, or name those."""
+    """Where CUDA_VISIBLE_DEVICES hides GPUs that would do: name those, in one command (a fix's
+    commands run in order: an unset after it would show the GPUs that fail again), by UUID where
+    NVML gave them (CUDA's indexes are fastest-first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, NVML's in
+    PCI order: an index could name another GPU)."""
     if visible.cuda_visible_devices is None or not usable:
         return []
-    names = ",".join(str(g.index) for g in usable)
-    return [Fix(f"Let CUDA see the GPUs that meet it (CUDA_VISIBLE_DEVICES={visible.cuda_visible_devices} hides them)",
-                (f"export CUDA_VISIBLE_DEVICES={names}", "unset CUDA_VISIBLE_DEVICES"))]
+    names = ",".join(g.uuid for g in usable) if all(g.uuid for g in usable) else ",".join(str(g.index) for g in usable)
+    return [Fix(f"Let CUDA see only the GPUs that meet it (CUDA_VISIBLE_DEVICES={visible.cuda_visible_devices} hides them)",
+                (f"export CUDA_VISIBLE_DEVICES={names}",))]
 
 
 def check_gpus(report: Report, need: int) -> Finding:
