@@ -237,14 +237,15 @@ class Runner:
         self.logs.append(proc.stdout + proc.stderr)
         return proc.returncode, _outputs(output.read_text())
 
-    def run_action(self, inputs: dict[str, str]) -> tuple[int, dict[str, str]]:
-        """The action as `uses:` runs it: its inputs with their defaults, its outputs from its steps."""
+    def run_action(self, inputs: dict[str, str], uses: dict[str, Any] | None = None) -> tuple[int, dict[str, str]]:
+        """The action as `uses:` runs it: its inputs with their defaults, its outputs from its steps
+        (`uses`: stand-ins for the actions its steps use, as in run_steps)."""
         data = _action()
         full = {name: spec.get("default", "") for name, spec in data["inputs"].items()}
         unknown = set(inputs) - set(full)
         assert not unknown, f"the action has no input {unknown}"
         full.update(inputs)
-        code, steps = self.run_steps(data["runs"]["steps"], full)
+        code, steps = self.run_steps(data["runs"]["steps"], full, uses)
         scope = {"inputs": full, "steps": steps}
         return code, {name: self._fill(spec["value"], scope) for name, spec in data["outputs"].items()}
 
@@ -379,6 +380,23 @@ def test_a_python3_without_venv_support_is_said_and_leaves_no_half_venv(runner, 
         assert code != 0 and out["exit-code"] == ""
         assert re.search(r"^::error title=tfgpu::.*python3-venv", runner.logs[-1], re.M), runner.logs[-1]
         assert not (runner.temp / "tfgpu-action-venv").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_upload_never_fails_a_ready_preflight(runner, cc, tmp_path):
+    """upload-artifact failing (GitHub Enterprise Server has no v4) leaves the step's result to the doctor."""
+    runner.env.update(nvml_env(build_fake_nvml(cc, tmp_path / "nvml"), f"{A100};{A100}"))
+    uploads: list[dict[str, str]] = []
+
+    def failing_upload(with_: dict[str, str]) -> tuple[int, dict[str, str]]:
+        uploads.append(with_)
+        return 1, {}
+
+    code, out = runner.run_action({**VERSION, "python": sys.executable, "require-gpus": "2",
+                                   "args": "--fast driver-present"}, {"actions/upload-artifact@v4": failing_upload})
+    assert len(uploads) == 1 and Path(uploads[0]["path"]).is_dir()
+    assert code == 0 and out["exit-code"] == "0", "\n".join(runner.logs)[-3000:]
+    assert runner.ran[-1] == "Fail with the doctor's exit code"
 
 
 @pytest.mark.slow
