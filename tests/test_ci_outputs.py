@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -217,6 +218,31 @@ def test_markdown_has_the_verdict_an_escaped_table_and_every_fix_in_a_fence():
     assert "### Policy" in text and "**fail\\_on**: warning" in text
     default = markdown.render(_report({"fail_on": "error", "required": {}, "ignored": [], "source": None}))
     assert "### Policy" not in default
+
+
+def test_markdown_says_the_run_s_result_where_the_verdict_would_mislead():
+    """A summary page must not read READY on a step that failed, nor hide a check that failed (exit 3)."""
+    warn = Finding("gpu-memory-low", "gpu-memory", Severity.WARNING, "GPU 0 has 1 GiB free", area="gpu")
+    ready = Verdict(VerdictStatus.READY, "TensorFlow should use the GPU")
+
+    def md(verdict, findings, policy, failed=()):
+        return markdown.render(Report(verdict, {}, findings, {}, "0.1.0", policy=policy, failed_checks=failed))
+
+    assert "This run fails (exit 1)" in md(ready, (warn,), {"fail_on": "warning"})
+    assert "This run" not in md(ready, (warn,), {"fail_on": "error"})
+    unknown = Verdict(VerdictStatus.UNKNOWN, "Could not decide")
+    assert "This run fails (exit 1)" in md(unknown, (), {"fail_on": "warning"})
+    assert "This run" not in md(unknown, (), {"fail_on": "error"})
+    ignored = Finding("tf-not-installed", "tf-installed", Severity.ERROR, "No TF", area="tensorflow", ignored="later")
+    not_ready = Verdict(VerdictStatus.NOT_READY, "TensorFlow will not use a GPU")
+    assert "This run passes (exit 0)" in md(not_ready, (ignored,), {"fail_on": "error"})
+    assert "This run" not in md(not_ready, (replace(ignored, ignored=""),), {"fail_on": "error"})
+    crashed = Finding("check-crashed", "xla-tools", Severity.SKIPPED, "The check 'xla-tools' itself failed (KeyError)",
+                      area="toolkit")
+    text = md(ready, (crashed,), {"fail_on": "error"}, failed=("xla-tools",))
+    assert "This run fails (exit 3)" in text and "xla-tools" in text
+    row = next(line for line in text.splitlines() if "[check-crashed](" in line)
+    assert "check failed" in row and "KeyError" in row
 
 
 def test_markdown_cells_hold_one_line_and_no_html():

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from tfgpu.model import Finding, ProbeFailure, Report, Severity, VerdictStatus
 from tfgpu.render.checks import doc_link
+from tfgpu.render.junit import fails_on_warnings
 from tfgpu.safeio import printable
 
 _STATUS = {VerdictStatus.READY: "✅ READY", VerdictStatus.NOT_READY: "❌ NOT READY", VerdictStatus.UNKNOWN: "❔ UNKNOWN"}
@@ -90,8 +91,26 @@ def key_facts(facts: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _shown(f: Finding) -> bool:
-    """Findings in the table: what went wrong or is worth knowing (ignored or not), not passes or skips."""
-    return f.severity in (Severity.ERROR, Severity.WARNING, Severity.INFO)
+    """Findings in the table: what went wrong or is worth knowing (ignored or not), not passes or
+    skips; a check that itself failed (a skipped row, but exit 3) is shown."""
+    return f.severity in (Severity.ERROR, Severity.WARNING, Severity.INFO) or f.id == "check-crashed"
+
+
+def run_result(report: Report) -> str:
+    """One line where the verdict alone would mislead about the run's result, its exit code (as
+    tfgpu.cli decides it): a check that itself failed (3), a ready machine failing on warnings (1),
+    a machine not ready whose errors the policy all ignores (0); "" otherwise."""
+    if report.failed_checks:
+        return (f"**This run fails (exit 3): {len(report.failed_checks)} check(s) could not run to the end "
+                f"({inline(', '.join(report.failed_checks))}), a problem of tfgpu or a plugin; the rest of the report stands.**")
+    fails = report.worst is Severity.ERROR or (fails_on_warnings(report) and (
+        report.worst is Severity.WARNING or report.verdict.status is VerdictStatus.UNKNOWN))
+    if fails and report.worst is not Severity.ERROR and report.verdict.status is not VerdictStatus.NOT_READY:
+        return ("**This run fails (exit 1): this pipeline's policy (fail-on: warning) fails on warnings "
+                "and on a verdict that could not be decided.**")
+    if not fails and report.verdict.status is VerdictStatus.NOT_READY:
+        return "**This run passes (exit 0): this pipeline's policy ignores every error found.**"
+    return ""
 
 
 def url(link: str) -> str:
@@ -116,10 +135,13 @@ def render(report: Report) -> str:
                f"{counts[Severity.SKIPPED]} skipped, {counts[Severity.OK]} passed"
                + (f", {sum(1 for f in report.findings if f.ignored)} ignored by the policy" if any(f.ignored for f in report.findings) else "")
                + ".\n")
+    result = run_result(report)
+    if result:
+        out.append(result + "\n")
     if shown:
         out.append("| Severity | Finding | Summary |\n|---|---|---|")
         for f in shown:
-            sev = _SEVERITY.get(f.severity, f.severity.value)
+            sev = "❗ check failed" if f.id == "check-crashed" else _SEVERITY.get(f.severity, f.severity.value)
             summary = inline(f.summary) + (f"<br>*ignored: {inline(f.ignored)}*" if f.ignored else "")
             out.append(f"| {sev}{' (ignored)' if f.ignored else ''} | {_id_cell(f)} | {summary} |")
         out.append("")
