@@ -279,7 +279,17 @@ def test_workflow_command_escaping_is_githubs():
 def test_annotations_one_per_error_and_warning_ignored_ones_not():
     lines = ci.workflow_annotations(_report()).splitlines()
     assert lines == ["::error title=driver-missing::No NVIDIA driver | none loaded",
-                     "::warning title=gpu-memory-low::GPU 0 has 1 GiB free, 50%25 used: low"]
+                     "::warning title=gpu-memory-low::GPU 0 has 1 GiB free, 50%25 used: low",
+                     "::error title=check-crashed::The check 'xla-tools' itself failed (KeyError: 'x')"]
+
+
+def test_a_check_that_failed_is_annotated_as_it_fails_the_run():
+    crashed = Finding("check-crashed", "xla-tools", Severity.SKIPPED, "The check 'xla-tools' itself failed (KeyError)",
+                      area="toolkit")
+    skipped = Finding("mig-mode-skipped", "mig-mode", Severity.SKIPPED, "Skipped: MIG mode", area="gpu")
+    report = Report(Verdict(VerdictStatus.READY, "ready"), {}, (crashed, skipped), {}, "0.1.0",
+                    failed_checks=("xla-tools",))
+    assert ci.workflow_annotations(report) == "::error title=check-crashed::The check 'xla-tools' itself failed (KeyError)\n"
 
 
 def test_the_github_group_stops_commands_inside_it():

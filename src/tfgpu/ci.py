@@ -66,12 +66,13 @@ def workflow_command(command: str, message: str, **properties: str) -> str:
 
 
 def workflow_annotations(report: Report) -> str:
-    """An `::error` line per error finding and a `::warning` line per warning, the ignored ones not."""
+    """An `::error` line per error finding and a `::warning` line per warning, the ignored ones not;
+    an `::error` too for a check that itself failed (a skipped row, but it fails the run, exit 3)."""
     lines = []
     for f in report.findings:
         if f.ignored:
             continue
-        if f.severity is Severity.ERROR:
+        if f.severity is Severity.ERROR or f.id == "check-crashed":
             lines.append(workflow_command("error", f.summary, title=f.id))
         elif f.severity is Severity.WARNING:
             lines.append(workflow_command("warning", f.summary, title=f.id))
