@@ -515,3 +515,45 @@ def test_expect_matches_a_fully_qualified_host_name_by_its_short_name(tmp_path):
     assert doc["unexpected"] == "login1.cluster.example.com"
     doc = build([str(tmp_path)], expect="gpu[001-002],login1.cluster.example.com")
     assert doc["problems"] == [] and doc["unexpected"] == "" and doc["verdict"]["status"] == "ready"
+
+
+_REPORT_LINE = json.dumps(node_report("gpu001"))
+_PRETTY = json.dumps(node_report(None), indent=2)
+_BLOCK_TOKENS = st.sampled_from([
+    "\n", "\n", "\n", "{", "}", "} ", "},", "\t", "  ", "log line", "\x00", "\u2028", "[", "]", "{}",
+    "[pod/tfgpu-a/tfgpu] ", "[pod/tfgpu-b/tfgpu] ", "[pod/tfgpu-a/tfgpu]", "[pod/x", "[pod/a b/c] ",
+    "2026-11-30T20:01:02.5Z ", "2026-11-30T20:01:02+01:00 ", _REPORT_LINE, _PRETTY, _PRETTY[:700], '"facts": {}',
+    '\n{\n  "a": tru\n}\n', '\n{"schema_version": 1, "x": }\n', "\n[pod/tfgpu-a/tfgpu] {\n[pod/tfgpu-a/tfgpu] }\n",
+])
+
+
+@FUZZ
+@given(st.lists(_BLOCK_TOKENS, max_size=40).map("".join), st.integers(1, 300))
+def test_the_block_reader_gives_what_the_line_reader_gives(text, size):
+    """stdin is read in blocks (StreamReader.read_blocks): the same Items, names, reasons and line
+    numbers as reading it line by line, whatever the block size cuts."""
+    import io
+
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # what universal newlines leave
+    by_line = list(StreamReader("stdin", "stdin").read(io.StringIO(text)))
+    assert list(StreamReader("stdin", "stdin").read_blocks(io.StringIO(text), size)) == by_line
+
+
+def test_the_block_reader_on_interleaved_and_sequential_kubectl_streams():
+    import io
+
+    pods = {f"tfgpu-{i}": json.dumps(node_report(f"gpu{i:03d}"), indent=2).splitlines() for i in range(6)}
+    sequential = "".join(f"[pod/{p}/tfgpu] {line}\n" for p, lines in pods.items() for line in lines)
+    rng = random.Random(16)
+    queues = {p: [f"[pod/{p}/tfgpu] 2026-11-30T20:01:02Z {line}\n" for line in lines] for p, lines in pods.items()}
+    interleaved = []
+    while queues:
+        p = rng.choice(sorted(queues))
+        interleaved.append(queues[p].pop(0))
+        if not queues[p]:
+            del queues[p]
+    for text in (sequential, "".join(interleaved), sequential + "[pod/tfgpu-9/tfgpu] exec format error"):
+        expected = list(StreamReader("stdin", "stdin").read(io.StringIO(text)))
+        assert sorted(i.node for i in expected if not hasattr(i, "reason"))[:6] == [f"gpu{i:03d}" for i in range(6)]
+        for size in (1, 100, 4096, 1 << 20):
+            assert list(StreamReader("stdin", "stdin").read_blocks(io.StringIO(text), size)) == expected

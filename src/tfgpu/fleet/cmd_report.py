@@ -73,7 +73,7 @@ def collect(paths: List[str], jobs: int = 0):
                 stream = _stdin_text()
                 if stream is None:
                     continue
-                for item in reader.read(stream):
+                for item in reader.read_blocks(stream):
                     if isinstance(item, ingest.Problem) and item.kind == "no_report" and list(reader.splitters) == [None]:
                         # Plain text without one JSON document (no kubectl prefixes either): not
                         # a node without a report, the wrong input.

@@ -44,6 +44,12 @@ Item = Union[NodeSummary, Problem]
 _PREFIX = re.compile(r"^\[(pod/[^\]\s/]+(?:/[^\]\s]*)?)\] ?")
 #: What `kubectl logs --timestamps` puts before each line (after the --prefix): an RFC 3339 time.
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
+#: The same at the start of every line of a block of lines (StreamReader.read_blocks).
+_TIMESTAMPS = re.compile(_TIMESTAMP.pattern, re.M)
+#: In a block of lines: the next line that has a kubectl prefix.
+_NEXT_PREFIXED = re.compile(r"\n(?=\[pod/)")
+#: Characters read from a stream per block (StreamReader.read_blocks).
+BLOCK = 1 << 20
 
 
 def _json_error(exc: ValueError, text: str, first_line: int) -> str:
@@ -123,6 +129,68 @@ class _Splitter:
 
     def close(self) -> list[Any]:
         return [self._flush()] if self.buf else []
+
+    def feed_block(self, text: str, lineno: int) -> list[Any]:
+        """What `feed` gives for each line of `text` (whole lines, each ending with a newline; its
+        first is line `lineno`), with the work done per document rather than per line: only the
+        lines where a document may start or end (_MARK) go through `feed`, the lines between them
+        join the buffer as one piece (the buffer is joined with newlines) or, outside a document,
+        only their last non-blank line is kept (last_other)."""
+        out: list[Any] = []
+        pos = 0
+        for start, end in _mark_lines(text):
+            lineno += text.count("\n", pos, start)  # now the mark's line
+            if start > pos:
+                self._between(text, pos, start - 1)
+            docs = self.feed(text[start:end], lineno)
+            lineno += 1
+            if docs:
+                out.extend(docs)
+            pos = end + 1
+        if pos < len(text):
+            self._between(text, pos, len(text) - 1 if text.endswith("\n") else len(text))
+        return out
+
+    def _between(self, text: str, start: int, end: int) -> None:
+        """Lines text[start:end] (no trailing newline), none of them a _MARK line."""
+        if self.buf:
+            self.buf.append(text[start:end])
+            return
+        chunk = text[start:end]
+        if chunk and not chunk.isspace():
+            for line in reversed(chunk.split("\n")):
+                if line and not line.isspace():
+                    self.last_other = line.strip()
+                    break
+
+
+def _mark_lines(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of `text` where a document may start or end (_Splitter.feed's two
+    cases: a line that starts with `{`, a line that is `}` and white space), found with str.find;
+    every other line only joins the document being read or is a log line."""
+    size = len(text)
+
+    def following(char: str, frm: int) -> int:
+        """The first line start at or after `frm` whose line begins with `char`; else size."""
+        if frm == 0 and text.startswith(char):
+            return 0
+        at = text.find("\n" + char, max(frm - 1, 0))
+        return size if at < 0 else at + 1
+
+    opening, closing = following("{", 0), following("}", 0)
+    while True:
+        start = min(opening, closing)
+        if start >= size:
+            return
+        end = text.find("\n", start)
+        end = size if end < 0 else end
+        if start == opening:
+            yield start, end
+            opening = following("{", end + 1)
+        else:
+            if not text[start + 1:end].strip():
+                yield start, end
+            closing = following("}", end + 1)
 
 
 class StreamReader:
@@ -209,6 +277,82 @@ class StreamReader:
         self.lineno = lineno
         if close:
             yield from self.close()
+
+    def read_blocks(self, stream: Any, size: int = BLOCK) -> Iterator[Item]:
+        """The Items of a text stream (its `read(n)`), as `read` of its lines would give them when
+        its lines end with "\\n" only (universal newlines: a TextIOWrapper with newline=None), but
+        with the work done per run of lines under one prefix and per document, not per line."""
+        return _read_blocks_of(self, stream, size)
+
+
+def _read_blocks_of(reader: "StreamReader", stream: Any, size: int) -> Iterator[Item]:
+    """StreamReader.read_blocks (see there)."""
+    rest = ""
+    while True:
+        data = stream.read(size)
+        if not data:
+            break
+        cut = data.rfind("\n")
+        if cut < 0:
+            rest += data
+            continue
+        block, rest = rest + data[: cut + 1], data[cut + 1:]
+        yield from _block_items(reader, block)
+    if rest:
+        yield from _block_items(reader, rest)
+    yield from reader.close()
+
+
+def _block_items(reader: "StreamReader", block: str) -> Iterator[Item]:
+    """The Items of `block` (whole lines; the last may lack its newline only at the stream's
+    end): runs of lines under one kubectl prefix, or without one, each fed as a block; a line the
+    fast path does not cover (an unusual prefix, or a stream's first line deciding on timestamps)
+    goes through the per-line reader."""
+    pos, size = 0, len(block)
+    while pos < size:
+        line_end = block.find("\n", pos)
+        line_end = size if line_end < 0 else line_end + 1
+        if block.startswith("[pod/", pos):
+            close = block.find("]", pos, line_end)
+            head = block[pos: close + 2] if close >= 0 else ""
+            entry = reader.known.get(head[:-1]) if head.endswith(" ") else None
+            if entry is None or not entry[1] or entry[2].stamped is None:
+                yield from reader.read((block[pos:line_end],), close=False)  # learns the prefix
+                pos = line_end
+                continue
+            prefix, _cut, splitter = entry
+            # The run: the lines that follow with this prefix (`kubectl logs -l` without -f writes
+            # one pod's log after the other), taken a window at a time where every line of the
+            # window has it (counted in C), the window growing while they do, shrinking where
+            # they do not, and one line at a time at the run's end.
+            end, step, marked = line_end, 4096, "\n" + head
+            while end < size and block.startswith(head, end):
+                stop = block.find("\n", min(end + step, size) - 1) + 1 or size
+                if block.count(marked, end, stop) == block.count("\n", end, stop) - (block[stop - 1] == "\n"):
+                    end, step = stop, step * 2
+                elif step > 512:
+                    step //= 8
+                else:
+                    end = block.find("\n", end) + 1 or size
+            body = block[pos + len(head): end].replace("\n" + head, "\n")
+        else:
+            plain = reader.splitters.get(None)
+            if plain is None or plain.stamped is None:
+                yield from reader.read((block[pos:line_end],), close=False)
+                pos = line_end
+                continue
+            prefix, splitter = None, plain
+            found = _NEXT_PREFIXED.search(block, pos, size - 1) if line_end < size else None
+            end = found.end() if found else size
+            body = block[pos:end]
+        if splitter.stamped:
+            body = _TIMESTAMPS.sub("", body)
+        first = reader.lineno + 1
+        reader.lineno += block.count("\n", pos, end) + (0 if block.endswith("\n", pos, end) else 1)
+        docs = splitter.feed_block(body, first)
+        if docs:
+            yield from reader._items(prefix, docs)
+        pos = end
 
 
 def _stem(path: str) -> str:
