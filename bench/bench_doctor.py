@@ -8,12 +8,18 @@ memory down per process. Aims (issue #10): wall <= 0.05x the baseline, largest p
 
     .venv/bin/python bench/bench_doctor.py [--python .venvs/tf-2.21.0-and-cuda/bin/python] [--runs 5]
 
-Where --fast's time goes (2-core machine, CPU time, byte code cached): tfgpu's own start and
-imports ~280 ms (typer ~55, checks ~90 of which the probes ~50, importlib.metadata for plugins
-~30, explain (imported by the live check) ~25, packaging.markers ~22); the target's inquiry ~45;
-the NVML child ~30 without a driver (pynvml is imported only where libnvidia-ml.so.1 loads: +45);
-the library probe ~15 in-process, no child. The floor is tfgpu's own start: 0.05x needs its
-imports cut to well under 100 ms.
+Where --fast's time goes (2 shared cores, CPU time, minimum of 8 runs, byte code and matrix
+cached; measured again for issue #10's speed work): the interpreter's start ~20 ms, typer ~80,
+tfgpu.cli ~25 (the fleet commands are built only where named: cli._Commands); then, before the
+probes can start, the probe modules ~60, the matrix module and its cached data ~40, the policy
+~10 (tomllib where ./pyproject.toml exists); while the probes' children run, the checks ~45 and
+the fixes with packaging.requirements ~28 (cli._preload). The probe phase (~150-200 ms wall here)
+has two chains: host, then the NVML child (~45 ms alone without a driver, json ~17 of it); and
+the target's inquiry (~31 ms alone), then tf_build, then toolkit (nvcc --version) and libraries
+(~25 ms CPU in-process, no child). The floor is tfgpu's own start before the probes: about
+240 ms of CPU with typer at the front, against 0.05x of a bare import (~140 ms on an idle
+machine): the aim needs the start itself restructured (no typer before the probes start, the
+probe modules and matrix loaded lazily), not more overlap.
 """
 
 from __future__ import annotations
