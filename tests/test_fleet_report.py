@@ -557,3 +557,11 @@ def test_the_block_reader_on_interleaved_and_sequential_kubectl_streams():
         assert sorted(i.node for i in expected if not hasattr(i, "reason"))[:6] == [f"gpu{i:03d}" for i in range(6)]
         for size in (1, 100, 4096, 1 << 20):
             assert list(StreamReader("stdin", "stdin").read_blocks(io.StringIO(text), size)) == expected
+
+
+def test_a_second_report_for_a_node_fails_the_run_as_documented(tmp_path):
+    write(tmp_path / "a.json", node_report("gpu001"))
+    assert run_tfgpu("fleet", "report", str(tmp_path)).returncode == 0
+    proc = run_tfgpu("fleet", "report", str(tmp_path), str(tmp_path / "a.json"))
+    assert proc.returncode == 1 and "1 duplicate report" in proc.stdout
+    assert "or a second report for a node" in (REPO / "docs" / "fleet.md").read_text()

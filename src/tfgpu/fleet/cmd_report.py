@@ -3,8 +3,8 @@
 Inputs: report files, directories (their *.json and *.out files, not recursive), and `-` for a
 stream of JSON documents on stdin (such as `kubectl logs -l app=tfgpu --prefix`). Reports are read
 one at a time and dropped once summarised (tfgpu.fleet.ingest); many files are read by worker
-processes (`--jobs`). Exit: 0 every node ready, 1 a node not ready, without a usable report, or
-missing from --expect, 2 bad input (no such path, nothing to read, a bad option).
+processes (`--jobs`). Exit: 0 every node ready, 1 a node not ready, without a usable report,
+missing from --expect, or reported twice, 2 bad input (no such path, nothing to read, a bad option).
 """
 
 from __future__ import annotations
