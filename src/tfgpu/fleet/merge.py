@@ -2,7 +2,8 @@
 majority configuration, the outliers named by what differs, findings by how many nodes have them,
 and the nodes that produced no report or a broken one.
 
-Memory grows with the number of groups (each keeps its fingerprint once) plus one name per node.
+Memory grows with the number of groups (each keeps its fingerprint once) plus a few short strings
+per node (its name, status and source).
 
 Outliers: a configuration shared by fewer than `outlier_share` of the reporting nodes (and by fewer
 than two nodes' worth, whatever the share) is an outlier group, unless it is the majority; every
