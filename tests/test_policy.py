@@ -248,7 +248,12 @@ def test_tf_specifier_on_the_installed_version():
     assert pol.check_tf(report_of(tf_build=build), ">=2.16,<2.22").severity is Severity.OK
     f = pol.check_tf(report_of(tf_build=build), "<2.20")
     assert f.severity is Severity.ERROR and f.summary == "tensorflow 2.21.0 installed, <2.20 required"
-    assert f.fixes and "'tensorflow[and-cuda]<2.20'" in f.fixes[0].commands[0]
+    assert f.fixes and "'tensorflow[and-cuda]<2.20'" in f.fixes[0].commands[0] and len(f.fixes[0].commands) == 1
+    # Another distribution of TensorFlow goes first: installed beside it, tensorflow overwrites its files.
+    cpu = SimpleNamespace(version="2.21.0", distribution="tensorflow-cpu")
+    (fix,) = pol.check_tf(report_of(tf_build=cpu), "<2.20").fixes
+    assert len(fix.commands) == 2 and fix.commands[0].endswith("uninstall -y tensorflow-cpu")
+    assert "'tensorflow[and-cuda]<2.20'" in fix.commands[1]
     rc = SimpleNamespace(version="2.22.0rc1", distribution="tensorflow")
     # What is installed is judged, a pre-release or not.
     assert pol.check_tf(report_of(tf_build=rc), ">=2.21").severity is Severity.OK

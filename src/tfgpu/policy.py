@@ -503,7 +503,13 @@ def check_tf(report: Report, spec: str) -> Finding:
     build = report.facts.get("tf_build")
     env = report.facts.get("python_env")
     python = getattr(env, "executable", None) if not isinstance(env, ProbeFailure) else None
-    fix = Fix(f"Install a TensorFlow that matches {spec}", (pip(python, "install", f"tensorflow[and-cuda]{spec}"),))
+    commands: tuple[str, ...] = (pip(python, "install", f"tensorflow[and-cuda]{spec}"),)
+    installed = getattr(build, "distribution", None) if not isinstance(build, ProbeFailure) else None
+    if installed and re.sub(r"[-_.]+", "-", installed).lower() != "tensorflow":
+        # tensorflow-cpu, tf-nightly, ...: installed beside it, tensorflow would overwrite the same
+        # package folder (two distributions, one TensorFlow: what tf-single-distribution reports).
+        commands = (pip(python, "uninstall", "-y", installed), *commands)
+    fix = Fix(f"Install a TensorFlow that matches {spec}", commands)
     if isinstance(build, ProbeFailure) and build.status.value == "not_found":
         return _finding(check, False, f"TensorFlow is not installed, {spec} required",
                         {"required": spec, "measured": None}, build.message, (fix,))
