@@ -210,3 +210,28 @@ def test_matrix_fits_80_columns_and_release_card():
     for label in ("CUDA", "GPUs", "Python", "Driver (Linux)"):
         assert any(line.startswith(label) for line in card.splitlines()), label
     assert max(len(line) for line in card.splitlines()) <= 80
+
+
+def _closing_line(report: Report) -> str:
+    return render(report, width=None).rstrip("\n").splitlines()[-1]
+
+
+@pytest.mark.parametrize("fail_on, expect_note", [("warning", True), ("error", False)])
+def test_the_footer_says_a_ready_run_fails_on_its_warnings_only_under_fail_on_warning(fail_on, expect_note):
+    warning = Finding("vram-in-use", "gpu-memory", Severity.WARNING, "GPU 0 has 300 MiB in use", area="gpu")
+    report = Report(Verdict(VerdictStatus.READY, "TensorFlow will use 1 GPU"), {}, (warning,), {"total": 0.1},
+                    "0", policy={"fail_on": fail_on})
+    line = _closing_line(report)
+    assert line.startswith("READY")
+    assert ("exit 1: the policy fails on warnings" in line) is expect_note
+
+
+def test_the_footer_says_a_not_ready_run_passes_when_the_policy_ignores_every_error():
+    error = Finding("driver-missing", "driver-present", Severity.ERROR, "no driver", area="driver",
+                    ignored="--ignore on the command line")
+    report = Report(Verdict(VerdictStatus.NOT_READY, "no driver"), {}, (error,), {"total": 0.1}, "0",
+                    policy={"fail_on": "error"})
+    assert "exit 0: the policy ignores every error found" in _closing_line(report)
+    counted = Report(Verdict(VerdictStatus.NOT_READY, "no driver"), {}, (Finding(
+        "driver-missing", "driver-present", Severity.ERROR, "no driver", area="driver"),), {"total": 0.1}, "0")
+    assert "exit 0" not in _closing_line(counted)

@@ -516,6 +516,13 @@ class _Report:
         if folded:
             parts.append(f"{folded} folded under their cause")
         parts.append(f"{total:.2f} s")
+        # Where the verdict alone would mislead about the exit code (as tfgpu.cli decides it).
+        from tfgpu.render.junit import fails_on_warnings
+
+        if not errors and fails_on_warnings(self.r) and (warnings or self.r.verdict.status is VerdictStatus.UNKNOWN):
+            parts.append("exit 1: the policy fails on warnings (fail-on: warning)")
+        elif not errors and ignored and self.r.verdict.status is VerdictStatus.NOT_READY:
+            parts.append("exit 0: the policy ignores every error found")
         if self.r.failed_checks:
             parts.append(f"failed check(s): {', '.join(self.r.failed_checks)}")
         self.out.blank()
