@@ -230,17 +230,37 @@ def test_cc_on_every_visible_gpu_and_the_gpus_that_would_do():
     f = pol.check_cc(report_of(driver=mixed), "8.0")
     assert f.severity is Severity.ERROR and "compute capability 7.5" in f.summary and "8.0 or higher" in f.summary
     assert f.evidence == {"required": "8.0", "measured": {"0": "7.5", "1": "9.0"}}
-    chosen = report_of(driver=mixed, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "0"}))
+    pci = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}  # indexes in NVML's order (see the next test otherwise)
+    chosen = report_of(driver=mixed, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "0", **pci}))
     f = pol.check_cc(chosen, "8.0")
     # One command, never an export and an unset in a row (pasted, the unset would show GPU 0 again); by
     # UUID, as CUDA's index order (fastest first) need not be NVML's.
     assert f.severity is Severity.ERROR and f.fixes[0].commands == ("export CUDA_VISIBLE_DEVICES=GPU-00000001",)
     no_uuid = driver(gpu(0, cc="7.5"), GpuInfo(1, "NVIDIA H100", uuid=None, compute_capability="9.0"))
-    f = pol.check_cc(report_of(driver=no_uuid, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "0"})), "8.0")
+    f = pol.check_cc(report_of(driver=no_uuid, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "0", **pci})), "8.0")
     assert f.fixes[0].commands == ("export CUDA_VISIBLE_DEVICES=1",)
-    assert pol.check_cc(report_of(driver=mixed, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "1"})), "8.0").severity \
-        is Severity.OK
+    assert pol.check_cc(report_of(driver=mixed, environment=EnvVars({"CUDA_VISIBLE_DEVICES": "1", **pci})),
+                        "8.0").severity is Severity.OK
     assert pol.check_cc(report_of(driver=mixed), "10.0").severity is Severity.ERROR  # 10.0 > 9.0, numerically
+
+
+def test_an_index_into_gpus_of_different_models_is_unknown_unless_cuda_numbers_them_in_pci_order():
+    # CUDA's default order is fastest first (the rest unspecified); NVML's is PCI order. With mixed
+    # models, "1" may name either GPU: the per-GPU requirements cannot be judged, and say how to fix that.
+    mixed = driver(gpu(0, cc="7.5"), GpuInfo(1, "NVIDIA H100", uuid="GPU-00000001", compute_capability="9.0",
+                                              memory_free_bytes=70 * GIB))
+    env = EnvVars({"CUDA_VISIBLE_DEVICES": "1"})
+    for f in (pol.check_cc(report_of(driver=mixed, environment=env), "8.0"),
+              pol.check_vram(report_of(driver=mixed, environment=env), 16)):
+        assert f.id == "policy-unmeasurable" and "fastest first" in f.summary
+        assert f.fixes[0].commands == ("export CUDA_DEVICE_ORDER=PCI_BUS_ID",)
+    # The count is right either way; a UUID, the PCI order, or GPUs of one model make it known.
+    assert pol.check_gpus(report_of(driver=mixed, environment=env), 1).severity is Severity.OK
+    for known in (EnvVars({"CUDA_VISIBLE_DEVICES": "GPU-00000001"}),
+                  EnvVars({"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"})):
+        assert pol.check_cc(report_of(driver=mixed, environment=known), "8.0").severity is Severity.OK
+    same = driver(gpu(0), gpu(1))
+    assert pol.check_cc(report_of(driver=same, environment=env), "8.0").severity is Severity.OK
 
 
 def test_tf_specifier_on_the_installed_version():

@@ -334,6 +334,10 @@ class Visible:
     gpus: tuple[Any, ...]  # GpuInfo, or None for a MIG device (its parent GPU is not known)
     nvml_count: int
     cuda_visible_devices: str | None
+    #: Why the GPU an index names is not known ("" when it is): CUDA numbers GPUs fastest first
+    #: unless CUDA_DEVICE_ORDER=PCI_BUS_ID, NVML in PCI order; with GPUs of different models the two
+    #: orders can differ, so `gpus` may not be the GPUs CUDA shows (the count is right either way).
+    index_order_unknown: str = ""
 
 
 def visible_gpus(report: Report) -> tuple[Visible | None, str | None]:
@@ -348,16 +352,25 @@ def visible_gpus(report: Report) -> tuple[Visible | None, str | None]:
     if value is None:
         return Visible(gpus, len(gpus), None), None
     shown: list[Any] = []
+    by_index = False
     for entry in parse_visible_devices(value):
         if not visible_entry_exists(entry, gpus):
             break  # CUDA stops at the first entry that names no device
         if entry.isdigit():
             shown.append(gpus[int(entry)])
+            by_index = True
         elif entry.startswith("MIG-"):
             shown.append(None)
         else:
             shown.append(next(g for g in gpus if g.uuid and g.uuid.startswith(entry)))
-    return Visible(tuple(shown), len(gpus), value), None
+    order = (env.get("CUDA_DEVICE_ORDER") or "").strip() if env is not None and not isinstance(env, ProbeFailure) else ""
+    mixed = len({(g.name, g.compute_capability) for g in gpus}) > 1
+    unknown = ""
+    if by_index and mixed and order != "PCI_BUS_ID":
+        unknown = (f"CUDA_VISIBLE_DEVICES={value} names GPUs by index, and CUDA numbers these GPUs of different "
+                   "models fastest first (CUDA_DEVICE_ORDER is not PCI_BUS_ID), not in NVML's PCI order, so which "
+                   "GPU an index names is not known")
+    return Visible(tuple(shown), len(gpus), value, unknown), None
 
 
 # --- the requirements -----------------------------------------------------------------------------
@@ -441,6 +454,10 @@ def _per_gpu(report: Report, check: str, what: str, required: Any, value: str) -
         return _unmeasurable(check, what, required, "no GPU is visible to measure it on")
     if any(g is None for g in visible.gpus):
         return _unmeasurable(check, what, required, "CUDA_VISIBLE_DEVICES names a MIG device, whose GPU is not known")
+    if visible.index_order_unknown:
+        finding = _unmeasurable(check, what, required, visible.index_order_unknown)
+        return replace(finding, fixes=(Fix("Name the GPUs by UUID (nvidia-smi -L), or number them in PCI order as NVML "
+                                           "does", ("export CUDA_DEVICE_ORDER=PCI_BUS_ID",)),))
     unknown = [g for g in visible.gpus if getattr(g, value) is None]
     if unknown:
         return _unmeasurable(check, what, required, f"NVML did not report it for {_gpu_name(unknown[0])}")
