@@ -488,109 +488,6 @@ MAX_DEPTH = 32
 _CACHE_TAG = "tfgpu-matrix-cache"
 
 
-def _cache_dir(environ: Any = None) -> Path | None:
-    """$XDG_CACHE_HOME/tfgpu, else ~/.cache/tfgpu; a relative XDG_CACHE_HOME is ignored (the XDG
-    Base Directory spec: "If an implementation encounters a relative path ... it should consider
-    the path invalid and ignore it"); None where no absolute folder can be had."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):
-        home = os.path.expanduser("~")
-        if not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
-    return Path(base) / "tfgpu"
-
-
-def _cache_file(path: str, content: bytes) -> Path | None:
-    """Where the parsed YAML of `path` is cached as JSON (YAML parsing dominates start-up), keyed by
-    the file's path and content (SHA-256: any change to the file is a new key), the schema and the
-    cache format."""
-    if os.environ.get("TFGPU_NO_CACHE"):
-        return None
-    import hashlib
-
-    folder = _cache_dir()
-    if folder is None:
-        return None
-    key = hashlib.sha256(f"{SCHEMA_VERSION}|2|{path}|".encode("utf-8", "surrogateescape") + content).hexdigest()[:32]
-    return folder / f"matrix-{key}.json"
-
-
-def _read_cache(cache: Path | None) -> Any:
-    """The cached data, or None where there is none or it is damaged in any way (never raises)."""
-    if cache is None:
-        return None
-    import hashlib
-    import json
-
-    from tfgpu.safeio import BadInput, read_bytes
-
-    try:
-        raw = read_bytes(str(cache), "cache")
-        head, sep, body = raw.partition(b"\n")
-        tag, _sp, digest = head.decode("ascii").partition(" ")
-        if not sep or tag != _CACHE_TAG or hashlib.sha256(body).hexdigest() != digest:
-            return None
-        return json.loads(body.decode("utf-8"))
-    except (BadInput, OSError, ValueError, RecursionError, MemoryError):
-        return None
-
-
-def _write_cache(cache: Path | None, data: Any) -> None:
-    """Write validated `data` atomically: a temporary file in the same folder, then rename; a
-    failure removes the temporary file and leaves any previous cache as it was."""
-    if cache is None:
-        return
-    import hashlib
-    import json
-    import tempfile
-
-    try:
-        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError, RecursionError, MemoryError):
-        return
-    from tfgpu.safeio import LIMITS
-
-    if len(body) > LIMITS["cache"] - 200:
-        return
-    text = f"{_CACHE_TAG} {hashlib.sha256(body).hexdigest()}\n".encode("ascii") + body
-    tmp = None
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(cache.parent)
-        fd, tmp = tempfile.mkstemp(prefix=cache.name + ".", suffix=".tmp", dir=str(cache.parent))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
-        os.replace(tmp, cache)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _remove_stale_temporaries(folder: Path, age: float = 3600.0) -> None:
-    """Temporary files a killed run left behind (an hour old: no live writer takes that long)."""
-    import time
-
-    try:
-        now = time.time()
-        for entry in os.scandir(folder):
-            if entry.name.startswith("matrix-") and entry.name.endswith(".tmp"):
-                try:
-                    if now - entry.stat(follow_symlinks=False).st_mtime > age:
-                        os.unlink(entry.path)
-                except OSError:
-                    pass
-    except OSError:
-        pass
-
-
 @lru_cache(maxsize=8)
 def _load_cached(path: str) -> Matrix:
     from tfgpu.safeio import BadInput, read_bytes
@@ -599,8 +496,11 @@ def _load_cached(path: str) -> Matrix:
         content = read_bytes(path, "matrix")
     except BadInput as exc:
         raise MatrixError(path, "", exc.problem) from None
-    cache = _cache_file(path, content)
-    data = _read_cache(cache)
+    from tfgpu.yamlcache import cache_file, read_cache, write_cache
+
+    # Keyed by the file's path and content (any change is a new key), the schema and the cache format.
+    cache = cache_file("matrix", f"{SCHEMA_VERSION}|2|{path}|".encode("utf-8", "surrogateescape") + content)
+    data = read_cache(cache, _CACHE_TAG)
     if data is not None:
         try:
             return validate(data, path)
@@ -608,7 +508,7 @@ def _load_cached(path: str) -> Matrix:
             pass  # a damaged cache file: the YAML decides, and the cache is rewritten
     data = _parse_yaml(path, content)
     matrix = validate(data, path)
-    _write_cache(cache, data)
+    write_cache(cache, data, _CACHE_TAG)
     return matrix
 
 

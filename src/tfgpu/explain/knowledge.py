@@ -367,14 +367,21 @@ def load_knowledge(path: str | None = None) -> Knowledge:
 PACK_KEYS = ("facts", "signatures", "libraries", "error_wrappers")
 
 
-def _read_yaml(path: str) -> Any:
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise KnowledgeError(f"{path}: cannot read: {exc}") from None
+
+
+def _parse_yaml(path: str, content: bytes) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        with open(path, "rb") as fh:
-            return yaml.load(fh.read().decode("utf-8"), Loader=loader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return yaml.load(content.decode("utf-8"), Loader=loader)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise KnowledgeError(f"{path}: cannot read: {exc}") from None
 
 
@@ -394,9 +401,23 @@ def merge_packs(data: Any, packs: list[tuple[str, Any]]) -> Any:
     return merged
 
 
+#: The knowledge cache's tag (first line of a cache file) and format (part of its key).
+_CACHE_TAG = "tfgpu-knowledge-cache"
+_CACHE_FORMAT = "knowledge|1"
+
+
 @lru_cache(maxsize=4)
 def _load_cached(path: str) -> Knowledge:
-    data = _read_yaml(path)
+    """The main file and its packs, parsed (from the parsed-YAML cache where the files are unchanged:
+    a warm run imports no YAML), then merged and validated every time."""
+    from tfgpu.yamlcache import load_yaml_cached
+
     pack_dir = Path(path).with_suffix(".d")
-    packs = [(str(p), _read_yaml(str(p))) for p in sorted(pack_dir.glob("*.yaml"))] if pack_dir.is_dir() else []
-    return parse_knowledge(merge_packs(data, packs), path)
+    names = [path] + ([str(p) for p in sorted(pack_dir.glob("*.yaml"))] if pack_dir.is_dir() else [])
+    files = [(name, _read_bytes(name)) for name in names]
+
+    def check(parsed: list[Any]) -> Knowledge:
+        return parse_knowledge(merge_packs(parsed[0], list(zip(names[1:], parsed[1:]))), path)
+
+    return load_yaml_cached(files, _parse_yaml, check, prefix="knowledge", tag=_CACHE_TAG, fmt=_CACHE_FORMAT,
+                            errors=(KnowledgeError,))
