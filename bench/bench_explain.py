@@ -8,6 +8,12 @@ log when explain makes no error finding), then the time of explain (read + scan 
 `grep -c` over the same file, their ratio, the same for a crafted 8 MB log of 4 KB lines made to
 make a backtracking regex slow (issue #14 item 5), and the peak memory of explain over a large
 (default 100 MB) generated log.
+
+`--knowledge-cache` instead times the signature knowledge's load (its YAML files parsed and validated)
+in a fresh child process, cold (an empty cache folder: PyYAML imported, the files parsed) against
+warm (the parsed data read from the cache, still validated), alternating, and stops. Measured so
+(2 shared cores, 7 runs, twice): cold median 88 / 113 ms, warm 45 / 45 ms (warm/cold 0.52 / 0.39);
+of the warm load ~20 ms is the validation, ~10 ms the cache file's read and check.
 """
 
 from __future__ import annotations
@@ -122,12 +128,51 @@ def time_grep(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+#: Run in a child: the knowledge module imported first (not timed), then its load timed; prints the
+#: seconds and whether PyYAML was imported.
+_KNOWLEDGE_CHILD = """
+import sys, time
+from tfgpu.explain.knowledge import load_knowledge
+t0 = time.perf_counter()
+load_knowledge()
+print(time.perf_counter() - t0, "yaml" in sys.modules)
+"""
+
+
+def knowledge_cache(runs: int = 7) -> None:
+    """Cold (empty cache folder) against warm knowledge loads, alternating; medians and their ratio."""
+    import os
+    import shutil
+    import statistics
+
+    times: dict[str, list[float]] = {"cold": [], "warm": []}
+    yaml_seen: dict[str, set[str]] = {"cold": set(), "warm": set()}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "XDG_CACHE_HOME": tmp, "PYTHONPATH": str(REPO / "src")}
+        env.pop("TFGPU_NO_CACHE", None)
+        for _ in range(runs):
+            shutil.rmtree(Path(tmp) / "tfgpu", ignore_errors=True)
+            for kind in ("cold", "warm"):
+                out = subprocess.run([sys.executable, "-c", _KNOWLEDGE_CHILD], capture_output=True, text=True,
+                                     env=env, check=True).stdout.split()
+                times[kind].append(float(out[0]))
+                yaml_seen[kind].add(out[1])
+    cold, warm = statistics.median(times["cold"]), statistics.median(times["warm"])
+    print(f"knowledge load, {runs} alternating runs: cold median {cold * 1e3:.1f} ms (yaml imported: "
+          f"{sorted(yaml_seen['cold'])}), warm median {warm * 1e3:.1f} ms (yaml imported: "
+          f"{sorted(yaml_seen['warm'])}), warm/cold {warm / cold:.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=100_000)
     ap.add_argument("--big-mb", type=int, default=100, help="size of the memory test log (0: skip)")
     ap.add_argument("--recognition-only", action="store_true", help="print the per-class table and stop")
+    ap.add_argument("--knowledge-cache", action="store_true", help="time the knowledge's cold and warm load, stop")
     args = ap.parse_args()
+    if args.knowledge_cache:
+        knowledge_cache()
+        return 0
     matrix = load_matrix()
     recognised = print_recognition(matrix)
     if args.recognition_only:
