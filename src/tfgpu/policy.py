@@ -512,6 +512,7 @@ def check_cc(report: Report, need: str) -> Finding:
 
 def check_tf(report: Report, spec: str) -> Finding:
     from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
 
     from tfgpu.fixes import pip
     from tfgpu.versions import pep440
@@ -522,7 +523,7 @@ def check_tf(report: Report, spec: str) -> Finding:
     python = getattr(env, "executable", None) if not isinstance(env, ProbeFailure) else None
     commands: tuple[str, ...] = (pip(python, "install", f"tensorflow[and-cuda]{spec}"),)
     installed = getattr(build, "distribution", None) if not isinstance(build, ProbeFailure) else None
-    if installed and re.sub(r"[-_.]+", "-", installed).lower() != "tensorflow":
+    if installed and canonicalize_name(installed) != "tensorflow":
         # tensorflow-cpu, tf-nightly, ...: installed beside it, tensorflow would overwrite the same
         # package folder (two distributions, one TensorFlow: what tf-single-distribution reports).
         commands = (pip(python, "uninstall", "-y", installed), *commands)
