@@ -25,15 +25,7 @@ def pip(python: str | None, *args: str) -> str:
 def pinnable(version: str | None) -> str | None:
     """`version` where a requirement can pin it, else None (an unpinned requirement): a garbled
     METADATA Version ('not-a-version!!') must never become 'tensorflow==not-a-version!!.*'."""
-    if not version:
-        return None
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        Version(version)
-    except InvalidVersion:
-        return None
-    return version
+    return version if pep440(version) is not None else None
 
 
 def tf_requirement(version: str | None = None, and_cuda: bool = True) -> str:
@@ -41,13 +33,9 @@ def tf_requirement(version: str | None = None, and_cuda: bool = True) -> str:
     name = "tensorflow[and-cuda]" if and_cuda else "tensorflow"
     if not version:
         return name
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        if Version(version).is_prerelease:
-            return f"{name}=={version}"  # a wildcard never matches a pre-release
-    except InvalidVersion:
-        pass
+    parsed = pep440(version)
+    if parsed is not None and parsed.is_prerelease:
+        return f"{name}=={version}"  # a wildcard never matches a pre-release
     parts = version.split(".")
     return f"{name}=={'.'.join(parts[:2])}.*"
 
@@ -171,8 +159,7 @@ def _tf_problems(req: Requirement, matrix: Any) -> list[str]:
         return []
     spec = req.specifier
     newest = max(Version(r.release) for r in rows)
-    pre = any(pep440(c.version.rstrip("*").rstrip(".")) is not None
-              and (pep440(c.version.rstrip("*").rstrip(".")) or newest).is_prerelease for c in spec)
+    pre = any((v := pep440(c.version.rstrip("*").rstrip("."))) is not None and v.is_prerelease for c in spec)
     admitted = [(r, [v for v in _releases(r) if spec.contains(v, prereleases=True)]) for r in rows]
     admitted = [(r, vs) for r, vs in admitted if vs]
     if not admitted:
