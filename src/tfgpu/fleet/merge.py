@@ -21,7 +21,7 @@ from tfgpu.fleet.fingerprint import NONE, VERDICTS, field_label
 from tfgpu.fleet.hostlist import compress
 from tfgpu.fleet.ingest import Item, Problem
 
-__all__ = ["FLEET_SCHEMA_VERSION", "Merger", "merge"]
+__all__ = ["FLEET_SCHEMA_VERSION", "Merger"]
 
 #: The version of the `kind: "fleet"` document (src/tfgpu/schema/fleet.schema.json).
 FLEET_SCHEMA_VERSION = 1
@@ -30,10 +30,9 @@ _SEVERITY_ORDER = {"error": 0, "warning": 1, "ignored": 2, "info": 3, "skipped":
 
 
 class _Group:
-    __slots__ = ("key", "fingerprint", "findings", "nodes", "statuses", "headlines")
+    __slots__ = ("fingerprint", "findings", "nodes", "statuses", "headlines")
 
-    def __init__(self, key: tuple, fingerprint: tuple[tuple[str, str], ...], findings: tuple[str, ...]) -> None:
-        self.key = key
+    def __init__(self, fingerprint: tuple[tuple[str, str], ...], findings: tuple[str, ...]) -> None:
         self.fingerprint = fingerprint
         self.findings = findings
         self.nodes: list[str] = []
@@ -72,7 +71,7 @@ class Merger:
         key = (item.fingerprint, item.findings)
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = _Group(key, item.fingerprint, item.findings)
+            group = self.groups[key] = _Group(item.fingerprint, item.findings)
         group.nodes.append(item.node)
         group.statuses[item.status] = group.statuses.get(item.status, 0) + 1
         group.headlines[item.headline] = group.headlines.get(item.headline, 0) + 1
@@ -245,11 +244,3 @@ class Merger:
                 best = (score, ref, diffs)
         assert best is not None
         return best[1], best[2]
-
-
-def merge(items: Iterable[Item], expect: list[str] | None = None, outlier_share: float = 0.1,
-          tool_version: str = "") -> dict[str, Any]:
-    """The fleet document of `items` (see Merger)."""
-    merger = Merger()
-    merger.add_all(items)
-    return merger.document(expect=expect, outlier_share=outlier_share, tool_version=tool_version)
