@@ -194,7 +194,7 @@ def _mark_lines(text: str) -> Iterator[tuple[int, int]]:
 
 
 class StreamReader:
-    """Reads a text stream of documents, line by line: `feed` each line, then `close`. Yields Items."""
+    """Reads a text stream of documents: `read` its lines, or `read_blocks` of a stream. Yields Items."""
 
     def __init__(self, source: str, default_name: str) -> None:
         self.source, self.default_name = source, default_name
@@ -224,10 +224,6 @@ class StreamReader:
                 yield summarise(doc, name, where)
             except ReportProblem as exc:
                 yield Problem(name, where, str(exc), "broken")
-
-    def feed(self, line: str) -> Iterator[Item]:
-        """The Items completed by one more line of the stream."""
-        return self.read((line,), close=False)
 
     def close(self) -> Iterator[Item]:
         for prefix, splitter in self.splitters.items():
