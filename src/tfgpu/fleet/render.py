@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree
 
+from tfgpu.fleet.fingerprint import FIELD_LABELS
+
 __all__ = ["junit", "markdown", "outlier_line", "text"]
 
 _STATUS_WORDS = {"ready": "ready", "not_ready": "not ready", "unknown": "unknown"}
 _KIND_WORDS = {"broken": "broken report", "unreadable": "unreadable", "no_report": "no report",
                "duplicate": "duplicate", "missing": "missing"}
-_FIXED_FIELDS = ("tensorflow", "tf_build", "driver", "gpus", "python", "container", "wsl")
 
 
 def _plural(n: int, word: str) -> str:
@@ -63,8 +64,8 @@ def _verdict_counts(doc: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def _config_rows(group: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(f["label"], f["value"]) for f in group["fingerprint"] if f["field"] in _FIXED_FIELDS]
-    libs = [f"{f['label']} {f['value']}" for f in group["fingerprint"] if f["field"] not in _FIXED_FIELDS]
+    rows = [(f["label"], f["value"]) for f in group["fingerprint"] if f["field"] in FIELD_LABELS]
+    libs = [f"{f['label']} {f['value']}" for f in group["fingerprint"] if f["field"] not in FIELD_LABELS]
     if libs:
         rows.append(("CUDA libraries", ", ".join(libs)))
     return rows
