@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import pip
 from tfgpu.matrix import Matrix, TFRow
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
+from tfgpu.versions import pep440
 
 #: Frameworks that pin nvidia-* wheels of their own (normalised distribution names).
 FRAMEWORKS = (
@@ -85,15 +85,8 @@ def nvidia_pins(lines: tuple[str, ...], env: PythonEnv, owner: str, extras: tupl
     return out
 
 
-def _version(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
 def _holds(spec: SpecifierSet, version: str) -> bool:
-    v = _version(version)
+    v = pep440(version)
     return v is not None and spec.contains(v, prereleases=True)
 
 
@@ -266,5 +259,4 @@ def _cuda_major_mix(ctx: CheckContext, env: PythonEnv, tf: list[Pin], installed:
         f"{', '.join(owners) or 'another package'} sit beside TensorFlow's CUDA {'/'.join(sorted(tf_majors))} wheels",
         detail, {**ev, "foreign_wheels": foreign, "same_soname": same},
         (Fix("Import TensorFlow and the CUDA " + "/".join(majors) + " framework in separate processes, or keep them in "
-             "separate environments", (f"{shlex.quote(env.executable)} -m venv .venv-tf",
-                                       pip(".venv-tf/bin/python", "install", "tensorflow[and-cuda]")), (VENV_LINK,)),))
+             "separate environments", _venv_fixes(env, "tensorflow[and-cuda]").commands, (VENV_LINK,)),))
