@@ -159,16 +159,9 @@ def _policy_argv(require_gpus, require_vram, require_cc, require_tf, ignore, con
 
 def _exit_code(report, strict: bool) -> int:
     """`strict`: the policy's fail_on is "warning". Ignored findings never count (Report.worst)."""
-    from tfgpu.model import Severity, VerdictStatus
-
     if report.failed_checks:
         return EXIT_INTERNAL
-    worst = report.worst
-    if worst is Severity.ERROR or (strict and worst is Severity.WARNING):
-        return EXIT_FINDINGS
-    if strict and report.verdict.status is VerdictStatus.UNKNOWN:
-        return EXIT_FINDINGS  # a gate must not pass on a machine it could not judge
-    return EXIT_OK
+    return EXIT_FINDINGS if report.fails(strict) else EXIT_OK
 
 
 @app.command(epilog=_examples(

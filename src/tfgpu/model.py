@@ -170,3 +170,12 @@ class Report:
             if not finding.ignored and finding.severity.rank > worst.rank:
                 worst = finding.severity
         return worst
+
+    def fails(self, warnings_fail: bool = False) -> bool:
+        """Whether the findings fail the run (exit 1; a check that itself failed is exit 3, apart):
+        an error the policy does not ignore; with `warnings_fail` (fail-on warning, --strict) a
+        warning too, or a verdict that could not be decided (a gate must not pass on a machine it
+        could not judge)."""
+        worst = self.worst
+        return worst is Severity.ERROR or (warnings_fail and (
+            worst is Severity.WARNING or self.verdict.status is VerdictStatus.UNKNOWN))

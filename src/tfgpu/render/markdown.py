@@ -103,8 +103,7 @@ def run_result(report: Report) -> str:
     if report.failed_checks:
         return (f"**This run fails (exit 3): {len(report.failed_checks)} check(s) could not run to the end "
                 f"({inline(', '.join(report.failed_checks))}), a problem of tfgpu or a plugin; the rest of the report stands.**")
-    fails = report.worst is Severity.ERROR or (fails_on_warnings(report) and (
-        report.worst is Severity.WARNING or report.verdict.status is VerdictStatus.UNKNOWN))
+    fails = report.fails(fails_on_warnings(report))
     if fails and report.worst is not Severity.ERROR and report.verdict.status is not VerdictStatus.NOT_READY:
         return ("**This run fails (exit 1): this pipeline's policy (fail-on: warning) fails on warnings "
                 "and on a verdict that could not be decided.**")
