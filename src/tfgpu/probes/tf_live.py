@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass
 
 from tfgpu import proc
-from tfgpu.model import ProbeStatus
+from tfgpu.model import ProbeStatus, RunOptions
 from tfgpu.probes import FactEnum, ProbeContext, _children, failure, probe
 
 MARK = "@@TFGPU-LIVE@@"
-#: Default time limit: TensorFlow's import alone can take tens of seconds on a cold disk.
-DEFAULT_LIMIT = 120.0
+#: Default time limit (the run options' one): TensorFlow's import alone can take tens of seconds on a cold disk.
+DEFAULT_LIMIT = RunOptions.live_timeout
 #: Log lines kept in the fact (head and tail); the whole log can be millions of lines.
 KEEP_LINES = 300
 
