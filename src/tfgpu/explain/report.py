@@ -465,7 +465,7 @@ _UNPINNED_AND_CUDA = "'tensorflow[and-cuda]'"
 def _pin_for_gpu(command: str, ctx: _Context) -> str | None:
     """An unpinned `tensorflow[and-cuda]` install where the newest release no longer runs on the
     log's GPU: the last release that does, or no command when that release has no such extra."""
-    if ctx.cc_last is None or _UNPINNED_AND_CUDA not in command.replace("-U ", ""):
+    if ctx.cc_last is None or _UNPINNED_AND_CUDA not in command:
         return command
     pinned = _tf_and_cuda(ctx)
     return command.replace(_UNPINNED_AND_CUDA, f"'{pinned}'") if pinned else None
