@@ -331,6 +331,24 @@ def test_apply_adds_findings_and_the_policy_and_notes_unknown_ignores(tmp_path):
     assert len(notes) == 1 and "driver-misisng" in notes[0] and "did you mean driver-missing" in notes[0]
 
 
+def test_apply_offers_only_requirement_fixes_that_can_work_for_that_release(tmp_path):
+    # Every fix passes the command check a check's fixes pass: 'tensorflow[and-cuda]<2.14' names an extra
+    # that no release before 2.14 has (pip would install no CUDA library), so it is not offered.
+    from tfgpu.matrix import load
+
+    build = SimpleNamespace(version="2.21.0", distribution="tensorflow")
+    python = SimpleNamespace(executable="/srv/venv/bin/python", version="3.11.7")
+    commands = {}
+    for spec in ("<2.14", ">=2.16,<2.19"):
+        policy, _ = pol.load(pol.Flags(require_tf=spec), cwd=str(tmp_path))
+        out, _ = pol.apply(report_of(tf_build=build, python_env=python), policy, matrix=load(None))
+        (f,) = [f for f in out.findings if f.check == "policy-tf"]
+        assert f.severity is Severity.ERROR
+        commands[spec] = [c for fix in f.fixes for c in fix.commands]
+    assert not any("[and-cuda]<2.14" in c for c in commands["<2.14"])
+    assert any("'tensorflow[and-cuda]>=2.16,<2.19'" in c for c in commands[">=2.16,<2.19"])
+
+
 # --- end to end ------------------------------------------------------------------------------------
 
 

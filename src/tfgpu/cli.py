@@ -134,12 +134,12 @@ def _load_policy(require_gpus, require_vram, require_cc, require_tf, fail_on, st
     return policy
 
 
-def _apply_policy(report, policy, options):
+def _apply_policy(report, policy, options, matrix):
     """The report under the policy: its requirements as findings, ignored findings marked."""
     from tfgpu.checks import load_all
     from tfgpu.policy import apply
 
-    report, notes = apply(report, policy, registry=load_all(), options=options)
+    report, notes = apply(report, policy, registry=load_all(), options=options, matrix=matrix)
     for note in notes:
         _err(note)
     return report
@@ -279,7 +279,7 @@ def doctor(
         if python:
             _reject_non_python(python, results.get("python_env"))
     report = build_report(results, timings, matrix, list(ids) if ids else None, options)
-    report = _apply_policy(report, policy, options)
+    report = _apply_policy(report, policy, options, matrix)
     report.timings["total"] = round(time.monotonic() - t0, 4)
     from tfgpu import ci as ci_mod
 

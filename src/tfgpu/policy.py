@@ -601,15 +601,21 @@ def unknown_ignores(policy: Policy, report: Report, registry: Any) -> list[str]:
     return notes
 
 
-def apply(report: Report, policy: Policy, *, registry: Any = None, options: Any = None) -> tuple[Report, list[str]]:
+def apply(report: Report, policy: Policy, *, registry: Any = None, options: Any = None,
+          matrix: Any = None) -> tuple[Report, list[str]]:
     """The report with the policy's findings added, ignored findings marked, the verdict decided
     again over them, and `policy` set; plus notes for stderr (ignored ids that no check knows, where
-    `registry`, the checks' Registry, is given)."""
+    `registry`, the checks' Registry, is given). The requirements' fixes are fitted to the machine
+    and checked against `matrix` as every check's are (tfgpu.fixes.fitted_fixes): a command that
+    cannot work there is not offered."""
+    from tfgpu.fixes import fitted_fixes, fix_context
     from tfgpu.model import RunOptions
     from tfgpu.verdict import decide
 
     notes = unknown_ignores(policy, report, registry)
-    added = requirement_findings(report, policy)
+    context = fix_context(report.facts)
+    added = [replace(f, fixes=fitted_fixes(f.fixes, context, matrix)) if f.fixes else f
+             for f in requirement_findings(report, policy)]
     findings = mark_ignored([*report.findings, *added], policy.ignore)
     verdict = decide(report.facts, findings, options if options is not None else RunOptions())
     return replace(report, findings=tuple(findings), verdict=verdict, policy=policy.to_dict()), notes
