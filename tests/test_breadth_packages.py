@@ -140,6 +140,18 @@ def test_cu13_wheels_beside_tf_cu12(matrix) -> None:
     assert "shared-env-nvidia-conflict" not in got
 
 
+def test_the_fresh_environment_for_a_cuda_major_mix_keeps_the_tensorflow_release(matrix) -> None:
+    # Unpinned, the fresh environment would get the newest TensorFlow, not the one this project uses.
+    torch = dist("torch", "2.9.0", ("nvidia-cudnn-cu13==9.13.0.50",))
+    facts = {"python_env": env(tensorflow(matrix, "2.19.1"), torch,
+                               *wheels(nvidia_cudnn_cu12="9.3.0.75", nvidia_cudnn_cu13="9.13.0.50")),
+             "tf_build": build("2.19.1")}
+    f = run(facts, matrix, "shared-env-nvidia-wheels")["shared-env-cuda-major-mix"]
+    commands = [c for fix in f.fixes for c in fix.commands]
+    assert any("'tensorflow[and-cuda]==2.19.1'" in c for c in commands), commands
+    assert not any(c.endswith("install 'tensorflow[and-cuda]'") for c in commands), commands
+
+
 def test_tensorflow_alone_is_not_judged_here(matrix) -> None:
     facts = {"python_env": env(tensorflow(matrix, "2.21.0"), *wheels(nvidia_cudnn_cu12="9.3.0.75")),
              "tf_build": build("2.21.0")}

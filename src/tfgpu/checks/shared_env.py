@@ -183,7 +183,8 @@ def shared_env_nvidia_wheels(ctx: CheckContext) -> Iterator[Finding]:
     ev: dict[str, object] = {"frameworks": present, "tensorflow": tf_version, "tf_pins_from": tf_source,
                              "installed": installed, "requirements_recorded": sorted(recorded),
                              "requirements_not_recorded": unread}
-    yield from _cuda_major_mix(ctx, env, tf, installed, recorded, unread, ev)
+    yield from _cuda_major_mix(ctx, env, tf, installed, recorded, unread, ev,
+                               row.gpu_requirement(tf_version) if row is not None else "tensorflow[and-cuda]")
     conflicts: list[str] = []
     for pin in tf:
         have = installed.get(pin.wheel)
@@ -235,9 +236,11 @@ def shared_env_nvidia_wheels(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _cuda_major_mix(ctx: CheckContext, env: PythonEnv, tf: list[Pin], installed: dict[str, str],
-                    recorded: dict[str, list[Pin]], unread: list[str], ev: dict[str, object]) -> Iterator[Finding]:
+                    recorded: dict[str, list[Pin]], unread: list[str], ev: dict[str, object],
+                    tf_requirement: str) -> Iterator[Finding]:
     """-cu13 wheels beside TensorFlow's -cu12 ones: which framework pulled them, and the libraries whose
-    file names are the same in both."""
+    file names are the same in both; the fresh environment offered gets this TensorFlow release again
+    (`tf_requirement`), not whichever is newest."""
     tf_majors = {p.wheel.rsplit("-cu", 1)[1] for p in tf if "-cu" in p.wheel}
     if not tf_majors:
         return
@@ -259,4 +262,4 @@ def _cuda_major_mix(ctx: CheckContext, env: PythonEnv, tf: list[Pin], installed:
         f"{', '.join(owners) or 'another package'} sit beside TensorFlow's CUDA {'/'.join(sorted(tf_majors))} wheels",
         detail, {**ev, "foreign_wheels": foreign, "same_soname": same},
         (Fix("Import TensorFlow and the CUDA " + "/".join(majors) + " framework in separate processes, or keep them in "
-             "separate environments", _venv_fixes(env, "tensorflow[and-cuda]").commands, (VENV_LINK,)),))
+             "separate environments", _venv_fixes(env, tf_requirement).commands, (VENV_LINK,)),))
