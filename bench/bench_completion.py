@@ -15,7 +15,7 @@ import sys
 
 from _common import alternate, clean_env, measure, median
 
-LAUNCH = "import sys; sys.argv[0] = 'tfgpu'; import tfgpu.cli as c; c.app._add_completion = {on}; c.main()"
+LAUNCH = "import sys; sys.argv[0] = 'tfgpu'; import tfgpu.cli as c; c.app._add_completion = {on}; from tfgpu.launch import main; main()"
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import pytest
 from conftest import run_tfgpu, tfgpu_env
 
 #: tfgpu as its console script starts it: the program name is "tfgpu", as the scripts expect.
-LAUNCH = "import sys; sys.argv[0] = 'tfgpu'; from tfgpu.cli import main; main()"
+LAUNCH = "import sys; sys.argv[0] = 'tfgpu'; from tfgpu.launch import main; main()"
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

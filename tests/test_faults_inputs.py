@@ -31,7 +31,7 @@ from conftest import REPO, tfgpu_env
 
 pytestmark = pytest.mark.faults
 
-LAUNCH = "import sys; del sys.path[0]; sys.argv[0] = 'tfgpu'; from tfgpu.cli import main; main()"
+LAUNCH = "import sys; del sys.path[0]; sys.argv[0] = 'tfgpu'; from tfgpu.launch import main; main()"
 MB = 1024 * 1024
 
 

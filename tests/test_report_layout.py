@@ -181,7 +181,7 @@ def test_suggested_commands_keep_the_invocation(argv, want):
 
 
 def test_the_cli_records_its_invocation(tmp_path):
-    from tfgpu.cli import _doctor_argv
+    from tfgpu.doctor import _doctor_argv
 
     argv = _doctor_argv(["tf-live"], "/x/python", False, True, 30.0, 300.0, None, True, Path("m.yaml"))
     assert argv == ("doctor", "tf-live", "--python", "/x/python", "--matrix", "m.yaml", "--no-smoke", "--strict",

@@ -11,7 +11,6 @@ differs from it by a byte.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,20 +26,9 @@ def generate() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/checks.md is stale; write nothing")
-    args = parser.parse_args(argv)
-    text = generate()
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{DOC.name} is stale: run python tools/make_checks_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        DOC.write_text(text, encoding="utf-8")
-        print(f"wrote {DOC.name}")
-    return 0
+    from _generated import main as write_or_check
+
+    return write_or_check(argv, __doc__.splitlines()[0], DOC, generate, "tools/make_checks_doc.py")
 
 
 if __name__ == "__main__":

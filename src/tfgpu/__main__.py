@@ -1,6 +1,6 @@
 """`python -m tfgpu`."""
 
-from tfgpu.cli import main
+from tfgpu.launch import main
 
 if __name__ == "__main__":
     main()

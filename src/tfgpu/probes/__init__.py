@@ -8,6 +8,7 @@ import enum
 import importlib
 import pkgutil
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,6 +25,29 @@ class FactEnum(str, enum.Enum):
         return str(self.value)
 
 
+class Pending:
+    """A value another thread is still making: the bundled matrix, which tfgpu.doctor loads while
+    the probes start (the libraries probe, the one that reads it, waits for it)."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._value: Any = None
+        self._problem = ""
+
+    def settle(self, value: Any, problem: str) -> None:
+        """Give the value; `problem` says why there is none, where `value` is None."""
+        if not self._done.is_set():
+            self._value, self._problem = value, problem
+            self._done.set()
+
+    def get(self) -> Any:
+        """The value, once settled; RuntimeError(problem) where it never came."""
+        self._done.wait()
+        if self._value is None:
+            raise RuntimeError(self._problem)
+        return self._value
+
+
 @dataclass
 class ProbeContext:
     """What a probe may use: the target interpreter, the user's environment, limits, and the
@@ -32,6 +56,7 @@ class ProbeContext:
     python: str
     environ: Mapping[str, str]
     timeout: float
+    #: The compatibility matrix: a Matrix, a Pending one (get_matrix waits for it), or None.
     matrix: Any = None
     #: The run's options: a mapping, or an object with the options as attributes.
     options: Any = field(default_factory=dict)
@@ -42,6 +67,11 @@ class ProbeContext:
         """The fact record of probe `name`, or None where it failed or did not run."""
         value = self.results.get(name)
         return None if value is None or isinstance(value, ProbeFailure) else value
+
+    def get_matrix(self) -> Any:
+        """The compatibility matrix, waited for where it is still loading; None where there is none."""
+        matrix = self.matrix
+        return matrix.get() if isinstance(matrix, Pending) else matrix
 
     def option(self, name: str, default: Any = None) -> Any:
         """One run option (`fast`, `smoke`, `live_timeout`, ...), whichever form `options` has."""

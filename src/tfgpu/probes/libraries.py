@@ -684,11 +684,12 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
     environ = dict(ctx.environ)
     machine = (env.machine if env is not None and env.machine else platform.machine()) or "x86_64"
     notes: list[str] = []
-    wanted = wanted_sonames(build, ctx.matrix)
+    matrix = ctx.get_matrix()
+    wanted = wanted_sonames(build, matrix)
     if wanted is None:
         notes.append(sonames_unknown_text(build.distribution, build.version, build.cuda_version, build.build_info_path))
     names, names_from = wanted if wanted is not None else ({}, "unknown")
-    row = ctx.matrix.tf_row(build.version) if ctx.matrix is not None and build.version else None
+    row = matrix.tf_row(build.version) if matrix is not None and build.version else None
     rpath, runpath, objects = read_tf_runpaths(build.package_dir, notes)
     if not objects:
         notes.append(f"no TensorFlow shared object with a dynamic section under {build.package_dir}")
@@ -786,7 +787,7 @@ def probe_libraries(ctx: ProbeContext) -> Libraries | ProbeFailure:
     env: PythonEnv | None = ctx.fact("python_env")
     if env is not None and env.platform and env.platform != "linux":
         return failure("libraries", ProbeStatus.SKIPPED, f"library resolution is modelled for Linux only (target: {env.platform})")
-    if wanted_sonames(build, ctx.matrix) is None:
+    if wanted_sonames(build, ctx.get_matrix()) is None:
         return failure("libraries", ProbeStatus.SKIPPED,
                        sonames_unknown_text(build.distribution, build.version, build.cuda_version, build.build_info_path),
                        tf_version=build.version, cuda_version=build.cuda_version, build_info=build.build_info_path)

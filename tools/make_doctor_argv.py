@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Maintainer script: write src/tfgpu/doctor_argv.py, the table tfgpu.launch reads a plain
+`tfgpu doctor ...` command line with, from the command as tfgpu.cli declares it through Typer.
+
+The declaration in tfgpu.cli is the one source: every option's names, whether it is a flag, takes
+a value or repeats, the kind of its value and its minimum, and the defaults Typer passes. An option
+of a kind the launcher's reader does not know (a --x/--no-x pair, a counter, an environment
+variable, a callback, a new value type) stops this script with the reason: extend the reader
+(tfgpu.launch.doctor_params) and its tests first. tests/test_launch.py fails when the committed
+table differs from what this script writes by a byte.
+
+    python tools/make_doctor_argv.py            # rewrite src/tfgpu/doctor_argv.py
+    python tools/make_doctor_argv.py --check    # exit 1 if it is stale, writing nothing
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+TABLE = Path(__file__).resolve().parent.parent / "src" / "tfgpu" / "doctor_argv.py"
+
+
+class Unsupported(Exception):
+    """An option the launcher's reader cannot read as Typer would."""
+
+
+def _kind(param: Any) -> tuple[str, Any]:
+    """(kind, minimum) of one option's value: flag, str, path, int or float."""
+    type_name = type(param.type).__name__
+    if getattr(param, "is_flag", False):
+        if param.secondary_opts or not getattr(param, "is_bool_flag", False) or param.default is not False:
+            raise Unsupported(f"{param.name}: a flag other than a plain on-switch")
+        return "flag", None
+    if param.nargs != 1:
+        raise Unsupported(f"{param.name}: takes {param.nargs} values")
+    if type_name == "StringParamType":
+        return "str", None
+    if type_name == "TyperPath":
+        t = param.type
+        if t.exists or t.resolve_path or not t.file_okay or not t.dir_okay or t.allow_dash:
+            raise Unsupported(f"{param.name}: a path with checks of its own")
+        return "path", None
+    if type_name == "IntParamType":
+        return "int", None
+    if type_name == "FloatParamType":
+        return "float", None
+    if type_name == "FloatRange":
+        t = param.type
+        if t.max is not None or t.min_open or t.clamp:
+            raise Unsupported(f"{param.name}: a float range other than a closed minimum")
+        return "float", t.min
+    raise Unsupported(f"{param.name}: values of type {type_name}")
+
+
+def _defaults() -> dict[str, Any]:
+    """The keyword arguments Typer passes to tfgpu.doctor.run for `tfgpu doctor` alone."""
+    import tfgpu.doctor as doctor
+    from tfgpu.cli import app
+
+    got: list[dict[str, Any]] = []
+    real = doctor.run
+    doctor.run = lambda **kw: got.append(kw) or 0  # type: ignore[assignment]
+    try:
+        app(["doctor"], standalone_mode=False)
+    except SystemExit:  # tfgpu.cli's doctor ends with the code run returned
+        pass
+    finally:
+        doctor.run = real  # type: ignore[assignment]
+    return got[0]
+
+
+def generate() -> str:
+    import typer.main
+
+    from tfgpu.cli import app
+
+    group = typer.main.get_command(app)
+    command = group.get_command(None, "doctor")  # type: ignore[attr-defined]
+    if command is None:
+        raise Unsupported("tfgpu.cli declares no doctor command")
+    argument = None
+    options: dict[str, tuple[str, str, Any]] = {}
+    multiple = []
+    help_names = set(command.get_help_option_names(command.make_context("doctor", [], resilient_parsing=True)))
+    for param in command.params:
+        if param.param_type_name == "argument":
+            if argument is not None or param.nargs != -1 or type(param.type).__name__ != "StringParamType":
+                raise Unsupported(f"{param.name}: an argument other than one list of words")
+            argument = param.name
+            continue
+        if param.envvar or param.callback is not None or param.is_eager or getattr(param, "count", False) \
+                or getattr(param, "prompt", None) or getattr(param, "hidden", False):
+            raise Unsupported(f"{param.name}: read from more than the command line")
+        kind, minimum = _kind(param)
+        if param.multiple:
+            if kind == "flag":
+                raise Unsupported(f"{param.name}: a repeated flag")
+            multiple.append(param.name)
+        for name in param.opts:
+            if name in help_names or not (name.startswith("--") or (len(name) == 2 and name[0] == "-")):
+                raise Unsupported(f"{name}: an option name the reader does not take")
+            options[name] = (param.name, kind, minimum)
+    if argument is None:
+        raise Unsupported("no list argument (the check ids)")
+    defaults = _defaults()
+    if set(defaults) != {argument, *(spec[0] for spec in options.values())}:
+        raise Unsupported("Typer passes parameters the table does not name")
+    lines = [
+        '"""What `tfgpu doctor` takes on its command line, for tfgpu.launch\'s reader: GENERATED by',
+        "tools/make_doctor_argv.py from tfgpu.cli's declaration of the command. Do not edit; run the script.",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import Any, Optional",
+        "",
+        "#: The parameter the words that are not options go to (the check ids).",
+        f"ARGUMENT = {argument!r}",
+        "",
+        "#: Option name: (parameter, kind of value: flag, str, path, int or float, the least value or None).",
+        "OPTIONS: dict[str, tuple[str, str, Optional[float]]] = {",
+        *(f"    {name!r}: {spec!r}," for name, spec in options.items()),
+        "}",
+        "",
+        "#: The parameters that collect every value given (a repeatable option).",
+        f"MULTIPLE = frozenset({sorted(multiple)!r})",
+        "",
+        "#: What Typer passes for each parameter when the command line does not give it.",
+        "DEFAULTS: dict[str, Any] = {",
+        *(f"    {key!r}: {value!r}," for key, value in defaults.items()),
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from _generated import main as write_or_check
+
+    try:
+        return write_or_check(argv, __doc__.splitlines()[0], TABLE, generate, "tools/make_doctor_argv.py")
+    except Unsupported as exc:
+        print(f"cannot write the table: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
