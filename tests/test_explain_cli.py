@@ -164,12 +164,10 @@ def test_unreadable_log_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def _explain_in_process(monkeypatch, *args: str) -> int:
     """Run `tfgpu explain ARGS` through the CLI's entry point in this process; return its exit code."""
-    from tfgpu import cli
+    from tfgpu import launch
 
     monkeypatch.setattr(sys, "argv", ["tfgpu", "explain", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    return exit_info.value.code
+    return launch.run(["explain", *args])
 
 
 def test_open_error_in_process_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:

@@ -90,10 +90,12 @@ def test_a_pyproject_without_the_table_is_no_policy(tmp_path):
 
 
 def test_a_broken_pyproject_not_named_is_a_note_unless_it_holds_the_table(tmp_path):
-    write(tmp_path / "pyproject.toml", "[project\nname = 'x'\n")
+    write(tmp_path / "pyproject.toml", "[project\nname = 'x'\n[tool]\ntfgpu = {}\n")
     policy, notes = pol.load(pol.Flags(require_gpus=1), cwd=str(tmp_path))
     assert policy.require_gpus == 1 and policy.source == "flags"
     assert len(notes) == 1 and "pyproject.toml: not valid TOML" in notes[0] and "going on" in notes[0]
+    write(tmp_path / "pyproject.toml", "[project\nname = 'x'\n")  # no tfgpu key: not even parsed
+    assert pol.load(pol.Flags(require_gpus=1), cwd=str(tmp_path))[1] == []
     write(tmp_path / "pyproject.toml", "[tool.tfgpu]\nrequire-gpus = = 2\n")
     with pytest.raises(pol.PolicyError, match="not valid TOML"):
         pol.load(pol.Flags(), cwd=str(tmp_path))
@@ -509,11 +511,42 @@ def test_bad_policy_input_is_exit_2_in_one_line(tmp_path, files, args, expect):
 
 
 def test_a_broken_pyproject_not_named_warns_and_goes_on(tmp_path):
-    write(tmp_path / "pyproject.toml", "[project\n")
+    # It has a `tfgpu` key (so it may hold the table) but not as tool.tfgpu: a note, not an error.
+    write(tmp_path / "pyproject.toml", "[project\n[tool]\ntfgpu = { fail-on = 'warning' }\n")
     proc = run_tfgpu("doctor", "--fast", "--json", cwd=str(tmp_path))
     assert proc.returncode == 1 and json.loads(proc.stdout)["policy"]["source"] is None
     (line,) = proc.stderr.splitlines()
     assert "pyproject.toml: not valid TOML" in line and "going on without a policy" in line
+
+
+def test_a_pyproject_with_no_tfgpu_key_is_not_parsed_broken_or_not(tmp_path):
+    write(tmp_path / "pyproject.toml", "[project\nname = \"uses-tfgpu\"\n# tfgpu runs in CI\n")
+    proc = run_tfgpu("doctor", "--fast", "--json", cwd=str(tmp_path))
+    assert proc.returncode == 1 and json.loads(proc.stdout)["policy"]["source"] is None
+    assert proc.stderr == ""  # none of tfgpu's business
+
+
+#: (pyproject.toml text, whether it holds a [tool.tfgpu] table) in the forms TOML allows.
+_FORMS = [
+    ("[tool.tfgpu]\nfail-on = 'warning'\n", True), ('[ tool . "tfgpu" ]\nfail-on = "warning"\n', True),
+    ("[tool]\ntfgpu = { fail-on = 'warning' }\n", True), ("tool.tfgpu.fail-on = 'warning'\n", True),
+    ("tool = { tfgpu = { fail-on = 'warning' } }\n", True), ("[tool.'tfgpu']\nfail-on = 'warning'\n", True),
+    ("[tool]\ntfgpu.fail-on = 'warning'\n", True), ('[tool."tf\\u0067pu"]\nfail-on = "warning"\n', True),
+    ("[tool.tfgpu.extra]\nx = 1\n", True), ("tool.\ttfgpu\t.fail-on='warning'\n", True),
+    ("[project]\nname = 'tfgpu-user'\ndependencies = ['tfgpu>=0.2']\n# tfgpu\n", False),
+    ("[tool.not-tfgpu]\nx = 1\n[tool.ruff]\nline-length = 99\n", False),
+]
+
+
+@pytest.mark.parametrize("text,holds", _FORMS)
+def test_the_pre_check_never_skips_a_file_that_holds_the_table(text, holds):
+    from tfgpu.policy import _MAY_HOLD_TABLE
+
+    tomllib = pytest.importorskip("tomllib")
+
+    assert ("tfgpu" in tomllib.loads(text).get("tool", {})) is holds  # the case is what it claims
+    if holds:
+        assert _MAY_HOLD_TABLE.search(text)
 
 
 def test_unknown_ignore_id_is_a_note_not_an_error():

@@ -13,16 +13,14 @@
 - GitLab CI (`GITLAB_CI=true`): the human report is folded in a collapsed section.
 
 Integration is detected, never required, and off with `--no-ci-integration`; without these
-variables nothing here changes a byte of the output. Only tfgpu.cli writes to stdout: this
-module returns the text to print.
+variables nothing here changes a byte of the output. Only the command modules write to stdout:
+this module returns the text to print.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-import tempfile
 from typing import Mapping
 
 from tfgpu.model import Report, Severity
@@ -82,6 +80,8 @@ def workflow_annotations(report: Report) -> str:
 def github_group(text: str) -> str:
     """`text` folded in a group; command processing is stopped inside it, with a token derived from
     the text itself (so no text can contain the line that resumes it)."""
+    import hashlib  # here, not at the top: a run outside CI never needs it (bench/bench_doctor.py)
+
     token = "tfgpu-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     body = text if text.endswith("\n") or not text else text + "\n"
     return f"::group::{FOLD_TITLE}\n::stop-commands::{token}\n{body}::{token}::\n::endgroup::\n"
@@ -154,6 +154,8 @@ def write_atomic(path: str, text: str) -> None:
             _write_in_place(target, text.encode("utf-8", "surrogateescape"))
             return
         mode = st.st_mode & 0o7777
+    import tempfile  # here, not at the top: only runs that write report files need it
+
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:

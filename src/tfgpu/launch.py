@@ -52,29 +52,33 @@ def main() -> NoReturn:
             stream.reconfigure(errors="replace")  # type: ignore[union-attr]
         except (AttributeError, ValueError, OSError):
             pass
-    params = None if os.environ.get("_TFGPU_COMPLETE") else doctor_params(sys.argv[1:])
+    _finish(run(sys.argv[1:]))
+
+
+def run(argv: list[str]) -> Any:
+    """Run one command line (the words after `tfgpu`) in this process; return its exit code, or
+    what a SystemExit carried. main() is this plus the process's edges."""
+    params = None if os.environ.get("_TFGPU_COMPLETE") else doctor_params(argv)
     try:
         if params is not None:
             from tfgpu import doctor
 
-            code: Any = doctor.run(**params)
-        else:
-            code = _run_app()
+            return doctor.run(**params)
+        return _run_app(argv)
     except KeyboardInterrupt:
         err("interrupted")
-        code = 130
+        return 130
     except OutputFailed as exc:
-        code = _stdout_failed(str(exc))
+        return _stdout_failed(str(exc))
     except OSError as exc:  # help text (Click's own writing) to a full disk or a broken device
         if exc.errno not in _OUTPUT_ERRNOS:
             raise
-        code = _stdout_failed(f"cannot write to standard output: {exc.strerror or exc}")
+        return _stdout_failed(f"cannot write to standard output: {exc.strerror or exc}")
     except SystemExit as exc:
-        code = EXIT_OK if exc.code == 1 and _reader_went_away(exc) else exc.code
-    _finish(code)
+        return EXIT_OK if exc.code == 1 and _reader_went_away(exc) else exc.code
 
 
-def _run_app() -> Any:
+def _run_app(argv: list[str]) -> Any:
     """Every command line but a plain doctor run: Typer's app, with the collector back on."""
     if os.environ.get("_TFGPU_COMPLETE"):
         # A shell asks for completions (the script of `tfgpu completion SHELL`): Typer's shell classes
@@ -87,7 +91,7 @@ def _run_app() -> Any:
 
     gc.freeze()  # what start-up made is never garbage: later collections skip it
     gc.enable()
-    app(standalone_mode=True)
+    app(argv, standalone_mode=True)
     return EXIT_OK
 
 

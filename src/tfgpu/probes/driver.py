@@ -23,7 +23,6 @@ Failure modes (a `ProbeFailure` whose evidence["cause"] is a `DriverFailure` val
 
 from __future__ import annotations
 
-import csv
 import enum
 import glob
 import io
@@ -394,6 +393,8 @@ MAX_SMI_GPUS = 256
 
 def parse_smi_csv(text: str, fields: tuple[str, ...]) -> tuple[str | None, list[GpuInfo]]:
     """Parse `nvidia-smi --query-gpu=FIELDS --format=csv,noheader,nounits` output."""
+    import csv  # here: only a machine without NVML's bindings asks nvidia-smi
+
     driver: str | None = None
     gpus: list[GpuInfo] = []
     try:
