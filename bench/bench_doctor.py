@@ -28,9 +28,8 @@ compiles six methods); regular-expression compilation ~25 ms, most of it packagi
 from __future__ import annotations
 
 import json
-import sys
 
-from _common import alternate, clean_env, measure, median, target_args
+from _common import alternate, clean_env, measure, median, target_args, tfgpu_command
 
 AIM_RATIO = 0.05
 AIM_RSS_MB = 60.0
@@ -40,7 +39,7 @@ def main() -> None:
     args = target_args(__doc__.splitlines()[0], "tf-2.21.0-and-cuda")
     env = clean_env()
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    doctor = [sys.executable, "-m", "tfgpu", "doctor", "--fast", "--json", "--python", args.python]
+    doctor = [*tfgpu_command(), "doctor", "--fast", "--json", "--python", args.python]
     baseline = [args.python, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"]
     b, d = alternate(lambda: measure(baseline, env, ok_codes=(0,)), lambda: measure(doctor, env), args.runs)
     sampled = measure(doctor, env, sample=True)

@@ -32,10 +32,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 
-from _common import alternate, clean_env, measure, median, target_args
+from _common import alternate, clean_env, measure, median, target_args, tfgpu_command
 
 AIM_RATIO = 1.10
 
@@ -45,7 +44,7 @@ def main() -> None:
     env = clean_env()
     folder = tempfile.mkdtemp(prefix="tfgpu-bench-live-")
     report = os.path.join(folder, "report.json")
-    doctor = [sys.executable, "-m", "tfgpu", "doctor", "--json", "--output-json", report, "--python", args.python]
+    doctor = [*tfgpu_command(), "doctor", "--json", "--output-json", report, "--python", args.python]
     baseline = [args.python, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"]
 
     def run_doctor(sample: bool = False) -> dict:

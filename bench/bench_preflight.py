@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import alternate, clean_env, measure, median, target_args
+from _common import alternate, clean_env, measure, median, target_args, tfgpu_command
 
 AIM_RATIO = 1.10
 
@@ -34,7 +34,7 @@ def main() -> None:
         base_env = {k: v for k, v in clean_env().items()
                     if k not in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITLAB_CI", "CI")}
         ci_env = {**base_env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(out / "summary.md"), "CI": "true"}
-        doctor = [sys.executable, "-m", "tfgpu", "doctor", "--fast", "--python", python]
+        doctor = [*tfgpu_command(), "doctor", "--fast", "--python", python]
         outputs = [*doctor, "--junit", str(out / "r.xml"), "--markdown", str(out / "s.md"),
                    "--output-json", str(out / "r.json")]
         b, c = alternate(lambda: measure(doctor, base_env), lambda: measure(outputs, ci_env), args.runs)
