@@ -40,8 +40,23 @@ def tf_requirement(version: str | None = None, and_cuda: bool = True) -> str:
     return f"{name}=={'.'.join(parts[:2])}.*"
 
 
-def install_tf(python: str | None, platform: str, version: str | None = None, machine: str = "x86_64") -> Fix:
-    """The way to get a GPU TensorFlow on this platform."""
+def is_arm(machine: str | None) -> bool:
+    """Whether a CPU name (as the host probe or the target's platform.machine() says it) is 64-bit Arm."""
+    return (machine or "").lower() in ("aarch64", "arm64")
+
+
+def nvidia_arm_tf() -> Fix:
+    """GPU TensorFlow for Linux on Arm: the TensorFlow wheels on PyPI for aarch64 are CPU builds (their
+    build_info.py: is_cuda_build False; the matrix's platforms table, source tf-wheel-2.21-aarch64), so
+    no pip command from PyPI gives one; NVIDIA builds it (JetPack wheels for Jetson, the NGC container)."""
+    return Fix("Use NVIDIA's TensorFlow container (Grace / Arm servers) or the JetPack wheel (Jetson)",
+               ("docker run --gpus all -it nvcr.io/nvidia/tensorflow:<tag>-tf2-py3",),
+               ("https://docs.nvidia.com/deeplearning/frameworks/install-tf-jetson-platform/",
+                "https://catalog.ngc.nvidia.com/orgs/nvidia/containers/tensorflow"))
+
+
+def install_tf(python: str | None, platform: str, version: str | None = None, machine: str | None = "x86_64") -> Fix:
+    """The way to get a GPU TensorFlow on this platform (and, on Linux, this CPU architecture)."""
     if platform == "win32":
         return Fix(
             "TensorFlow 2.10 was the last release with GPU support on native Windows: use WSL2 "
@@ -55,6 +70,8 @@ def install_tf(python: str | None, platform: str, version: str | None = None, ma
             (pip(python, "install", "tensorflow", "tensorflow-metal"),),
             ("https://developer.apple.com/metal/tensorflow-plugin/",),
         )
+    if is_arm(machine):
+        return nvidia_arm_tf()
     cmd = pip(python, "install", tf_requirement(version))
     return Fix(
         "Install TensorFlow with its CUDA libraries as pip wheels (only the NVIDIA driver comes from the system)",
@@ -212,7 +229,16 @@ def _nvidia_problems(req: Requirement, major: str, matrix: Any, cuda: str | None
     return problems
 
 
-def _pip_problems(args: list[str], matrix: Any, cuda: str | None) -> list[str]:
+def _no_pypi_gpu_build(matrix: Any, platform: str | None) -> str | None:
+    """Why no TensorFlow wheel on PyPI uses a GPU on `platform` (the matrix's tensorflow_platforms row
+    says gpu: none there, e.g. linux-aarch64), or None where PyPI's wheels do or nothing is known."""
+    row = matrix.platform_row(platform) if platform and matrix is not None and hasattr(matrix, "platform_row") else None
+    if row is None or row.gpu != "none" or row.first is not None or row.last is not None:
+        return None
+    return f"no TensorFlow wheel on PyPI uses an NVIDIA GPU on {platform}: {row.note}"
+
+
+def _pip_problems(args: list[str], matrix: Any, cuda: str | None, platform: str | None = None) -> list[str]:
     if any(a in ("<", ">", "<<", ">>") for a in args):
         return ["an unquoted < or > in a requirement is a shell redirection"]
     operands, _values = _operands(args, _PIP_VALUE_OPTIONS)
@@ -225,7 +251,8 @@ def _pip_problems(args: list[str], matrix: Any, cuda: str | None) -> list[str]:
             continue
         name = canonicalize_name(req.name)
         if name in ("tensorflow", "tensorflow-gpu"):
-            problems += _tf_problems(req, matrix)
+            no_gpu = _no_pypi_gpu_build(matrix, platform)
+            problems += [no_gpu] if no_gpu else _tf_problems(req, matrix)
         elif m := _NVIDIA_WHEEL_RE.match(name):
             problems += _nvidia_problems(req, m.group("major"), matrix, cuda)
     return problems
@@ -290,13 +317,15 @@ def _any_in_range(versions: Sequence[str], spec_text: str) -> bool:
 
 
 def command_problems(command: str, matrix: Any, *, tf_version: str | None = None, cuda: str | None = None,
-                     conda: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> list[str]:
+                     conda: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+                     platform: str | None = None) -> list[str]:
     """Why `command` cannot work as a fix, judged against the matrix; empty when nothing is wrong.
 
     `tf_version` is the TensorFlow the fix is for (its row's CUDA applies to NVIDIA wheels), or
     `cuda` the CUDA release the fix targets; `conda` maps a channel to the versions it holds per
-    package (the signature file's `conda_packages`). Commands other than pip and conda installs
-    are not judged."""
+    package (the signature file's `conda_packages`); `platform` the matrix's name of the machine's
+    platform (`tfgpu_platform`): where no PyPI TensorFlow wheel uses a GPU there (linux-aarch64), no
+    `pip install tensorflow` can be a fix. Commands other than pip and conda installs are not judged."""
     tokens = _tokens(command)
     if tokens is None:
         return ["the command is not valid shell (unbalanced quotes)"]
@@ -307,21 +336,23 @@ def command_problems(command: str, matrix: Any, *, tf_version: str | None = None
     for seg in _segments(tokens):
         args = _pip_args(seg)
         if args is not None:
-            problems += _pip_problems(args, matrix, cuda)
+            problems += _pip_problems(args, matrix, cuda, platform)
         elif len(seg) > 1 and seg[0] in ("conda", "mamba", "micromamba") and seg[1] in ("install", "create"):
             problems += _conda_problems(seg, matrix, conda)
     return problems
 
 
 def checked_fixes(fixes: Sequence[Fix], matrix: Any, *, tf_version: str | None = None, cuda: str | None = None,
-                  conda: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> tuple[Fix, ...]:
+                  conda: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+                  platform: str | None = None) -> tuple[Fix, ...]:
     """`fixes` without the commands that cannot work; a fix that loses every command is dropped."""
     if matrix is None:
         return tuple(fixes)
     out = []
     for fix in fixes:
         kept = tuple(c for c in fix.commands
-                     if not command_problems(c, matrix, tf_version=tf_version, cuda=cuda, conda=conda))
+                     if not command_problems(c, matrix, tf_version=tf_version, cuda=cuda, conda=conda,
+                                             platform=platform))
         if fix.commands and not kept:
             continue
         out.append(fix if kept == fix.commands else Fix(fix.summary, kept, fix.links))
@@ -372,6 +403,15 @@ class FixContext:
     tf_version: str | None = None  # the TensorFlow installed in the target, if any
     #: The relevant environment variables that are set; None where the environment was not read.
     shell: Mapping[str, str] | None = None
+    machine: str | None = None  # the target's CPU architecture (platform.machine()), else the host's
+
+
+def tfgpu_platform(platform: str | None, machine: str | None) -> str | None:
+    """The matrix's tensorflow_platforms name for a Linux target on this CPU (linux-x86_64,
+    linux-aarch64); None elsewhere (WSL2, Windows and macOS are judged by their own checks)."""
+    if not (platform or "").startswith("linux") or not machine:
+        return None
+    return "linux-aarch64" if is_arm(machine) else "linux-x86_64" if machine.lower() in ("x86_64", "amd64") else None
 
 
 def _usable(value: Any) -> Any:
@@ -420,7 +460,8 @@ def fix_context(facts: Mapping[str, Any]) -> FixContext:
         package_manager=pm, distro=distro, platform=getattr(env, "platform", None),
         python=getattr(env, "executable", None), python_version=getattr(env, "version", None), env_kind=kind,
         env_prefix=getattr(env, "prefix", None), tf_version=tf_version,
-        shell=dict(values) if isinstance(values, Mapping) else None)
+        shell=dict(values) if isinstance(values, Mapping) else None,
+        machine=getattr(env, "machine", None) or getattr(host, "machine", None))
 
 
 # --- what a command does -------------------------------------------------------------------------
@@ -804,4 +845,5 @@ def fitted_fixes(fixes: Sequence[Fix], facts_context: FixContext, matrix: Any, *
                  conda: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> tuple[Fix, ...]:
     """One finding's fixes fitted to the machine, then checked against the matrix (`checked_fixes`):
     what the check registry offers."""
-    return lead_fix(_once(list(checked_fixes(_fit(fixes, facts_context), matrix, conda=conda))))
+    platform = tfgpu_platform(facts_context.platform, facts_context.machine)
+    return lead_fix(_once(list(checked_fixes(_fit(fixes, facts_context), matrix, conda=conda, platform=platform))))

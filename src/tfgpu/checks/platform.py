@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from packaging.version import Version
 
 from tfgpu.checks import CheckContext, check
-from tfgpu.fixes import install_tf, pip
+from tfgpu.fixes import install_tf, nvidia_arm_tf, pip
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.rules import windows_gpu_last
 from tfgpu.versions import pep440
@@ -92,10 +92,7 @@ def platform_gpu_support(ctx: CheckContext) -> Iterator[Finding]:
                               "Linux aarch64: the TensorFlow wheels on PyPI for this architecture are not CUDA builds",
                               "GPU TensorFlow on Arm (Jetson, Grace) comes from NVIDIA's builds: the JetPack wheels "
                               "for Jetson, or the NGC TensorFlow container.", ev,
-                              (Fix("Use NVIDIA's TensorFlow container (Grace / Arm servers) or the JetPack wheel (Jetson)",
-                                   ("docker run --gpus all -it nvcr.io/nvidia/tensorflow:<tag>-tf2-py3",),
-                                   ("https://docs.nvidia.com/deeplearning/frameworks/install-tf-jetson-platform/",
-                                    "https://catalog.ngc.nvidia.com/orgs/nvidia/containers/tensorflow")),))
+                              (nvidia_arm_tf(),))
         return
     where = "WSL2" if host is not None and host.wsl == "wsl2" else "Linux x86_64"
     yield ctx.finding("platform-gpu-supported", Severity.OK, f"{where}: TensorFlow supports NVIDIA GPUs here", "", ev)

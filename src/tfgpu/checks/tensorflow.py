@@ -13,7 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.checks.shared_env import marker_holds
-from tfgpu.fixes import install_tf, pinnable, pip, tf_requirement
+from tfgpu.fixes import install_tf, is_arm, pinnable, pip, tf_requirement
 from tfgpu.matrix import TFRow
 from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
@@ -94,7 +94,8 @@ def install_tf_for_target(ctx: CheckContext, env: PythonEnv) -> tuple[Fix, ...]:
     """How to get a GPU TensorFlow for the target's own Python: the newest matrix release that has
     wheels for its major.minor; where that release has no [and-cuda] extra, with the system CUDA and
     cuDNN it needs; where none has, a new virtualenv with a Python current TensorFlow supports."""
-    if not env.platform.startswith("linux") or ctx.matrix is None:
+    if not env.platform.startswith("linux") or ctx.matrix is None or is_arm(env.machine):
+        # Linux on Arm: PyPI's aarch64 wheels are CPU builds, so install_tf says where NVIDIA's come from.
         return (install_tf(env.executable, env.platform, machine=env.machine),)
     py = short(env.version)
     rows = ctx.matrix.tf_rows_newest_first()
@@ -394,7 +395,7 @@ def tf_cuda_build(ctx: CheckContext) -> Iterator[Finding]:
         detail = (f"The plain tensorflow wheel of {build.version} is built without CUDA; the GPU build of "
                   f"{row.series} is the separate {row.package} package. " + detail)
     fixes = []
-    if env.platform.startswith("linux"):
+    if env.platform.startswith("linux") and not is_arm(env.machine):
         req = row.gpu_requirement(build.version) if gpu_package and row is not None else tf_requirement(pinnable(build.version))
         fixes.append(Fix("Replace it with the CUDA build of the same release",
                          (pip(env.executable, "uninstall", "-y", build.distribution),
