@@ -77,7 +77,8 @@ EXPECTED: dict[str, tuple[list[tuple[str, Severity]], list[str]]] = {
 
 #: Commands that change the machine's own driver: wrong inside a container (they belong to the host).
 LOCAL_DRIVER_COMMANDS = ("sudo reboot", "modprobe", "apt-get install -y nvidia-driver", "cuda-drivers",
-                         "dnf module install", "ubuntu-drivers", "dkms", "mokutil")
+                         "dnf module install", "dnf module enable", "nvidia-open", "ubuntu-drivers", "dkms",
+                         "mokutil")
 
 
 @pytest.fixture(scope="module")

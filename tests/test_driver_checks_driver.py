@@ -168,9 +168,11 @@ def test_branches_come_from_the_matrix_and_skip_end_of_life(driver_matrix_obj):
 def test_no_supported_branch_falls_back_to_the_newest_driver_packages(driver_matrix_obj):
     bare = replace(driver_matrix_obj, driver_branches=())
     for distro, needle in (("ubuntu", "sudo ubuntu-drivers install"), ("debian", "sudo apt-get install -y cuda-drivers"),
-                           ("rocky", "sudo dnf module install -y nvidia-driver:latest-dkms")):
+                           ("rocky", "sudo dnf module enable -y nvidia-driver:open-dkms")):
         facts = machine(driver_failure(DriverFailure.LIBRARY_NOT_FOUND, "libnvidia-ml.so.1 could not be loaded"),
                         distro=distro)
+        if distro == "rocky":  # NVIDIA's dnf repository is per release: Rocky 9 here
+            facts["host"] = replace(facts["host"], distro_version="9.4")
         found = by_id(run_checks(facts, bare, ["driver-present"], {})[0])
         f = found["driver-missing"][0]
         assert needle in all_commands(f), (distro, all_commands(f))

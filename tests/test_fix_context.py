@@ -236,7 +236,8 @@ def test_rocky_9_adds_nvidias_dnf_repository(matrix):
     cmds = _cmds(_one(_run(facts, matrix), "driver-missing"))
     assert cmds[0] == ("sudo dnf config-manager --add-repo "
                        "https://developer.download.nvidia.com/compute/cuda/repos/rhel9/x86_64/cuda-rhel9.repo")
-    assert "sudo dnf module install -y nvidia-driver:580-dkms" in cmds
+    assert cmds[1:] == ["sudo dnf module enable -y nvidia-driver:580-open", "sudo dnf install -y nvidia-open",
+                        "sudo reboot"]
 
 
 def test_sles_15_adds_nvidias_zypper_repository(matrix):

@@ -68,11 +68,34 @@ def gpu_cc(gpu: GpuInfo, matrix: Matrix | None) -> tuple[tuple[int, int] | None,
 #: the cuda-keyring package enrolls the signing key and the apt source; dnf and zypper take a .repo file.
 CUDA_REPOS = "https://developer.download.nvidia.com/compute/cuda/repos"
 CUDA_KEYRING = "cuda-keyring_1.1-1_all.deb"
-#: Releases whose repository the index of CUDA_REPOS lists (debian10-12, rhel6-9, sles15, ...).
+#: Releases whose repository the index of CUDA_REPOS lists (debian10-12, rhel6-10, sles15, ...).
 _DEBIAN_REPOS = ("11", "12")
-_RHEL_REPOS = ("8", "9")
+#: rhel8, rhel9 and rhel10 (x86_64 and sbsa) are in the index; RHEL 8, 9 and 10 (and Rocky, Alma, Oracle)
+#: run DNF 4, whose config-manager takes --add-repo (the guide's "Version locking" page lists RHEL 8/9/10 under
+#: DNF 4: https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/version-locking.html).
+_RHEL_REPOS = ("8", "9", "10")
+#: RHEL 8/9 ship the driver as DNF module streams; RHEL 10 has none (plain packages).
+_RHEL_MODULE_STREAMS = ("8", "9")
+#: Fedora releases whose x86_64 repository in the index holds the driver packages (fedora40 with cuda-drivers
+#: 565, fedora41 570, fedora43 595, fedora44 cuda-drivers 610: the index pages under CUDA_REPOS). The Fedora
+#: sbsa repositories hold libraries and tools but no driver, so Arm Fedora gets no command.
+_FEDORA_REPOS = ("40", "41", "42", "43", "44")
+#: Fedora 41 switched to DNF 5 (https://fedoraproject.org/wiki/Changes/SwitchToDnf5): its config-manager adds a
+#: .repo file with `addrepo --from-repofile=URL` (dnf5-config-manager(8),
+#: https://github.com/rpm-software-management/dnf5/blob/main/doc/dnf5_plugins/config-manager.8.rst) and has
+#: no `module` command; Fedora ships no modules from Fedora 39 on
+#: (https://fedoraproject.org/wiki/Changes/RetireModularity).
+_FEDORA_DNF5 = 41
 _UBUNTU_LIKE = ("ubuntu", "pop", "linuxmint")
 _RHEL_LIKE = ("rhel", "rocky", "almalinux", "centos", "ol")
+#: The driver install commands of NVIDIA's driver installation guide, "Kernel Modules", table "Open GPU kernel
+#: module installation" (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/kernel-modules.html):
+#: RHEL 8/9 family `dnf module enable nvidia-driver:open-dkms` (a branch: `nvidia-driver:<branch>-open`) then
+#: `dnf install nvidia-open`; RHEL 10 family and Fedora `dnf install nvidia-open`, a branch held with dnf
+#: versionlock. The open modules run on Turing and newer GPUs only (same page).
+_OPEN_DRIVER = "sudo dnf install -y nvidia-open"
+_TURING_NOTE = ("; these are NVIDIA's open kernel modules, for Turing and newer GPUs (older GPUs need the "
+                "proprietary modules the guide describes)")
 
 
 def _repo_arch(machine: str | None) -> str | None:
@@ -92,10 +115,36 @@ def cuda_repo_commands(distro_id: str, version: str | None, machine: str | None)
                 "sudo apt-get update")
     if distro_id in _RHEL_LIKE and major in _RHEL_REPOS:
         return (f"sudo dnf config-manager --add-repo {CUDA_REPOS}/rhel{major}/{arch}/cuda-rhel{major}.repo",)
+    if distro_id == "fedora" and major in _FEDORA_REPOS and arch == "x86_64":
+        repo = f"{CUDA_REPOS}/fedora{major}/{arch}/cuda-fedora{major}.repo"
+        return ((f"sudo dnf config-manager addrepo --from-repofile={repo}",) if int(major) >= _FEDORA_DNF5
+                else (f"sudo dnf config-manager --add-repo {repo}",))
     if distro_id == "sles" and major == "15" and arch == "x86_64":
         return (f"sudo zypper addrepo {CUDA_REPOS}/sles15/{arch}/cuda-sles15.repo",
                 "sudo zypper --gpg-auto-import-keys refresh")
     return ()
+
+
+def _rpm_driver_fix(distro_id: str, version: str | None, machine: str | None, branch: int | None,
+                    what: str) -> Fix:
+    """RHEL-like and Fedora: NVIDIA's repository, then the guide's install for that release's dnf."""
+    major = (version or "").split(".")[0]
+    repo = cuda_repo_commands(distro_id, version, machine)
+    if not repo:
+        return Fix(f"Install {what}, from NVIDIA's CUDA repository: the driver installation guide lists the "
+                   "releases it serves and their commands (none is known here for this release and architecture)",
+                   (), (DRIVER_GUIDE,))
+    if distro_id != "fedora" and major in _RHEL_MODULE_STREAMS:
+        stream = f"{branch}-open" if branch else "open-dkms"
+        return Fix(f"Install {what}, from NVIDIA's CUDA repository (its nvidia-driver:{stream} module stream)"
+                   f"{_TURING_NOTE}",
+                   (*repo, f"sudo dnf module enable -y nvidia-driver:{stream}", _OPEN_DRIVER, "sudo reboot"),
+                   (DRIVER_GUIDE,))
+    install = "sudo dnf install -y cuda-drivers" if distro_id == "fedora" and int(major) < _FEDORA_DNF5 else _OPEN_DRIVER
+    held = (f" (the newest there; to hold R{branch}, lock its packages as the guide's Version locking section "
+            "shows)" if branch else "")
+    return Fix(f"Install {what}, from NVIDIA's CUDA repository{held}{_TURING_NOTE if install == _OPEN_DRIVER else ''}",
+               (*repo, install, "sudo reboot"), (DRIVER_GUIDE,))
 
 
 def driver_target_text(branch: int | None, need: str | None) -> str:
@@ -136,10 +185,7 @@ def install_driver_fix(ctx: CheckContext, need: str | None, wsl2: bool) -> Fix:
                     "release (the driver installation guide)")
         return Fix(f"Install {what}{how}", (*repo, *install), (DRIVER_GUIDE,))
     if distro_id in _RHEL_LIKE or distro_id == "fedora":
-        repo = cuda_repo_commands(distro_id, version, machine) if distro_id != "fedora" else ()
-        return Fix(f"Install {what}, from NVIDIA's CUDA repository",
-                   (*repo, f"sudo dnf module install -y nvidia-driver:{branch or 'latest'}-dkms", "sudo reboot"),
-                   (DRIVER_GUIDE,))
+        return _rpm_driver_fix(distro_id, version, machine, branch, what)
     if distro_id == "sles":
         repo = cuda_repo_commands("sles", version, machine)
         if repo and not branch:
