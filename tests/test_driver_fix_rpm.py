@@ -53,7 +53,10 @@ def test_fedora_41_and_42_use_dnf5_addrepo_and_nvidia_open(matrix, release):
         "sudo dnf install -y nvidia-open", "sudo reboot"]
     assert not any("module" in c or "--add-repo" in c for c in _cmds(f))
     text = " ".join(x.summary for x in f.fixes)
-    assert "Turing" in text and "Version locking" in text
+    assert "Turing" in text
+    # Fedora 42 gets newer drivers (a branch is held with version locking); NVIDIA's Fedora 41 repository no
+    # longer changes (R570 is what it installs), which the text says instead of a branch it cannot give.
+    assert ("Version locking" in text) if release == "42" else ("R570" in text and "no longer changes" in text)
 
 
 @pytest.mark.parametrize("release", ["39", "45", "", None])
@@ -113,3 +116,43 @@ def test_no_rpm_fix_offers_a_module_install_of_the_old_proprietary_streams(matri
     for distro, version in (("fedora", "41"), ("fedora", "40"), ("rhel", "9.4"), ("rhel", "10.0")):
         cmds = _cmds(_driver_missing(matrix, distro_id=distro, distro_version=version, machine="x86_64"))
         assert not any("dnf module install" in c or "-dkms" in c and "open-dkms" not in c for c in cmds), cmds
+
+
+# --- where the repository's driver would not work: no install command -----------------------------------
+
+
+def _too_old(matrix, name: str, **host: Any) -> Finding:
+    facts = MACHINES[name]
+    facts = {**facts, "host": replace(facts["host"], **host)}
+    findings, crashed = builtin_registry().run(facts, matrix, None)
+    assert not crashed
+    found = [f for f in findings if f.id in ("driver-too-old", "driver-minor-compat")]
+    assert found, [f.id for f in findings]
+    return found[0]
+
+
+@pytest.mark.parametrize("distro,release", [("rocky", "9.4"), ("rhel", "10.0"), ("fedora", "42")])
+def test_a_gpu_older_than_turing_is_never_offered_the_open_modules(matrix, distro, release):
+    # Tesla V100 (compute capability 7.0) with driver 418: nvidia-open does not run on Volta.
+    f = _too_old(matrix, "driver_418_v100_tf211", distro_id=distro, distro_version=release, machine="x86_64")
+    cmds = _cmds(f)
+    assert not any("nvidia-open" in c or "open-dkms" in c or "-open" in c.split(":")[-1] for c in cmds), cmds
+    assert any("config-manager" in c for c in cmds)  # adding NVIDIA's repository still stands
+    text = " ".join(x.summary for x in f.fixes)
+    assert "Tesla V100" in text and "7.0" in text and "proprietary" in text
+
+
+def test_a_turing_gpu_still_gets_the_open_modules(matrix):
+    f = _too_old(matrix, "driver_470_t4_tf221", distro_id="rocky", distro_version="9.4", machine="x86_64")
+    assert "sudo dnf install -y nvidia-open" in _cmds(f)
+
+
+def test_a_frozen_fedora_repository_below_the_needed_driver_gives_no_command():
+    from tfgpu.checks.common import _rpm_driver_fix
+
+    stale = _rpm_driver_fix("fedora", "41", "x86_64", 580, "an NVIDIA driver of at least 580.65.06", "580.65.06")
+    assert stale.commands == () and "R570" in stale.summary and "upgrade Fedora" in stale.summary
+    fresh = _rpm_driver_fix("fedora", "42", "x86_64", 580, "an NVIDIA driver of at least 580.65.06", "580.65.06")
+    assert "sudo dnf install -y nvidia-open" in fresh.commands
+    ok = _rpm_driver_fix("fedora", "40", "x86_64", 550, "an NVIDIA driver of at least 550.54.14", "550.54.14")
+    assert "sudo dnf install -y cuda-drivers" in ok.commands

@@ -3,6 +3,8 @@ and the driver install fix. Pure: everything comes from the `CheckContext`."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from tfgpu.checks import CheckContext
 from tfgpu.fixes import windows_driver_fix
 from tfgpu.matrix import Matrix
@@ -125,15 +127,50 @@ def cuda_repo_commands(distro_id: str, version: str | None, machine: str | None)
     return ()
 
 
+#: The newest driver branch in a Fedora repository NVIDIA no longer updates (the index pages under CUDA_REPOS:
+#: fedora40/x86_64 stops at cuda-drivers 565.57.01, fedora41/x86_64 at the 570 series).
+_FEDORA_FROZEN = {"40": 565, "41": 570}
+
+
+def _before_turing(ctx: CheckContext) -> list[str]:
+    """The machine's GPUs known to be older than Turing (compute capability below 7.5), as "name (cc X.Y)":
+    NVIDIA's open kernel modules (nvidia-open) do not run on them."""
+    driver = ctx.driver
+    out = []
+    for gpu in (driver.gpus if driver is not None else ()):
+        cc, _source = gpu_cc(gpu, ctx.matrix)
+        if cc is not None and cc < (7, 5):
+            out.append(f"{gpu.name or 'a GPU'} (compute capability {cc[0]}.{cc[1]})")
+    return out
+
+
 def _rpm_driver_fix(distro_id: str, version: str | None, machine: str | None, branch: int | None,
-                    what: str) -> Fix:
-    """RHEL-like and Fedora: NVIDIA's repository, then the guide's install for that release's dnf."""
+                    what: str, need: str | None = None, old_gpus: Sequence[str] = ()) -> Fix:
+    """RHEL-like and Fedora: NVIDIA's repository, then the guide's install for that release's dnf. No
+    install command where it would not give a driver that works: the open modules on a GPU older than
+    Turing, or a Fedora repository that stops below the driver needed."""
     major = (version or "").split(".")[0]
     repo = cuda_repo_commands(distro_id, version, machine)
     if not repo:
         return Fix(f"Install {what}, from NVIDIA's CUDA repository: the driver installation guide lists the "
                    "releases it serves and their commands (none is known here for this release and architecture)",
                    (), (DRIVER_GUIDE,))
+    frozen = _FEDORA_FROZEN.get(major) if distro_id == "fedora" else None
+    if frozen is not None:
+        needed = int(need.split(".")[0]) if need and need.split(".")[0].isdigit() else None
+        if needed is None or needed > frozen:
+            return Fix(f"Install {what}: NVIDIA's repository for Fedora {major} stops at its R{frozen} drivers"
+                       f"{', too old for this' if needed else ''}; upgrade Fedora to a release NVIDIA's repository "
+                       "still serves (the driver installation guide lists them), then install the driver from it",
+                       (), (DRIVER_GUIDE,))
+        what = (f"an NVIDIA driver of at least {need} (NVIDIA's repository for Fedora {major} no longer changes: "
+                f"its newest, R{frozen}, is what it installs)")
+        branch = None
+    if old_gpus:  # (whether cuda-drivers pulls the open or the proprietary modules is not known here either)
+        return Fix(f"Install {what}; it needs NVIDIA's proprietary kernel modules: {', '.join(old_gpus)} is older "
+                   "than Turing, and the open modules (nvidia-open) that NVIDIA's repository installs by default do "
+                   "not run on it. After adding the repository, install the proprietary packages the driver "
+                   "installation guide's Kernel Modules page lists for this release", repo, (DRIVER_GUIDE,))
     if distro_id != "fedora" and major in _RHEL_MODULE_STREAMS:
         stream = f"{branch}-open" if branch else "open-dkms"
         return Fix(f"Install {what}, from NVIDIA's CUDA repository (its nvidia-driver:{stream} module stream)"
@@ -185,7 +222,7 @@ def install_driver_fix(ctx: CheckContext, need: str | None, wsl2: bool) -> Fix:
                     "release (the driver installation guide)")
         return Fix(f"Install {what}{how}", (*repo, *install), (DRIVER_GUIDE,))
     if distro_id in _RHEL_LIKE or distro_id == "fedora":
-        return _rpm_driver_fix(distro_id, version, machine, branch, what)
+        return _rpm_driver_fix(distro_id, version, machine, branch, what, need, _before_turing(ctx))
     if distro_id == "sles":
         repo = cuda_repo_commands("sles", version, machine)
         if repo and not branch:
