@@ -171,8 +171,8 @@ def test_no_supported_branch_falls_back_to_the_newest_driver_packages(driver_mat
                            ("rocky", "sudo dnf module enable -y nvidia-driver:open-dkms")):
         facts = machine(driver_failure(DriverFailure.LIBRARY_NOT_FOUND, "libnvidia-ml.so.1 could not be loaded"),
                         distro=distro)
-        if distro == "rocky":  # NVIDIA's dnf repository is per release: Rocky 9 here
-            facts["host"] = replace(facts["host"], distro_version="9.4")
+        if distro in ("rocky", "debian"):  # NVIDIA's repositories are per release: Rocky 9, Debian 12 here
+            facts["host"] = replace(facts["host"], distro_version="9.4" if distro == "rocky" else "12")
         found = by_id(run_checks(facts, bare, ["driver-present"], {})[0])
         f = found["driver-missing"][0]
         assert needle in all_commands(f), (distro, all_commands(f))

@@ -156,3 +156,15 @@ def test_a_frozen_fedora_repository_below_the_needed_driver_gives_no_command():
     assert "sudo dnf install -y nvidia-open" in fresh.commands
     ok = _rpm_driver_fix("fedora", "40", "x86_64", 550, "an NVIDIA driver of at least 550.54.14", "550.54.14")
     assert "sudo dnf install -y cuda-drivers" in ok.commands
+
+
+@pytest.mark.parametrize("release,machine", [("13", "x86_64"), (None, "x86_64"), ("12", "aarch64")])
+def test_debian_without_a_known_nvidia_repository_gets_no_install_command(matrix, release, machine):
+    # Debian packages no cuda-drivers itself: `apt-get install cuda-drivers-<branch>` fails unless NVIDIA's
+    # repository was added, which tfgpu can only say as commands for the releases it knows (debian11/12, x86_64).
+    f = _driver_missing(matrix, distro_id="debian", distro_version=release, machine=machine)
+    assert _cmds(f) == []
+    text = " ".join(x.summary for x in f.fixes)
+    assert "cuda-keyring" in text and "cuda-drivers" in text
+    known = _driver_missing(matrix, distro_id="debian", distro_version="12", machine="x86_64")
+    assert any(c.startswith("sudo apt-get install -y cuda-drivers") for c in _cmds(known))

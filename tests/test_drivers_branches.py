@@ -100,8 +100,8 @@ def test_a_driver_older_than_every_supported_branch_upgrades_to_a_supported_one(
     """Driver 470 (R470 ended long ago) with TensorFlow 2.21: the upgrade is R580, the oldest branch still
     supported that reaches CUDA 12.5.1's 555.42.06; never R470/R535/R550/R570."""
     facts = machine(driver("470.82.01", "11.4", g1(T4)), distro=distro)
-    if distro == "rocky":  # NVIDIA's dnf repository is per release: Rocky 9 here
-        facts["host"] = replace(facts["host"], distro_version="9.4")
+    if distro in ("rocky", "debian"):  # NVIDIA's repositories are per release: Rocky 9, Debian 12 here
+        facts["host"] = replace(facts["host"], distro_version="9.4" if distro == "rocky" else "12")
     found = _driver_findings(facts, mx)
     f = _one(found, "driver-too-old")
     cmds = all_commands(f)

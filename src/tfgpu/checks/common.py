@@ -216,11 +216,13 @@ def install_driver_fix(ctx: CheckContext, need: str | None, wsl2: bool) -> Fix:
         return Fix(f"Install {what}", cmds, (DRIVER_GUIDE,))
     if distro_id == "debian":
         repo = cuda_repo_commands("debian", version, machine)
-        install = (f"sudo apt-get install -y cuda-drivers{f'-{branch}' if branch else ''}", "sudo reboot")
-        how = (", from NVIDIA's CUDA repository (its cuda-keyring package adds it)" if repo
-               else ", from NVIDIA's CUDA repository: add it first with its cuda-keyring package for your Debian "
-                    "release (the driver installation guide)")
-        return Fix(f"Install {what}{how}", (*repo, *install), (DRIVER_GUIDE,))
+        package = f"cuda-drivers{f'-{branch}' if branch else ''}"
+        if not repo:  # Debian has no cuda-drivers of its own: without NVIDIA's repository the install fails
+            return Fix(f"Install {what}, from NVIDIA's CUDA repository: add it with its cuda-keyring package for your "
+                       f"Debian release and architecture (the driver installation guide lists them), then install "
+                       f"{package}", (), (DRIVER_GUIDE,))
+        return Fix(f"Install {what}, from NVIDIA's CUDA repository (its cuda-keyring package adds it)",
+                   (*repo, f"sudo apt-get install -y {package}", "sudo reboot"), (DRIVER_GUIDE,))
     if distro_id in _RHEL_LIKE or distro_id == "fedora":
         return _rpm_driver_fix(distro_id, version, machine, branch, what, need, _before_turing(ctx))
     if distro_id == "sles":
