@@ -253,3 +253,20 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_the_launcher_imports_where_the_platform_has_no_sighup(monkeypatch):
+    # Native Windows: no signal.SIGHUP. tfgpu must start there (it explains why there is no GPU).
+    import importlib
+    import signal
+
+    import tfgpu.launch as launch
+
+    monkeypatch.delattr(signal, "SIGHUP")
+    try:
+        fresh = importlib.reload(launch)
+        assert set(fresh._ENDINGS) == {signal.SIGINT, signal.SIGTERM}
+    finally:
+        monkeypatch.undo()
+        importlib.reload(launch)
+    assert signal.SIGHUP in launch._ENDINGS

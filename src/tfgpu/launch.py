@@ -30,8 +30,11 @@ from typing import Any, NoReturn, Optional
 
 from tfgpu.console import EXIT_INTERNAL, EXIT_OK, OutputFailed, err
 
-#: How each ending signal is said, and its conventional exit code (128 + the signal's number).
-_ENDINGS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+#: How each ending signal is said, and its conventional exit code (128 + the signal's number). Native
+#: Windows has no SIGHUP: only the signals this platform has (tfgpu must start there to say why
+#: TensorFlow after 2.10 has no GPU on it).
+_ENDINGS = {getattr(signal, name): word for name, word in
+            (("SIGINT", "interrupted"), ("SIGTERM", "terminated"), ("SIGHUP", "hung up")) if hasattr(signal, name)}
 
 #: How a write to a broken stdout fails (a full disk, a device error, a file too large, a closed descriptor).
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF, errno.EROFS}
