@@ -25,6 +25,8 @@ def target_args(description: str, default_env: str, runs: int = 5):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--python", default=str(REPO / ".venvs" / default_env / "bin" / "python"))
     parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--here", action="store_true",
+                        help="run the commands in the current directory, not in an empty one (where a bench chooses)")
     return parser.parse_args()
 
 
@@ -145,12 +147,13 @@ print(json.dumps({"seconds": wall, "rc": rc, "subreaper": subreaper, "maxrss_kib
 """
 
 
-def measure(argv: list[str], env: dict[str, str], sample: bool = False, ok_codes: tuple[int, ...] = (0, 1)) -> dict:
+def measure(argv: list[str], env: dict[str, str], sample: bool = False, ok_codes: tuple[int, ...] = (0, 1),
+            cwd: str | None = None) -> dict:
     """{"seconds" (wall), "cpu_seconds" (user+system, summed over the tree), "rc", "maxrss_kib" (the
     largest process of the tree), "processes" (with `sample`: [label, peak KiB] per process seen)}
-    of one run of `argv`."""
+    of one run of `argv` (in `cwd`, default this process's working directory)."""
     out = subprocess.run([sys.executable, "-c", MEASURE, "--sample" if sample else "--no-sample", *argv],
-                         capture_output=True, text=True, env=env, timeout=900)
+                         capture_output=True, text=True, env=env, timeout=900, cwd=cwd)
     rec = json.loads(out.stdout)
     if rec["rc"] not in ok_codes:
         raise SystemExit(f"{argv[:4]} exited with {rec['rc']}")

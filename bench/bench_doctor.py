@@ -27,7 +27,11 @@ compiles six methods); regular-expression compilation ~25 ms, most of it packagi
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
 
 from _common import alternate, clean_env, measure, median, target_args, tfgpu_command
 
@@ -41,13 +45,21 @@ def main() -> None:
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     doctor = [*tfgpu_command(), "doctor", "--fast", "--json", "--python", args.python]
     baseline = [args.python, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"]
-    b, d = alternate(lambda: measure(baseline, env, ok_codes=(0,)), lambda: measure(doctor, env), args.runs)
-    sampled = measure(doctor, env, sample=True)
+    # Both run in an empty folder, as in a fresh project without tfgpu settings: run from this repository,
+    # the doctor would also parse its pyproject.toml (it has a `tfgpu` key, the console script), ~15 ms.
+    # `--here` measures from the current directory instead.
+    cwd = None if args.here else tempfile.mkdtemp(prefix="tfgpu-bench-cwd-")
+    if cwd is not None:
+        atexit.register(shutil.rmtree, cwd, True)
+    b, d = alternate(lambda: measure(baseline, env, ok_codes=(0,), cwd=cwd),
+                     lambda: measure(doctor, env, cwd=cwd), args.runs)
+    sampled = measure(doctor, env, sample=True, cwd=cwd)
     bm, dm = median(r["seconds"] for r in b), median(r["seconds"] for r in d)
     bc, dc = median(r["cpu_seconds"] for r in b), median(r["cpu_seconds"] for r in d)
     rss_mb = max(r["maxrss_kib"] for r in d) / 1024
     result = {
         "target": args.python,
+        "cwd": cwd or os.getcwd(),
         "baseline_import_list_s": round(bm, 3),
         "doctor_fast_s": round(dm, 3),
         "doctor_fast_runs_s": [round(r["seconds"], 3) for r in d],
