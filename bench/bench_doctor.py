@@ -14,8 +14,9 @@ thousands of objects, none garbage), the interpreter's teardown at exit ~30-50 m
 only after the matrix, policy and probe modules had loaded: median 0.64 s, ratio 0.083-0.09. Now
 (tfgpu.launch: a plain doctor command line is read without Typer, the collector is off, os._exit
 after the flush; tfgpu.doctor starts the probes first and loads the matrix, policy and checks while
-their children run): median 0.37-0.38 s against a 6.2 s baseline, ratio 0.062, largest process
-25 MB. The main thread's CPU is now the critical path, not the children: ~80 ms to import
+their children run): ratio 0.062-0.068 in four invocations of 9 runs (doctor medians 0.38-0.41 s
+against baselines of 5.65-6.16 s; the same whether run in an empty folder or in this repository,
+within the noise), largest process 25 MB. The main thread's CPU is now the critical path, not the children: ~80 ms to import
 tfgpu.doctor and the probes, ~75 ms for the probe modules, then, while the probes run, ~80 ms for
 the matrix (its 12 dataclasses and the validation of the cached data) and the policy, ~110 ms for
 the checks (22 modules, the rules, fixes and packaging.requirements, whose import pulls in

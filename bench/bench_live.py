@@ -19,9 +19,10 @@ which vary far less, next to the wall ratio. Measured so (issue #10, 3 paired ru
 import (cli._preload), 0.39-0.52 s after; the wall ratio 1.06-1.19 either way, within the noise.
 Of the doctor's extra CPU (~1.1 s over the baseline's ~6 s): tfgpu's own process ~0.6 s (PyYAML's
 import and the knowledge's parse ~0.2 s of it), the library loader child ~0.26 s (344 MB).
-After tfgpu.launch (no Typer, no cyclic GC during start-up, os._exit; 4 paired runs):
-`outside_live_s` 0.19-0.28 s, `live_vs_baseline` 1.09, wall ratio 1.14 (baselines 4.7-6.7 s),
-CPU ratio 1.23. What is left is the live probe itself against the bare import: its child does more
+After tfgpu.launch (no Typer, no cyclic GC during start-up, os._exit): `outside_live_s`
+0.19-0.28 s; wall ratio 1.136, 1.058, 1.154 and 1.055 in four invocations (4, 4, 8 and 6 paired
+runs; baselines 4.7-7.1 s within one invocation), CPU ratio 1.13-1.24: the 1.10 aim sits inside
+this machine's noise. What is left is the live probe itself against the bare import: its child does more
 than the baseline and shares the two CPUs with the library loader child; the next step is to read
 the loaded libraries' versions inside the live child (TensorFlow has loaded them already) and run
 the loader child only where the live import fails.
