@@ -219,6 +219,8 @@ def _end(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     ("raise SystemExit(2)", 2, "", ""),
     ("raise SystemExit('a message')", 1, "", "a message\n"),
     ("raise SystemExit(None)", 0, "", ""),
+    ("raise SystemExit(256)", 0, "", ""),  # as the interpreter's own exit: the low 8 bits
+    ("raise SystemExit(-1)", 255, "", ""),
     ("return 0", 0, "", ""),
 ])
 def test_the_process_ends_with_its_output_flushed_and_atexit_run(body, code, stdout, stderr, tmp_path):
@@ -270,3 +272,59 @@ def test_the_launcher_imports_where_the_platform_has_no_sighup(monkeypatch):
         monkeypatch.undo()
         importlib.reload(launch)
     assert signal.SIGHUP in launch._ENDINGS
+
+
+def test_a_bad_policy_is_exit_2_before_any_child_starts(tmp_path):
+    # A stand-in target interpreter that leaves a mark when anything runs it (the python_env inquiry,
+    # the live import): a usage error must come first, with no child started and nothing left behind.
+    mark = tmp_path / "ran"
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ntouch {mark}\nexec {sys.executable} \"$@\"\n")
+    fake.chmod(0o755)
+    for args in (("--require-cc", "abc"), ("--fail-on", "sometimes"), ("--config", str(tmp_path / "missing.toml"))):
+        for fast in ((), ("--fast",)):
+            res = run_tfgpu("doctor", *fast, "--python", str(fake), *args)
+            assert res.returncode == 2, (args, res.stderr)
+            assert len(res.stderr.splitlines()) == 1 and "Traceback" not in res.stderr
+            assert not mark.exists(), f"the target ran before the usage error ({args})"
+    ok = run_tfgpu("doctor", "--fast", "--python", str(fake))
+    assert ok.returncode == 1 and mark.exists()  # the stand-in does mark a run that starts
+
+
+_ENDING = """
+import json, os, subprocess, sys, threading, time
+from tfgpu import proc
+
+real = subprocess.Popen
+def slow(*a, **k):  # a start still in progress when the process ends
+    time.sleep(0.5)
+    return real(*a, **k)
+proc.subprocess.Popen = slow
+threading.Thread(target=lambda: proc.run(["sleep", "30"], timeout=60), daemon=True).start()
+time.sleep(0.1)
+t0 = time.monotonic()
+proc.kill_running()
+waited = time.monotonic() - t0
+pids = [p.pid for p in proc._RUNNING]
+time.sleep(0.2)
+alive = []
+for pid in pids:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            alive.append(fh.read().split(")")[-1].split()[0] != "Z")
+    except OSError:
+        alive.append(False)
+after = proc.run(["true"], timeout=5)
+print(json.dumps({"waited": waited, "pids": pids, "alive": alive, "after": after.start_error}))
+"""
+
+
+def test_the_end_of_the_process_kills_a_child_still_being_started(tmp_path):
+    res = subprocess.run([sys.executable, "-c", _ENDING], capture_output=True, text=True, timeout=60,
+                         env=tfgpu_env(), check=False)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["waited"] >= 0.2  # it waited for the start in progress to register
+    assert len(out["pids"]) == 1 and out["alive"] == [False]  # and killed it
+    assert "ending" in out["after"]  # no child starts once the process is ending

@@ -610,3 +610,17 @@ def test_any_text_parses_or_is_one_policy_error(text):
         assert "\n" not in str(exc)
         return
     assert isinstance(data, dict)
+
+
+def test_a_broken_table_header_in_pyproject_is_still_an_error(tmp_path):
+    # `[tool.tfgpu` (a typo) fails the key pre-check but plainly means tfgpu's table: an error, as before.
+    for header in ("[tool.tfgpu\n", "[tool.tfgpu}\n"):
+        write(tmp_path / "pyproject.toml", "[project]\nname = 'x'\n" + header + "fail-on = 'warning'\n")
+        with pytest.raises(pol.PolicyError, match="not valid TOML"):
+            pol.load(pol.Flags(), cwd=str(tmp_path))
+
+
+def test_the_pre_check_keeps_a_key_spelled_with_a_toml_1_1_hex_escape():
+    from tfgpu.policy import _MAY_HOLD_TABLE
+
+    assert _MAY_HOLD_TABLE.search('[tool."tf\\x67pu"]\nrequire-gpus = 4\n')  # tomli (Python 3.10) reads \x67

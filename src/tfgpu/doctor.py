@@ -110,11 +110,11 @@ def run(
         from tfgpu.probes.python_env import choose_python
 
         # The probes start first: they mostly wait on child processes, so what tfgpu still has to load
-        # (the bundled matrix, the policy, the checks) loads meanwhile instead of before them. Only a
-        # matrix file given with --matrix (a bad one is exit 2 before anything runs) and the policy that
-        # decides whether chosen checks need TensorFlow imported live are read first.
+        # (the bundled matrix, the checks) loads meanwhile instead of before them. What the user gave
+        # is read before anything runs, so that a bad one is exit 2 with no child started: a matrix
+        # file (--matrix) and the policy (its flags, --config, ./pyproject.toml's [tool.tfgpu]).
         matrix = load_matrix(matrix_file) if matrix_file is not None else None
-        policy = policy_now() if ids and not fast else None
+        policy = policy_now()
         if python:
             target, reason = python, "given with --python"
         else:
@@ -127,18 +127,16 @@ def run(
         # The live import (the slow probe) runs only where a chosen check reads it: `doctor driver-present`
         # answers in a second, as --fast does.
         live = not fast and (not ids or any("tf_live" in registry[i].declared for i in ids)
-                             or (policy is not None and policy.require_gpus is not None))  # as TensorFlow lists them
+                             or policy.require_gpus is not None)  # counted as TensorFlow lists them
         selected = [p for p in probes_mod.load_all().values() if live or not p.slow]
 
         def meanwhile() -> None:
-            nonlocal matrix, policy
+            nonlocal matrix
             if matrix is None:
                 try:
                     matrix = load_matrix(None)
                 finally:
                     pending.settle(matrix, "the bundled matrix did not load")
-            if policy is None:
-                policy = policy_now()
             _preload(live)
 
         results, timings = _run_with_spinner(selected, ctx, quiet=as_json, meanwhile=meanwhile)

@@ -237,7 +237,7 @@ def _exit_status(code: Any) -> int:
     if code is None:
         return EXIT_OK
     if isinstance(code, int):
-        return code
+        return code & 0xFF  # what the interpreter's own exit makes of it (256 is 0, -1 is 255)
     try:
         sys.stderr.write(f"{code}\n")
     except (OSError, ValueError, AttributeError):

@@ -58,10 +58,11 @@ _GIB = 1024**3
 #: A broken pyproject.toml that mentions the table is meant for tfgpu: an error, not a note.
 _MENTIONS_TABLE = re.compile(r"""\btool\s*\.\s*["']?tfgpu\b""")
 #: Where pyproject.toml has no `tfgpu` key (a table name or a key before `.`, `=` or `]`, quoted or
-#: bare) and no escaped character a quoted key could spell it with, it holds no [tool.tfgpu] in any
-#: TOML form: it is not parsed at all (tomllib costs ~20 ms of a --fast run) and, broken or not, it
-#: is none of tfgpu's business.
-_MAY_HOLD_TABLE = re.compile(r"""(?<![\w-])["']?tfgpu["']?\s*[.=\]]|\\[uU]""")
+#: bare) and no escaped character a quoted key could spell it with (\u, \U; TOML 1.1's \x, which
+#: tomli reads on Python 3.10), and does not mention the table either (a broken `[tool.tfgpu`
+#: header is meant for tfgpu: an error), it holds no [tool.tfgpu] in any TOML form: it is not parsed
+#: at all (tomllib costs ~20 ms of a --fast run) and, broken or not, it is none of tfgpu's business.
+_MAY_HOLD_TABLE = re.compile(r"""(?<![\w-])["']?tfgpu["']?\s*[.=\]]|\\[uUx]""")
 
 
 class PolicyError(ValueError):
@@ -271,7 +272,7 @@ def load_file(config: str | None, cwd: str) -> tuple[dict[str, Any], str | None,
         text = _read(path)
     except PolicyError as exc:
         return {}, None, [f"{exc}; its [tool.tfgpu] policy (if any) is not applied"]
-    if not _MAY_HOLD_TABLE.search(text):
+    if not _MAY_HOLD_TABLE.search(text) and not _MENTIONS_TABLE.search(text):
         return {}, None, []
     try:
         table = _table_of(parse_toml(text, PYPROJECT), PYPROJECT, named=False)

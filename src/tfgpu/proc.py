@@ -102,8 +102,14 @@ def run(
     piece of stdout as it arrives (a live child's progress), on the calling thread. Every pipe is
     closed before returning.
     """
+    global _STARTING
     argv = tuple(str(a) for a in argv)
     start = time.monotonic()
+    with _RUNNING_LOCK:
+        if _ENDING:
+            return CommandResult(argv, start_error="not started: tfgpu is ending")
+        _STARTING += 1
+    proc: subprocess.Popen | None = None
     try:
         proc = subprocess.Popen(
             argv,
@@ -120,8 +126,12 @@ def run(
         return CommandResult(argv, start_error="permission denied")
     except OSError as exc:
         return CommandResult(argv, start_error=f"{type(exc).__name__}: {exc}")
-    with _RUNNING_LOCK:
-        _RUNNING.add(proc)
+    finally:
+        with _SETTLED:
+            _STARTING -= 1
+            if proc is not None:
+                _RUNNING.add(proc)
+            _SETTLED.notify_all()
     try:
         return _finish(proc, argv, start, timeout, stdin_data, cap, on_stdout)
     finally:
@@ -271,12 +281,26 @@ def python_command(python: str, source: str, args: Sequence[str] = (), *, isolat
 #: which also keeps the terminal's Ctrl-C from reaching them: at exit, whatever the reason (an
 #: interrupt included), every group still running is killed, so no TensorFlow child outlives the run.
 _RUNNING: set[subprocess.Popen] = set()
-_RUNNING_LOCK = threading.Lock()
+#: Reentrant: kill_running also runs from a signal handler, on a thread that may hold it.
+_RUNNING_LOCK = threading.RLock()
+_SETTLED = threading.Condition(_RUNNING_LOCK)  # notified when a start in progress is registered
+#: Children being started (between the fork and their registration in _RUNNING), and whether the
+#: process is ending (kill_running was called: no child starts after that).
+_STARTING = 0
+_ENDING = False
+#: How long kill_running waits for the starts in progress to register.
+START_GRACE = 2.0
 
 
 def kill_running() -> int:
-    """Kill the process group of every child still running; return how many there were."""
-    with _RUNNING_LOCK:
+    """At the end of the process (atexit, a signal, tfgpu.launch): start no more children, wait for
+    the ones being started to register (a child forked just before os._exit would otherwise outlive
+    tfgpu, in a session of its own), then kill the process group of every child still running.
+    Returns how many there were."""
+    global _ENDING
+    with _SETTLED:
+        _ENDING = True
+        _SETTLED.wait_for(lambda: _STARTING == 0, timeout=START_GRACE)
         running = list(_RUNNING)
     for proc in running:
         if proc.poll() is None:
