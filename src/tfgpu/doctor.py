@@ -9,6 +9,7 @@ A usage error is one line on stderr and SystemExit(2); `run` returns the exit co
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -94,36 +95,32 @@ def run(
     report_files = _report_files(junit, markdown, output_json, as_json)  # before the probes: a bad path is exit 2
     if python is not None and from_facts is None:
         python = python_path(python)
-
-    def policy_now():
-        return _load_policy(require_gpus, require_vram, require_cc, require_tf, fail_on, strict, ignore, config)
-
+    # What the user gave is read before anything runs, so that a bad one is exit 2 with no child
+    # started: a matrix file (--matrix) and the policy (its flags, --config, ./pyproject.toml's
+    # [tool.tfgpu]). The bundled matrix of a probing run loads while the probes run (below).
+    matrix = load_matrix(matrix_file) if matrix_file is not None or from_facts is not None else None
+    policy = _load_policy(require_gpus, require_vram, require_cc, require_tf, fail_on, strict, ignore, config)
+    options = RunOptions(fast=fast, smoke=not no_smoke, timeout=timeout, live_timeout=live_timeout,
+                         from_facts=str(from_facts) if from_facts is not None else None)
     t0 = time.monotonic()
     from tfgpu.runner import build_report
 
     if from_facts is not None:
-        matrix, policy = load_matrix(matrix_file), policy_now()
         results, timings = _read_facts(from_facts, probes_mod.load_all())
-        reason = None
     else:
         from tfgpu.probes import Pending, ProbeContext
         from tfgpu.probes.python_env import choose_python
 
         # The probes start first: they mostly wait on child processes, so what tfgpu still has to load
-        # (the bundled matrix, the checks) loads meanwhile instead of before them. What the user gave
-        # is read before anything runs, so that a bad one is exit 2 with no child started: a matrix
-        # file (--matrix) and the policy (its flags, --config, ./pyproject.toml's [tool.tfgpu]).
-        matrix = load_matrix(matrix_file) if matrix_file is not None else None
-        policy = policy_now()
+        # (the bundled matrix, the checks) loads meanwhile instead of before them.
         if python:
             target, reason = python, "given with --python"
         else:
             target, reason = choose_python(os.environ)
+        options = dataclasses.replace(options, target_reason=reason)
         pending = Pending()
         ctx = ProbeContext(python=target, environ=dict(os.environ), timeout=timeout,
-                           matrix=matrix if matrix is not None else pending,
-                           options=RunOptions(fast=fast, smoke=not no_smoke, timeout=timeout,
-                                              live_timeout=live_timeout, target_reason=reason))
+                           matrix=matrix if matrix is not None else pending, options=options)
         # The live import (the slow probe) runs only where a chosen check reads it: `doctor driver-present`
         # answers in a second, as --fast does.
         live = not fast and (not ids or any("tf_live" in registry[i].declared for i in ids)
@@ -145,9 +142,7 @@ def run(
     strict = policy.fail_on == "warning"  # --fail-on warning, --strict, or the config's fail-on
     argv = _doctor_argv(ids, python, fast, no_smoke, timeout, live_timeout, from_facts, strict, matrix_file) \
         + _policy_argv(require_gpus, require_vram, require_cc, require_tf, ignore, config)
-    options = RunOptions(fast=fast, smoke=not no_smoke, strict=strict, timeout=timeout, live_timeout=live_timeout,
-                         from_facts=str(from_facts) if from_facts is not None else None, argv=argv,
-                         **({"target_reason": reason} if reason is not None else {}))
+    options = dataclasses.replace(options, strict=strict, argv=argv)
     report = build_report(results, timings, matrix, list(ids) if ids else None, options)
     report = _apply_policy(report, policy, options, matrix)
     report.timings["total"] = round(time.monotonic() - t0, 4)
@@ -221,7 +216,6 @@ def _exit_code(report, strict: bool) -> int:
     if report.failed_checks:
         return EXIT_INTERNAL
     return EXIT_FINDINGS if report.fails(strict) else EXIT_OK
-
 
 
 def _report_files(junit: Optional[str], markdown: Optional[str], output_json: Optional[str], as_json: bool) -> dict:

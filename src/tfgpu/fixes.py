@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.model import Fix
+from tfgpu.rules import nvidia_platform, platform_gpu_refusal, wheel_arch
 from tfgpu.versions import pep440
 
 
@@ -42,7 +43,7 @@ def tf_requirement(version: str | None = None, and_cuda: bool = True) -> str:
 
 def is_arm(machine: str | None) -> bool:
     """Whether a CPU name (as the host probe or the target's platform.machine() says it) is 64-bit Arm."""
-    return (machine or "").lower() in ("aarch64", "arm64")
+    return wheel_arch(machine) == "aarch64"
 
 
 def nvidia_arm_tf() -> Fix:
@@ -170,7 +171,7 @@ def _beyond_matrix(spec: SpecifierSet, newest: Version) -> bool:
     return False
 
 
-def _tf_problems(req: Requirement, matrix: Any) -> list[str]:
+def _tf_problems(req: Requirement, matrix: Any, platform: str | None = None) -> list[str]:
     rows = list(getattr(matrix, "tensorflow", ()) or ())
     if not rows:
         return []
@@ -184,6 +185,11 @@ def _tf_problems(req: Requirement, matrix: Any) -> list[str]:
             return []
         first = min(rows, key=lambda r: Version(r.release)).series
         return [f"no TensorFlow release matches {req.name}{spec} (the matrix lists {first} to {newest})"]
+    if platform and hasattr(matrix, "platform_row"):
+        # No release the requirement admits uses an NVIDIA GPU there (linux-aarch64: PyPI's wheels are CPU builds).
+        refusals = [platform_gpu_refusal(matrix, platform, r.series) for r, _vs in admitted]
+        if all(refusals):
+            return [str(refusals[0])]
     problems = []
     extras = {e.lower() for e in req.extras}
     if extras - {"and-cuda"}:
@@ -229,15 +235,6 @@ def _nvidia_problems(req: Requirement, major: str, matrix: Any, cuda: str | None
     return problems
 
 
-def _no_pypi_gpu_build(matrix: Any, platform: str | None) -> str | None:
-    """Why no TensorFlow wheel on PyPI uses a GPU on `platform` (the matrix's tensorflow_platforms row
-    says gpu: none there, e.g. linux-aarch64), or None where PyPI's wheels do or nothing is known."""
-    row = matrix.platform_row(platform) if platform and matrix is not None and hasattr(matrix, "platform_row") else None
-    if row is None or row.gpu != "none" or row.first is not None or row.last is not None:
-        return None
-    return f"no TensorFlow wheel on PyPI uses an NVIDIA GPU on {platform}: {row.note}"
-
-
 def _pip_problems(args: list[str], matrix: Any, cuda: str | None, platform: str | None = None) -> list[str]:
     if any(a in ("<", ">", "<<", ">>") for a in args):
         return ["an unquoted < or > in a requirement is a shell redirection"]
@@ -251,8 +248,7 @@ def _pip_problems(args: list[str], matrix: Any, cuda: str | None, platform: str 
             continue
         name = canonicalize_name(req.name)
         if name in ("tensorflow", "tensorflow-gpu"):
-            no_gpu = _no_pypi_gpu_build(matrix, platform)
-            problems += [no_gpu] if no_gpu else _tf_problems(req, matrix)
+            problems += _tf_problems(req, matrix, platform)
         elif m := _NVIDIA_WHEEL_RE.match(name):
             problems += _nvidia_problems(req, m.group("major"), matrix, cuda)
     return problems
@@ -407,11 +403,12 @@ class FixContext:
 
 
 def tfgpu_platform(platform: str | None, machine: str | None) -> str | None:
-    """The matrix's tensorflow_platforms name for a Linux target on this CPU (linux-x86_64,
-    linux-aarch64); None elsewhere (WSL2, Windows and macOS are judged by their own checks)."""
-    if not (platform or "").startswith("linux") or not machine:
+    """The matrix's tensorflow_platforms name (rules.nvidia_platform) for a Linux target on a CPU the
+    matrix knows (linux-x86_64, linux-aarch64); None elsewhere (WSL2, Windows and macOS are judged by
+    their own checks)."""
+    if not (platform or "").startswith("linux") or (machine or "").lower() not in ("x86_64", "amd64", "aarch64", "arm64"):
         return None
-    return "linux-aarch64" if is_arm(machine) else "linux-x86_64" if machine.lower() in ("x86_64", "amd64") else None
+    return nvidia_platform("linux", machine or "")
 
 
 def _usable(value: Any) -> Any:

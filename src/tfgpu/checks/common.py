@@ -12,7 +12,7 @@ from tfgpu.model import Fix
 from tfgpu.probes.driver import DriverInfo, GpuInfo
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.rules import OS, machine_os, tf_cuda
-from tfgpu.versions import cc_pair
+from tfgpu.versions import cc_pair, major_of
 
 DRIVER_GUIDE = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/"
 CUDA_COMPAT = "https://docs.nvidia.com/deploy/cuda-compatibility/"
@@ -157,7 +157,7 @@ def _rpm_driver_fix(distro_id: str, version: str | None, machine: str | None, br
                    (), (DRIVER_GUIDE,))
     frozen = _FEDORA_FROZEN.get(major) if distro_id == "fedora" else None
     if frozen is not None:
-        needed = int(need.split(".")[0]) if need and need.split(".")[0].isdigit() else None
+        needed = major_of(need)
         if needed is None or needed > frozen:
             return Fix(f"Install {what}: NVIDIA's repository for Fedora {major} stops at its R{frozen} drivers"
                        f"{', too old for this' if needed else ''}; upgrade Fedora to a release NVIDIA's repository "
