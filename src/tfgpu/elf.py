@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import os
 import struct
-from dataclasses import dataclass
 from typing import BinaryIO, Union
+
+from tfgpu.records import dataclass
 
 __all__ = ["DynamicInfo", "ElfError", "ElfSource", "read_dynamic"]
 

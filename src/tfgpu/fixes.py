@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.model import Fix
+from tfgpu.records import dataclass
 from tfgpu.rules import nvidia_platform, platform_gpu_refusal, wheel_arch
 from tfgpu.versions import pep440
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
+
+from tfgpu.records import dataclass
 
 SCHEMA_VERSION = 1
 #: Version components are at most 9 digits: no real version has more, and int() of thousands of digits fails.

@@ -8,8 +8,10 @@ read a `Report`; none of them share anything else.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from tfgpu.records import dataclass
 
 
 class Severity(str, enum.Enum):

@@ -9,8 +9,9 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Iterable
+
+from tfgpu.records import dataclass
 
 _SECTION = re.compile(r"^\[\s*([^\]]+?)\s*\]\s*$")
 _ENTRY = re.compile(r"^([^=\s][^=]*?)\s*=\s*(.+?)\s*$")

@@ -35,10 +35,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Iterable, Mapping
 
 from tfgpu.model import Area, Finding, Fix, ProbeFailure, Report, Severity
+from tfgpu.records import dataclass
 
 #: Where the working directory's config is read from (only its [tool.tfgpu] table).
 PYPROJECT = "pyproject.toml"

@@ -14,8 +14,10 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable, Mapping, Sequence
+
+from tfgpu.records import dataclass
 
 #: Bytes kept from each of stdout and stderr; the tail is what matters for diagnosis.
 OUTPUT_CAP = 4 * 1024 * 1024

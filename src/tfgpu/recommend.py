@@ -5,12 +5,13 @@ Used by `tfgpu recommend` (and by fixes that offer "the newest TensorFlow this d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.fixes import tf_requirement
 from tfgpu.matrix import Matrix, TFRow, parse_cc
+from tfgpu.records import dataclass
 from tfgpu.rules import (
     OS,
     CCSupport,

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from typing import Iterable
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.matrix import CudnnRow, DriverNeed, Matrix, TFRow, Workaround, parse_arch
+from tfgpu.records import dataclass
 from tfgpu.versions import cc_pair, driver_at_least, major_minor, major_of, numeric_key, short
 
 # --- operating system and the driver column -------------------------------------------------------

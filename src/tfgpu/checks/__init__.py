@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from tfgpu.fixes import fitted_fixes, fix_context
@@ -36,6 +36,7 @@ from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.tf_live import TFLive
 from tfgpu.probes.toolkit import Toolkits
+from tfgpu.records import dataclass
 
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

@@ -4,7 +4,6 @@ handler per cause the probe found), and it is new enough for the CUDA TensorFlow
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from tfgpu.checks import CheckContext, check
@@ -34,6 +33,7 @@ from tfgpu.recommend import (
     tf_alternatives,
     tf_row_requirement,
 )
+from tfgpu.records import dataclass
 from tfgpu.rules import (
     DriverFit,
     DriverVerdict,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -24,6 +23,7 @@ from tfgpu.fixes import pip
 from tfgpu.matrix import Matrix, TFRow
 from tfgpu.model import Area, Finding, Fix, Severity
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
+from tfgpu.records import dataclass
 from tfgpu.versions import pep440
 
 #: Frameworks that pin nvidia-* wheels of their own (normalised distribution names).

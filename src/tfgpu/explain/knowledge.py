@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from tfgpu.model import Severity
+from tfgpu.records import dataclass
 
 ROLES = ("cause", "consequence", "noise")
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Iterable
 
 from packaging.version import Version
@@ -13,6 +13,7 @@ from tfgpu.explain.scan import ScanResult, SignatureHits
 from tfgpu.explain.sonames import candidate_rows, cuda_text, known_soname, linux_soname, resolve, span, wheel_for
 from tfgpu.fixes import checked_fixes, install_tf, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Report, Severity, Verdict, VerdictStatus
+from tfgpu.records import dataclass
 from tfgpu.rules import (
     CCFit,
     CCSupport,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import accumulate, compress, islice
 from operator import ne, not_
 from typing import Iterable, Sequence
 
 from tfgpu.explain.knowledge import Knowledge, Pattern
 from tfgpu.explain.stamps import STAMP_LEN, STAMP_RE, regex_is_blind, text_is_blind
+from tfgpu.records import dataclass
 from tfgpu.versions import driver_at_least
 
 #: Matching lines kept as evidence per finding (the count covers all of them).

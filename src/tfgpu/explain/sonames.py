@@ -10,13 +10,13 @@ pip wheels a name stands for are read from there, never from a table of our own.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from tfgpu.records import dataclass
 from tfgpu.versions import pep440
 
 

@@ -19,10 +19,12 @@ doctor that printed no report leaves the tail of its log instead, so that pod is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Optional, Sequence
 
 import yaml
+
+from tfgpu.records import dataclass
 
 KINDS = ("daemonset", "job")
 #: The workload's name (and its pods' label app=NAME) and namespace unless given.

@@ -12,11 +12,11 @@ import shutil
 import socket
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from tfgpu import proc
+from tfgpu.records import dataclass
 
 #: Seconds srun may take beyond the job's own time limit before tfgpu kills it: Slurm rounds the
 #: limit up to whole minutes and then gives a step up to KillWait (30 s by default) to end.

@@ -9,12 +9,13 @@ import importlib
 import pkgutil
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable, Mapping, Sequence
 
 from tfgpu import proc
 from tfgpu.model import ProbeFailure, ProbeStatus
 from tfgpu.probes import _children
+from tfgpu.records import dataclass
 
 
 class FactEnum(str, enum.Enum):

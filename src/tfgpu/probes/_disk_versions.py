@@ -23,9 +23,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from tfgpu.probes import FactEnum
+from tfgpu.records import dataclass
 from tfgpu.safeio import read_head
 
 #: Bytes read from the head of a header; the version defines sit near the top of each.

@@ -31,11 +31,12 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from tfgpu.model import ProbeFailure, ProbeStatus
 from tfgpu.probes import ProbeContext, _children, failure, probe
+from tfgpu.records import dataclass
 from tfgpu.serde import to_jsonable
 from tfgpu.versions import cc_pair
 

@@ -6,9 +6,9 @@ and nothing outside this list is ever read into a report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from tfgpu.probes import ProbeContext, probe
+from tfgpu.records import dataclass
 
 RELEVANT = (
     # Which GPUs CUDA shows, and in which order

@@ -13,10 +13,10 @@ import os
 import platform
 import shutil
 import sys
-from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from tfgpu.probes import ProbeContext, probe
+from tfgpu.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import platform
 import re
 import struct
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from tfgpu import elf
@@ -39,6 +39,7 @@ from tfgpu.probes._disk_versions import VersionSource, Wheel, WheelIndex, read_v
 from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import decode_cudnn
+from tfgpu.records import dataclass
 from tfgpu.versions import major_minor, major_of
 
 if TYPE_CHECKING:

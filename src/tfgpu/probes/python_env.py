@@ -13,10 +13,10 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from tfgpu.model import ProbeStatus
 from tfgpu.probes import ProbeContext, _children, failure, probe
+from tfgpu.records import dataclass
 
 #: Distributions that carry TensorFlow or decide how it behaves. nvidia-* wheels are added by prefix.
 TF_FAMILY = (

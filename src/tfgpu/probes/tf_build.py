@@ -12,12 +12,12 @@ from __future__ import annotations
 import ast
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from tfgpu.model import ProbeStatus
 from tfgpu.probes import ProbeContext, failure, probe
 from tfgpu.probes.python_env import TF_FAMILY, PythonEnv
+from tfgpu.records import dataclass
 
 BUILD_INFO_REL = os.path.join("python", "platform", "build_info.py")
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
 
 from tfgpu import proc
 from tfgpu.model import ProbeStatus, RunOptions
 from tfgpu.probes import FactEnum, ProbeContext, _children, failure, probe
+from tfgpu.records import dataclass
 
 MARK = "@@TFGPU-LIVE@@"
 #: Default time limit (the run options' one): TensorFlow's import alone can take tens of seconds on a cold disk.

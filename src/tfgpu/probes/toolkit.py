@@ -19,11 +19,12 @@ import os
 import re
 import shlex
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tfgpu.probes import ProbeContext, probe
 from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
+from tfgpu.records import dataclass
 
 #: XLA looks for libdevice here under each candidate CUDA root (xla/service/gpu/llvm_gpu_backend,
 #: GetLibdeviceDir: `<root>/nvvm/libdevice`, file libdevice.10.bc).
