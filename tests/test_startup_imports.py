@@ -27,8 +27,10 @@ runpy.run_module("tfgpu", run_name="__main__", alter_sys=True)
 #: Never needed by `doctor --fast --json` once the matrix is cached: the fleet commands, YAML (the
 #: matrix is read from its cache; explain's knowledge is for the live import's log), Rich (no
 #: spinner, no table), NVML's bindings (the NVML child imports them, never tfgpu), Typer and the
-#: command-line declarations (tfgpu.launch reads a plain doctor command line itself).
-NOT_FOR_FAST = ("tfgpu.fleet", "yaml", "rich", "pynvml", "tfgpu.explain", "typer", "click", "tfgpu.cli")
+#: command-line declarations (tfgpu.launch reads a plain doctor command line itself), tempfile and
+#: the `random` it imports (the children's empty working folders come from tfgpu.proc.empty_folder).
+NOT_FOR_FAST = ("tfgpu.fleet", "yaml", "rich", "pynvml", "tfgpu.explain", "typer", "click", "tfgpu.cli",
+                "tempfile", "random")
 
 
 def _modules_after(tmp_path, *args: str) -> tuple[int, list[str]]:

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Mapping
 
+from tfgpu import proc
 from tfgpu.model import ProbeStatus
 from tfgpu.probes import ProbeContext, _children, failure, probe
 from tfgpu.records import dataclass
@@ -225,9 +226,8 @@ def probe_python_env(ctx: ProbeContext):
     # folders as files and reads their .pth files as text (see _children/env.py for each flag); in
     # an empty working folder, so nothing where tfgpu was started from can be imported.
     import shutil
-    import tempfile
 
-    neutral = tempfile.mkdtemp(prefix="tfgpu-env-")
+    neutral = proc.empty_folder("tfgpu-env-")
     try:
         result = ctx.run_child(_children.ENV, python=python, isolated=False, site=False,
                                args=[*child_args(), _user_cwd()], timeout=min(ctx.timeout, 20.0),

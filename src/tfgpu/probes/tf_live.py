@@ -11,6 +11,7 @@ Started first, so it runs in parallel with every other probe. Skipped by --fast.
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 
@@ -258,9 +259,8 @@ def probe_tf_live(ctx: ProbeContext):
     _PROGRESS[:] = [watch]
     # An empty working directory: `python -c` puts it first on sys.path, and a stray
     # ./tensorflow folder (a source checkout) would otherwise shadow the installed package.
-    import tempfile  # here, not at the top: --fast never runs this probe, and tempfile costs ~5 ms to import
-
-    with tempfile.TemporaryDirectory(prefix="tfgpu-live-") as cwd:
+    cwd = proc.empty_folder("tfgpu-live-")
+    try:
         # Not isolated: the import must see PYTHONPATH and the user's site-packages as their program does.
         env = child_env(dict(ctx.environ), smoke)
         if ctx.run_command is proc.run:  # the real runner: its stdout is watched as it arrives
@@ -269,6 +269,8 @@ def probe_tf_live(ctx: ProbeContext):
         else:
             result = ctx.run_child(_children.LIVE, python=ctx.python, isolated=False, timeout=limit, env=env, cwd=cwd)
             watch.feed(result.stdout.encode("utf-8", "replace") + b"\n")
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
     if result.start_error:
         status = ProbeStatus.NOT_FOUND if result.start_error == "not found" else ProbeStatus.FAILED
         return failure("tf_live", status, f"{ctx.python}: {result.start_error}")
