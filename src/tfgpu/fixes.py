@@ -7,12 +7,11 @@ import shlex
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.model import Fix
+from tfgpu.pep508 import InvalidRequirement, Requirement, normalize_name
 from tfgpu.records import dataclass
 from tfgpu.rules import nvidia_platform, platform_gpu_refusal, wheel_arch
 from tfgpu.versions import pep440
@@ -199,7 +198,7 @@ def _tf_problems(req: Requirement, matrix: Any, platform: str | None = None) -> 
         with_extra = [r.series for r in sorted(rows, key=lambda r: Version(r.release)) if getattr(r, "and_cuda", ())]
         since = f" (it exists from {with_extra[0]})" if with_extra else ""
         problems.append(f"{req.name}{spec} has no [and-cuda] extra{since}: pip would install no CUDA library")
-    if canonicalize_name(req.name) == "tensorflow" and not extras:
+    if normalize_name(req.name) == "tensorflow" and not extras:
         cpu_only = [all(getattr(r, "plain_tensorflow_is_cpu_only", lambda _v: False)(str(v)) for v in vs)
                     for r, vs in admitted]
         if all(cpu_only):
@@ -213,14 +212,14 @@ def _nvidia_wheel_names(matrix: Any) -> set[str]:
     for row in getattr(matrix, "tensorflow", ()) or ():
         for text in getattr(row, "and_cuda", ()) or ():
             try:
-                names.add(str(canonicalize_name(Requirement(text).name)))
+                names.add(str(normalize_name(Requirement(text).name)))
             except InvalidRequirement:
                 continue
     return names
 
 
 def _nvidia_problems(req: Requirement, major: str, matrix: Any, cuda: str | None) -> list[str]:
-    name = canonicalize_name(req.name)
+    name = normalize_name(req.name)
     problems = []
     known = _nvidia_wheel_names(matrix)
     if known and name not in known:
@@ -247,7 +246,7 @@ def _pip_problems(args: list[str], matrix: Any, cuda: str | None, platform: str 
         except InvalidRequirement:
             problems.append(f"{text!r} is not a pip requirement")
             continue
-        name = canonicalize_name(req.name)
+        name = normalize_name(req.name)
         if name in ("tensorflow", "tensorflow-gpu"):
             problems += _tf_problems(req, matrix, platform)
         elif m := _NVIDIA_WHEEL_RE.match(name):
@@ -692,7 +691,7 @@ def _tf_target(command: str) -> tuple[str, str] | None:
                 req = Requirement(text)
             except InvalidRequirement:
                 continue
-            if canonicalize_name(req.name) != "tensorflow":
+            if normalize_name(req.name) != "tensorflow":
                 continue
             pins = [c.version for c in req.specifier if c.operator in ("==", "===")]
             if len(pins) != 1:

@@ -521,9 +521,9 @@ def check_cc(report: Report, need: str) -> Finding:
 
 def check_tf(report: Report, spec: str) -> Finding:
     from packaging.specifiers import SpecifierSet
-    from packaging.utils import canonicalize_name
 
     from tfgpu.fixes import pip
+    from tfgpu.pep508 import normalize_name
     from tfgpu.versions import pep440
 
     check = CHECKS["tf"]
@@ -532,7 +532,7 @@ def check_tf(report: Report, spec: str) -> Finding:
     python = getattr(env, "executable", None) if not isinstance(env, ProbeFailure) else None
     commands: tuple[str, ...] = (pip(python, "install", f"tensorflow[and-cuda]{spec}"),)
     installed = getattr(build, "distribution", None) if not isinstance(build, ProbeFailure) else None
-    if installed and canonicalize_name(installed) != "tensorflow":
+    if installed and normalize_name(installed) != "tensorflow":
         # tensorflow-cpu, tf-nightly, ...: installed beside it, tensorflow would overwrite the same
         # package folder (two distributions, one TensorFlow: what tf-single-distribution reports).
         commands = (pip(python, "uninstall", "-y", installed), *commands)

@@ -14,10 +14,10 @@ import enum
 import re
 from typing import Iterable
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.matrix import CudnnRow, DriverNeed, Matrix, TFRow, Workaround, parse_arch
+from tfgpu.pep508 import InvalidRequirement, Requirement
 from tfgpu.records import dataclass
 from tfgpu.versions import cc_pair, driver_at_least, major_minor, major_of, numeric_key, short
 

@@ -7,14 +7,13 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator
 
-from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.checks.common import build_cuda, gpu_cc, gpu_label, python_of
 from tfgpu.fixes import pinnable, pip, tf_requirement
 from tfgpu.model import Area, Finding, Fix, Severity
+from tfgpu.pep508 import InvalidRequirement, MarkerError, Requirement
 from tfgpu.probes.libraries import (
     ORIGIN_CONDA,
     ORIGIN_LD,
@@ -122,7 +121,7 @@ def evaluate_requirements(lines: Iterable[str], env: PythonEnv) -> list[tuple[Re
             try:
                 if not req.marker.evaluate(menv):
                     continue
-            except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+            except MarkerError:
                 pass
         have = installed.get(normalize(req.name))
         if have is None:

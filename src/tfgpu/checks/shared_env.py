@@ -14,14 +14,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterator
 
-from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
 from tfgpu.checks import CheckContext, check
 from tfgpu.fixes import pip
 from tfgpu.matrix import Matrix, TFRow
 from tfgpu.model import Area, Finding, Fix, Severity
+from tfgpu.pep508 import InvalidRequirement, Marker, MarkerError, Requirement
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 from tfgpu.records import dataclass
 from tfgpu.versions import pep440
@@ -64,7 +63,7 @@ def marker_holds(marker: str, environment: dict[str, str]) -> bool:
     """Whether a requirement's marker holds; False for one that names what we cannot judge."""
     try:
         return Marker(marker).evaluate(environment)
-    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+    except MarkerError:
         return False
 
 

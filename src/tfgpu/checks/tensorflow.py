@@ -8,7 +8,6 @@ import re
 import shlex
 from collections.abc import Iterator
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from tfgpu.checks import CheckContext, check
@@ -16,6 +15,7 @@ from tfgpu.checks.shared_env import marker_holds
 from tfgpu.fixes import install_tf, is_arm, pinnable, pip, tf_requirement
 from tfgpu.matrix import TFRow
 from tfgpu.model import Area, Finding, Fix, ProbeStatus, Severity
+from tfgpu.pep508 import InvalidRequirement, Requirement
 from tfgpu.probes.python_env import Distribution, PythonEnv, normalize
 from tfgpu.versions import numeric_key, pep440, short
 

@@ -168,7 +168,7 @@ def _fail(where: str, problem: str) -> KnowledgeError:
 def _check_requirement(text: str, where: str) -> None:
     """A library's pip entry must be a plain requirement (a name, optionally version specifiers):
     it is printed into `pip install` commands."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    from tfgpu.pep508 import InvalidRequirement, Requirement
 
     try:
         req = Requirement(text)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Sequence
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from tfgpu.pep508 import InvalidRequirement, Requirement
 from tfgpu.records import dataclass
 from tfgpu.versions import pep440
 

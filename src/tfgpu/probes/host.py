@@ -10,7 +10,6 @@ field empty, with the reason in `notes`.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 from typing import Callable, Mapping
@@ -176,14 +175,28 @@ def _read(path: str, limit: int = 65536) -> str | None:
         return None
 
 
+def _uname() -> tuple[str, str, str]:
+    """(system, machine, kernel release): os.uname() where there is one (what platform.system(),
+    machine() and release() return on POSIX, without importing platform, ~4 ms of every run)."""
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        u = uname()
+        return u.sysname, u.machine, u.release
+    import platform
+
+    return platform.system(), platform.machine(), platform.release()
+
+
 @probe("host", "Host system", HostInfo, timeout=5.0)
 def probe_host(ctx: ProbeContext) -> HostInfo:
-    system = platform.system()
+    system, machine, kernel = _uname()
     notes: list[str] = []
     if system != "Linux":
+        import platform
+
         mac = platform.mac_ver()[0] or None if system == "Darwin" else None
         win = platform.version() if system == "Windows" else None
-        return HostInfo(system, platform.machine(), platform.release(), macos_version=mac, windows_version=win,
+        return HostInfo(system, machine, kernel, macos_version=mac, windows_version=win,
                         hostname=host_name(), node_name=node_name(ctx.environ))
 
     osr = parse_os_release(_read("/etc/os-release") or _read("/usr/lib/os-release") or "")
@@ -194,6 +207,8 @@ def probe_host(ctx: ProbeContext) -> HostInfo:
         glibc = os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36"
         glibc = glibc.split()[-1] if glibc else None
     except (ValueError, OSError, AttributeError):
+        import platform
+
         libc, ver = platform.libc_ver(sys.executable)
         glibc = ver if libc == "glibc" else None
     wsl = detect_wsl(
@@ -207,8 +222,8 @@ def probe_host(ctx: ProbeContext) -> HostInfo:
     geteuid = getattr(os, "geteuid", None)
     return HostInfo(
         system=system,
-        machine=platform.machine(),
-        kernel=platform.release(),
+        machine=machine,
+        kernel=kernel,
         distro_id=osr.get("ID"),
         distro_name=osr.get("PRETTY_NAME") or osr.get("NAME"),
         distro_version=osr.get("VERSION_ID"),
