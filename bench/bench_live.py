@@ -22,10 +22,15 @@ import and the knowledge's parse ~0.2 s of it), the library loader child ~0.26 s
 After tfgpu.launch (no Typer, no cyclic GC during start-up, os._exit): `outside_live_s`
 0.19-0.28 s; wall ratio 1.136, 1.058, 1.154 and 1.055 in four invocations (4, 4, 8 and 6 paired
 runs; baselines 4.7-7.1 s within one invocation), CPU ratio 1.13-1.24: the 1.10 aim sits inside
-this machine's noise. What is left is the live probe itself against the bare import: its child does more
-than the baseline and shares the two CPUs with the library loader child; the next step is to read
-the loaded libraries' versions inside the live child (TensorFlow has loaded them already) and run
-the loader child only where the live import fails.
+this machine's noise. The live child itself was 1.035x the bare import measured alone (TensorFlow's
+INFO log and the dso_loader/cuda_diagnostics VLOG it needs as evidence cost ~2-4%).
+Then (session of 2026-12-01) the --fast work (tfgpu.records, tfgpu.pep508, proc.empty_folder) left
+`outside_live_s` at 0.20-0.22 s; wall ratios 1.054, 1.097, 1.118 in three invocations (6, 8, 8
+paired runs). The bare import spends ~1.3 s of its ~5.5 s tearing the interpreter down with
+TensorFlow loaded (measured: the same command ending with atexit functions + os._exit, 0.78x);
+the live child now ends that way after its last stage (probes/_children/live.py), so the doctor
+no longer waits for that teardown: ratio 0.671 (doctor median 4.01 s against 5.98 s; CPU ratio
+0.75, `outside_live_s` 0.20 s), `live_vs_baseline` 0.63.
 """
 
 from __future__ import annotations

@@ -101,6 +101,27 @@ def test_standin_gpu_that_runs_everything_is_ready(tmp_path):
                                "headline": "TensorFlow 2.21.0 listed 1 GPU and ran conv2d on /GPU:0"}
 
 
+def test_the_live_child_skips_the_teardown_but_runs_the_atexit_functions(tmp_path):
+    """After its last stage the child ends without the interpreter's teardown of TensorFlow (where a
+    broken stack can hang): a stand-in whose teardown would wait forever (a non-daemon thread, an
+    object whose finaliser sleeps) still gives an ok outcome well inside --live-timeout, and the
+    atexit function it registered has run."""
+    marker = tmp_path / "atexit-ran"
+    teardown = f"""
+import atexit, threading, time
+atexit.register(lambda: open({str(marker)!r}, "w").write("yes"))
+threading.Thread(target=time.sleep, args=(600,), daemon=False).start()
+class _Slow:
+    def __del__(self): time.sleep(600)
+_slow = _Slow()
+"""
+    python = standin_env(tmp_path, fake_tf("return _T(_placed())") + teardown)
+    data, _ = json_report("doctor", "--json", "--python", python, "--live-timeout", "60", "tf-live", expect_codes=(0,))
+    live = data["facts"]["tf_live"]["data"]
+    assert live["outcome"] == "ok", live
+    assert marker.read_text() == "yes"
+
+
 def test_standin_conv2d_failure_is_classified(tmp_path):
     python = standin_env(tmp_path, fake_tf("raise RuntimeError('UnimplementedError: DNN library is not found.')"))
     data, _ = json_report("doctor", "--json", "--python", python, "tf-live", expect_codes=(1,))
