@@ -372,7 +372,7 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_cache_is_rebuilt(damage: str, tmp_path: Path):
-    import hashlib
+    from tfgpu.yamlcache import digest
 
     cache = tmp_path / "cache"
     env = {"XDG_CACHE_HOME": str(cache)}
@@ -385,7 +385,7 @@ def test_a_damaged_cache_is_rebuilt(damage: str, tmp_path: Path):
         os.mkfifo(path)
     elif damage == "resealed-580.1":
         body = text.split("\n", 1)[1].replace('"branch":"580"', '"branch":"580.1"')
-        path.write_text(f"tfgpu-matrix-cache {hashlib.sha256(body.encode()).hexdigest()}\n{body}")
+        path.write_text(f"tfgpu-matrix-cache {digest(body.encode())}\n{body}")
     else:
         path.write_text(DAMAGE[damage](text), encoding="utf-8", errors="surrogateescape")
     for args, code in ((["doctor", "--fast", "--json"], 1), (["matrix", "--json"], 0)):

@@ -30,10 +30,11 @@ runpy.run_module("tfgpu", run_name="__main__", alter_sys=True)
 #: command-line declarations (tfgpu.launch reads a plain doctor command line itself), tempfile and
 #: the `random` it imports (the children's empty working folders come from tfgpu.proc.empty_folder),
 #: packaging's requirement and marker parsers with the tags, logging and platform they import
-#: (tfgpu.pep508 reads Requires-Dist lines), platform (os.uname answers on POSIX).
+#: (tfgpu.pep508 reads Requires-Dist lines), platform (os.uname answers on POSIX), hashlib (the
+#: cache's checksum is zlib's).
 NOT_FOR_FAST = ("tfgpu.fleet", "yaml", "rich", "pynvml", "tfgpu.explain", "typer", "click", "tfgpu.cli",
                 "tempfile", "random", "packaging.requirements", "packaging.markers", "packaging.utils",
-                "packaging.tags", "logging", "platform", "sysconfig")
+                "packaging.tags", "logging", "platform", "sysconfig", "hashlib")
 
 
 def _modules_after(tmp_path, *args: str) -> tuple[int, list[str]]:

@@ -4,7 +4,6 @@ the main file or a pack is a new key. The matrix's use of it is tested in test_f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import tfgpu_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_signature_packs import MAIN, PACK
 from test_startup_imports import _RECORD
 
@@ -67,7 +68,7 @@ def test_the_warm_load_parses_nothing_and_gives_the_same_knowledge(monkeypatch, 
 def _reseal(text: str, change) -> str:
     """A changed body with a matching checksum line: only validation can tell it is wrong."""
     body = change(text.split("\n", 1)[1])
-    return f"tfgpu-knowledge-cache {hashlib.sha256(body.encode()).hexdigest()}\n{body}"
+    return f"tfgpu-knowledge-cache {yamlcache.digest(body.encode())}\n{body}"
 
 
 DAMAGE = {
@@ -141,3 +142,15 @@ def test_no_cache_when_turned_off(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("TFGPU_NO_CACHE", "1")
     assert load_knowledge().signatures
     assert not _knowledge_files(tmp_path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(min_size=1, max_size=512), data=st.data())
+def test_a_cache_body_with_any_one_byte_changed_is_not_read(body: bytes, data) -> None:
+    """The checksum is CRC-32 (which detects every error burst of 32 bits or fewer) with Adler-32
+    and the length: a body damaged in any one byte, cut short or grown never passes as the one
+    written."""
+    at = data.draw(st.integers(0, len(body) - 1))
+    flipped = body[:at] + bytes([body[at] ^ data.draw(st.integers(1, 255))]) + body[at + 1:]
+    for damaged in (flipped, body[:-1], body + b"\x00"):
+        assert yamlcache.digest(damaged) != yamlcache.digest(body)

@@ -486,7 +486,7 @@ def load(path: str | None = None) -> Matrix:
 
 #: Collections nested deeper than this are refused (the matrix nests five levels).
 MAX_DEPTH = 32
-#: The cache file's first line: this tag and the SHA-256 of the rest, so a damaged file is rebuilt.
+#: The cache file's first line: this tag and the checksum of the rest, so a damaged file is rebuilt.
 _CACHE_TAG = "tfgpu-matrix-cache"
 
 

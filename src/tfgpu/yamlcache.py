@@ -1,11 +1,17 @@
 """The parsed-YAML cache shared by the matrix and explain's signature knowledge.
 
 PyYAML's import and parse dominate start-up, so the parsed data is kept as JSON under
-$XDG_CACHE_HOME/tfgpu (else ~/.cache/tfgpu), in a file named by a key: the SHA-256 of what was
+$XDG_CACHE_HOME/tfgpu (else ~/.cache/tfgpu), in a file named by a key: the checksum of what was
 parsed (the files' names and contents) and the cache format, so any change to a file is a new key.
-A cache file's first line is a tag and the SHA-256 of the rest; a file that does not match, or
+A cache file's first line is a tag and the checksum of the rest; a file that does not match, or
 cannot be read, is ignored (never trusted) and rewritten. Only parsing is cached: callers validate
 the data they get, cached or not. TFGPU_NO_CACHE=1 turns the cache off.
+
+The checksum (`digest`) is CRC-32 and Adler-32 of the bytes with their length, from zlib: it tells
+one file or a damaged copy from another, which is all a cache of data that is validated after
+every load needs; it is not a defence against someone who can write the cache folder (they could
+write any file of the user's). Not SHA-256: hashlib's import (OpenSSL's libcrypto) costs ~6 ms of
+every run's critical path, more than everything else the cache does (bench/bench_doctor.py).
 """
 
 from __future__ import annotations
@@ -32,23 +38,27 @@ def cache_dir(environ: Any = None) -> Path | None:
     return Path(base) / "tfgpu"
 
 
+def digest(data: bytes) -> str:
+    """CRC-32, Adler-32 and length of `data`, as hexadecimal (see the module's text)."""
+    import zlib
+
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}{len(data):x}"
+
+
 def cache_file(prefix: str, key: bytes) -> Path | None:
-    """The cache file `<prefix>-<SHA-256 of key>.json`, or None where caching is off or no folder."""
+    """The cache file `<prefix>-<digest of key>.json`, or None where caching is off or no folder."""
     if os.environ.get("TFGPU_NO_CACHE"):
         return None
-    import hashlib
-
     folder = cache_dir()
     if folder is None:
         return None
-    return folder / f"{prefix}-{hashlib.sha256(key).hexdigest()[:32]}.json"
+    return folder / f"{prefix}-{digest(key)}.json"
 
 
 def read_cache(cache: Path | None, tag: str) -> Any:
     """The cached data, or None where there is none or it is damaged in any way (never raises)."""
     if cache is None:
         return None
-    import hashlib
     import json
 
     from tfgpu.safeio import BadInput, read_bytes
@@ -56,8 +66,8 @@ def read_cache(cache: Path | None, tag: str) -> Any:
     try:
         raw = read_bytes(str(cache), "cache")
         head, sep, body = raw.partition(b"\n")
-        got_tag, _sp, digest = head.decode("ascii").partition(" ")
-        if not sep or got_tag != tag or hashlib.sha256(body).hexdigest() != digest:
+        got_tag, _sp, checksum = head.decode("ascii").partition(" ")
+        if not sep or got_tag != tag or digest(body) != checksum:
             return None
         return json.loads(body.decode("utf-8"))
     except (BadInput, OSError, ValueError, RecursionError, MemoryError):
@@ -70,7 +80,6 @@ def write_cache(cache: Path | None, data: Any, tag: str) -> None:
     back as it is (a date, a number as a mapping key) is not cached."""
     if cache is None:
         return
-    import hashlib
     import json
     import tempfile
 
@@ -84,7 +93,7 @@ def write_cache(cache: Path | None, data: Any, tag: str) -> None:
 
     if len(body) > LIMITS["cache"] - 200:
         return
-    text = f"{tag} {hashlib.sha256(body).hexdigest()}\n".encode("ascii") + body
+    text = f"{tag} {digest(body)}\n".encode("ascii") + body
     prefix = cache.name.split("-", 1)[0] + "-"
     tmp = None
     try:
