@@ -199,6 +199,8 @@ def recommend(
         _err(f"--driver {driver}: expected a driver version like 535.104.05")
         raise typer.Exit(EXIT_USAGE)
     facts = _machine_facts(python, matrix, need_driver=driver is None or not cc, need_python=python_version is None)
+    from tfgpu.rules import wheel_arch
+
     machine = Machine(
         driver=driver or facts.get("driver"),
         ccs=tuple(cc) if cc else tuple(facts.get("ccs", ())),
@@ -206,7 +208,7 @@ def recommend(
         os=os_name or facts.get("os", "linux"),
         machine=arch_name or (facts.get("machine") or "x86_64" if os_name in (None, "linux", "wsl2") else "x86_64"),
         # This machine's glibc says nothing about another architecture's target.
-        glibc=facts.get("glibc") if os_name is None and arch_name in (None, _arch_of(facts.get("machine"))) else None,
+        glibc=facts.get("glibc") if os_name is None and arch_name in (None, wheel_arch(facts.get("machine"))) else None,
     )
     advice = advise(matrix, machine)
     relax = _relax_one(matrix, machine) if not advice.recommendations else []
@@ -255,11 +257,6 @@ def _relax_one(matrix, machine) -> list:
                 change = f"with Python {pys[-1]}" if len(pys) == 1 else f"with Python {pys[0]} to {pys[-1]}"
         out.append((constraint, change, best.tensorflow))
     return out
-
-
-def _arch_of(machine: Optional[str]) -> str:
-    """x86_64 or aarch64 for a CPU name as the host probe reports it (arm64 on macOS, AMD64 on Windows)."""
-    return "aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "x86_64"
 
 
 def _machine_facts(python: Optional[str], matrix, need_driver: bool, need_python: bool) -> dict:
