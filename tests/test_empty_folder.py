@@ -61,3 +61,15 @@ def test_where_no_candidate_takes_a_folder_tempfile_decides(tmp_path, no_temp_va
 
 def _refuse(path: str, mode: int = 0o777) -> None:
     raise PermissionError(13, "Permission denied", path)
+
+
+def test_on_windows_tempfile_decides(tmp_path, no_temp_vars):
+    """A mode does not make a folder private on Windows: tempfile.mkdtemp (which does, from Python
+    3.12.4) makes it there."""
+    import tempfile
+
+    made: list[str] = []
+    no_temp_vars.setattr(proc.os, "name", "nt")
+    no_temp_vars.setattr(tempfile, "mkdtemp", lambda prefix: made.append(prefix) or str(tmp_path))
+    assert proc.empty_folder("tfgpu-w-") == str(tmp_path)
+    assert made == ["tfgpu-w-"]

@@ -122,6 +122,22 @@ _slow = _Slow()
     assert marker.read_text() == "yes"
 
 
+def test_an_atexit_run_that_raises_does_not_bring_the_teardown_back(tmp_path):
+    """Python 3.9 and older re-raise an atexit callback's exception (SystemExit too) from
+    atexit._run_exitfuncs: the child still ends with os._exit, so a teardown that would wait
+    forever (a non-daemon thread) is still skipped."""
+    raising = """
+import atexit, threading, time
+def _raise():
+    raise SystemExit(3)
+atexit._run_exitfuncs = _raise
+threading.Thread(target=time.sleep, args=(600,), daemon=False).start()
+"""
+    python = standin_env(tmp_path, fake_tf("return _T(_placed())") + raising)
+    data, _ = json_report("doctor", "--json", "--python", python, "--live-timeout", "60", "tf-live", expect_codes=(0,))
+    assert data["facts"]["tf_live"]["data"]["outcome"] == "ok"
+
+
 def test_standin_conv2d_failure_is_classified(tmp_path):
     python = standin_env(tmp_path, fake_tf("raise RuntimeError('UnimplementedError: DNN library is not found.')"))
     data, _ = json_report("doctor", "--json", "--python", python, "tf-live", expect_codes=(1,))

@@ -188,3 +188,38 @@ def test_the_tensorflow_and_cuda_lines_are_read_without_packaging_requirements()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "[False, True]"
     assert out[1] == "[]"
+
+
+_ENV = {"python_version": "3.11", "python_full_version": "3.11.7", "sys_platform": "linux",
+        "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+        "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": "and-cuda"}
+
+
+@pytest.mark.parametrize("line", [
+    'x; platform_machine == "x86\\x5f64"',  # packaging decodes the escape
+    'x; extra == "and\\u002dcuda"',
+    'x; extra == "and-\ncuda"',  # packaging refuses a line break in a literal
+    "a; " + "(" * 40 + 'extra=="and-cuda"' + ")" * 40,  # deeper than this module goes
+    "a; " + "(" * 250 + 'extra=="a"' + ")" * 250,  # deeper than packaging goes
+    "a; " + " and ".join(['extra=="and-cuda"'] * 2000),  # long, flat
+    "a; " + " or ".join(['extra=="x"'] * 2000),
+    'a; platform_system != "1"',  # a version-like literal on a name variable
+    'a; sys_platform != "1.0"',
+    'a; extra == "v1"',
+])
+def test_forms_packaging_reads_its_own_way(line: str) -> None:
+    ours, theirs = _ours(line), _theirs(line)
+    assert (ours is None) == (theirs is None)
+    if theirs is not None:
+        for env in (_ENV, {**_ENV, "platform_system": "1.0", "extra": "v1"}):
+            want = _evaluate(theirs.marker, env, (UndefinedComparison, UndefinedEnvironmentName, ValueError))
+            assert _evaluate(ours.marker, env, (pep508.MarkerError, ValueError)) == want
+
+
+def test_a_checkout_build_of_python_is_packaging_s_to_judge() -> None:
+    """python_full_version "3.12.1+" (a build from a source checkout): packaging 26 repairs it,
+    older releases refuse it; this module hands it to packaging either way."""
+    marker = pep508.Marker('python_full_version >= "3.12"')
+    env = {**_ENV, "python_full_version": "3.12.1+"}
+    want = _evaluate(PMarker('python_full_version >= "3.12"'), env, (UndefinedComparison, ValueError))
+    assert _evaluate(marker, env, (pep508.MarkerError, ValueError)) == want

@@ -139,11 +139,23 @@ def test_repr_of_a_record_holding_itself_ends() -> None:
     "x: int = dataclasses.field(default=1, metadata={'k': 1})",
     "x: ClassVar[int] = 1",
     "x: int = 0\n    def __post_init__(self):\n        pass",
+    "x: int = 0\n    def __repr__(self):\n        return 'mine'",
+    "x: int = 0\n    def __eq__(self, other):\n        return True",
+    "x: int = 0\n    __hash__ = None",
 ])
 def test_options_outside_the_subset_are_refused(body: str) -> None:
     space: dict[str, Any] = {"dataclasses": dataclasses, "ClassVar": ClassVar, "records": records, "__name__": __name__}
     with pytest.raises(TypeError, match="record"):
         exec(f"@records.dataclass(frozen=True)\nclass R:\n    {body}\n", space)  # noqa: S102 - test text
+
+
+def test_an_inherited_post_init_is_refused() -> None:
+    class Base:
+        def __post_init__(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        records.dataclass(type("R", (Base,), {"__annotations__": {"b": "int"}, "b": 1}))
 
 
 def test_unknown_decorator_options_are_refused() -> None:

@@ -31,7 +31,7 @@ runpy.run_module("tfgpu", run_name="__main__", alter_sys=True)
 #: the `random` it imports (the children's empty working folders come from tfgpu.proc.empty_folder),
 #: packaging's requirement and marker parsers with the tags, logging and platform they import
 #: (tfgpu.pep508 reads Requires-Dist lines), platform (os.uname answers on POSIX), hashlib (the
-#: cache's checksum is zlib's).
+#: cache's BLAKE2b comes from _blake2, without OpenSSL).
 NOT_FOR_FAST = ("tfgpu.fleet", "yaml", "rich", "pynvml", "tfgpu.explain", "typer", "click", "tfgpu.cli",
                 "tempfile", "random", "packaging.requirements", "packaging.markers", "packaging.utils",
                 "packaging.tags", "logging", "platform", "sysconfig", "hashlib")

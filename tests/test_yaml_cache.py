@@ -147,10 +147,17 @@ def test_no_cache_when_turned_off(monkeypatch, tmp_path: Path):
 @settings(max_examples=200, deadline=None)
 @given(body=st.binary(min_size=1, max_size=512), data=st.data())
 def test_a_cache_body_with_any_one_byte_changed_is_not_read(body: bytes, data) -> None:
-    """The checksum is CRC-32 (which detects every error burst of 32 bits or fewer) with Adler-32
-    and the length: a body damaged in any one byte, cut short or grown never passes as the one
-    written."""
+    """A body damaged in any one byte, cut short or grown never passes as the one written."""
     at = data.draw(st.integers(0, len(body) - 1))
     flipped = body[:at] + bytes([body[at] ^ data.draw(st.integers(1, 255))]) + body[at + 1:]
     for damaged in (flipped, body[:-1], body + b"\x00"):
         assert yamlcache.digest(damaged) != yamlcache.digest(body)
+
+
+def test_the_digest_is_blake2b_without_importing_hashlib() -> None:
+    code = ("import sys; from tfgpu import yamlcache; print(yamlcache.digest(b'tfgpu')); "
+            "print('hashlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    import hashlib
+
+    assert out == [hashlib.blake2b(b"tfgpu", digest_size=16).hexdigest(), "False"]

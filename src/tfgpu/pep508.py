@@ -14,9 +14,12 @@ are packaging's: the specifiers are packaging's own `SpecifierSet`, and a compar
 as packaging evaluates it (a version comparison through packaging's `Specifier` where the variable
 is a version, PEP 685 normalisation of extra names, a string comparison otherwise).
 
-Anything else (a URL requirement, `in`/`not in`, `===`, a literal on the left, a variable outside
-that set, a version literal packaging would not take, an environment without the variable) is
-handed to packaging itself, imported only then, with its errors turned into this module's.
+Anything else is handed to packaging itself, imported only then, with its errors turned into this
+module's: a URL requirement, `in`/`not in`, `===`, a literal on the left, a variable outside that
+set, a literal with a backslash or a character that is not printable (packaging decodes escapes),
+a version literal packaging would not take, a version-like literal on a name variable (packaging
+before 26 compares those as versions), parentheses more than 32 deep, an environment without the
+variable or with a python_full_version ending in `+`.
 tests/test_pep508.py checks the equality with packaging on generated lines and environments.
 """
 
@@ -79,6 +82,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         kind = m.lastgroup or ""
         value = m.group(kind)
         if kind in ("sq", "dq"):
+            if "\\" in value or not value.isprintable():
+                raise _Unsupported  # packaging decodes escapes and refuses line breaks in a literal
             out.append(("str", value))
         elif kind == "word" and value in ("and", "or"):
             out.append((value, value))
@@ -87,8 +92,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
-# A parsed marker: ("cmp", variable, op, literal, Specifier or None) | ("and", left, right) | ("or", left, right).
+# A parsed marker: ("cmp", variable, op, literal, Specifier or None) | ("and", [node, ...]) | ("or", [node, ...]).
 _Node = tuple[Any, ...]
+#: Deeper parentheses than this go to packaging (which refuses more than 200 levels itself).
+_MAX_DEPTH = 32
 
 
 def _parse_marker(text: str) -> _Node:
@@ -102,22 +109,27 @@ def _parse_marker(text: str) -> _Node:
 _BINDING = ("or", "and")  # loosest first: `a or b and c` is `a or (b and c)`
 
 
-def _parse_or(tokens: list[tuple[str, str]], pos: int, level: int = 0) -> tuple[_Node, int]:
+def _parse_or(tokens: list[tuple[str, str]], pos: int, level: int = 0, depth: int = 0) -> tuple[_Node, int]:
     """An `or` of `and`s of atoms (level 0), an `and` of atoms (level 1)."""
     def operand(at: int) -> tuple[_Node, int]:
-        return _parse_or(tokens, at, level + 1) if level + 1 < len(_BINDING) else _parse_atom(tokens, at)
+        if level + 1 < len(_BINDING):
+            return _parse_or(tokens, at, level + 1, depth)
+        return _parse_atom(tokens, at, depth)
 
     word = _BINDING[level]
-    left, pos = operand(pos)
+    first, pos = operand(pos)
+    items = [first]
     while pos < len(tokens) and tokens[pos][0] == word:
-        right, pos = operand(pos + 1)
-        left = (word, left, right)
-    return left, pos
+        item, pos = operand(pos + 1)
+        items.append(item)
+    return (first if len(items) == 1 else (word, items)), pos
 
 
-def _parse_atom(tokens: list[tuple[str, str]], pos: int) -> tuple[_Node, int]:
+def _parse_atom(tokens: list[tuple[str, str]], pos: int, depth: int) -> tuple[_Node, int]:
     if pos < len(tokens) and tokens[pos] == ("paren", "("):
-        node, pos = _parse_or(tokens, pos + 1)
+        if depth >= _MAX_DEPTH:
+            raise _Unsupported
+        node, pos = _parse_or(tokens, pos + 1, 0, depth + 1)
         if pos >= len(tokens) or tokens[pos] != ("paren", ")"):
             raise _Unsupported
         return node, pos + 1
@@ -127,12 +139,17 @@ def _parse_atom(tokens: list[tuple[str, str]], pos: int) -> tuple[_Node, int]:
     if k1 != "word" or variable not in _VARIABLES or k2 != "op" or k3 != "str":
         raise _Unsupported
     spec = None
-    if variable in _VERSION_VARIABLES:
-        try:
-            spec = Specifier(f"{op}{literal}")
-        except InvalidSpecifier:
+    try:
+        spec = Specifier(f"{op}{literal}")
+    except InvalidSpecifier:
+        if variable in _VERSION_VARIABLES:
             raise _Unsupported from None  # packaging then compares strings, or refuses
-    elif op not in ("==", "!="):
+    else:
+        if variable not in _VERSION_VARIABLES:
+            # A version-like literal on a name variable: packaging before 26 compares such pairs as
+            # versions, 26 as strings. Rare, and packaging's to decide.
+            raise _Unsupported
+    if variable not in _VERSION_VARIABLES and op not in ("==", "!="):
         raise _Unsupported
     if variable == "extra":
         literal = normalize_name(literal)
@@ -142,9 +159,9 @@ def _parse_atom(tokens: list[tuple[str, str]], pos: int) -> tuple[_Node, int]:
 def _evaluate(node: _Node, env: Mapping[str, str]) -> bool:
     kind = node[0]
     if kind == "and":
-        return _evaluate(node[1], env) and _evaluate(node[2], env)
+        return all(_evaluate(item, env) for item in node[1])
     if kind == "or":
-        return _evaluate(node[1], env) or _evaluate(node[2], env)
+        return any(_evaluate(item, env) for item in node[1])
     _cmp, variable, op, literal, spec = node
     value = env[variable]
     if spec is not None:
@@ -155,7 +172,7 @@ def _evaluate(node: _Node, env: Mapping[str, str]) -> bool:
 def _variables(node: _Node) -> set[str]:
     if node[0] == "cmp":
         return {node[1]}
-    return _variables(node[1]) | _variables(node[2])
+    return set().union(*(_variables(item) for item in node[1]))
 
 
 class Marker:
@@ -193,16 +210,15 @@ class Marker:
 
 
 def _prepared(environment: Mapping[str, str]) -> dict[str, str] | None:
-    """The environment as packaging's Marker.evaluate sees it (the extra name normalised, a
-    python_full_version ending in + given a local label), or None where a value is not a string."""
+    """The environment as packaging's Marker.evaluate sees it (the extra name normalised), or None
+    where packaging has to decide: a value that is not a string, a python_full_version ending in +."""
     env = dict(environment)
     if any(not isinstance(v, str) for v in env.values()):
         return None
     if "extra" in env:
         env["extra"] = normalize_name(env["extra"])
-    full = env.get("python_full_version")
-    if full is not None and full.endswith("+"):
-        env["python_full_version"] = f"{full}local"
+    if env.get("python_full_version", "").endswith("+"):
+        return None  # a build from a checkout: packaging repairs it (26) or refuses it (older)
     return env
 
 

@@ -329,25 +329,23 @@ def _kill_group(proc: subprocess.Popen, leader: bool = True) -> None:
 def empty_folder(prefix: str) -> str:
     """A new, empty folder only this user can enter (0700), to start a child in: `python -c` puts
     its working folder first on sys.path, and nothing may be importable from there. What
-    `tempfile.mkdtemp(prefix=...)` makes, in the first of tempfile's own candidates (TMPDIR, TEMP,
-    TMP, then the platform's temporary folders) where a folder can be made, without importing
-    tempfile on every run (its `random` import is ~15 ms of a `--fast` run's critical path). Where
-    none of them takes a new folder, tempfile itself decides. The caller removes the folder."""
-    bases = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
-    if os.name == "nt":
-        bases += [os.path.expandvars(r"%LOCALAPPDATA%\Temp"), r"C:\TEMP", r"C:\TMP", r"\TEMP", r"\TMP"]
-    else:
-        bases += ["/tmp", "/var/tmp", "/usr/tmp"]
-    for base in filter(None, bases):
-        for _attempt in range(10):
-            path = os.path.join(os.path.abspath(base), f"{prefix}{os.urandom(6).hex()}")
-            try:
-                os.mkdir(path, 0o700)
-            except FileExistsError:
-                continue
-            except OSError:
-                break
-            return path
+    `tempfile.mkdtemp(prefix=...)` makes, in the first of tempfile's own POSIX candidates (TMPDIR,
+    TEMP, TMP, /tmp, /var/tmp, /usr/tmp) where a folder can be made, without importing tempfile on
+    every run (its `random` import is ~15 ms of a `--fast` run's critical path). On Windows, where
+    a mode does not make a folder private, and where none of them takes a new folder, tempfile
+    itself decides. The caller removes the folder."""
+    if os.name == "posix":
+        for base in filter(None, [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+                           + ["/tmp", "/var/tmp", "/usr/tmp"]):
+            for _attempt in range(10):
+                path = os.path.join(os.path.abspath(base), f"{prefix}{os.urandom(6).hex()}")
+                try:
+                    os.mkdir(path, 0o700)
+                except FileExistsError:
+                    continue
+                except OSError:
+                    break
+                return path
     import tempfile
 
     return tempfile.mkdtemp(prefix=prefix)

@@ -16,8 +16,9 @@ with `dataclasses.dataclass` on generated classes.
 
 The subset: `@dataclass` and `@dataclass(frozen=True)` with no other options, fields with a
 default or a `field(default_factory=...)` (other `field()` options than the default, a
-`__post_init__`, `InitVar`, `kw_only` and base classes that are dataclasses are refused with a
-TypeError at import time, where a test sees it). Not reproduced: `__dataclass_params__` describes
+`__post_init__`, `InitVar`, `kw_only`, a class body defining `__init__`, `__eq__`, `__hash__`,
+`__repr__`, `__setattr__` or `__delattr__`, and base classes that are dataclasses are refused with
+a TypeError at import time, where a test sees it). Not reproduced: `__dataclass_params__` describes
 what the standard library was asked to do (no `__init__`, `__eq__`, `__repr__`), and records are
 not meant to be subclassed (the frozen guard does not let a subclass add attributes).
 """
@@ -46,8 +47,11 @@ def _make(cls: type, frozen: bool) -> type:
     for base in cls.__mro__[1:]:
         if dataclasses.is_dataclass(base):
             raise TypeError(f"{cls.__qualname__}: a record cannot derive from the dataclass {base.__qualname__}")
-    if "__post_init__" in cls.__dict__:
+    if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__qualname__}: records do not run __post_init__")
+    own = sorted(set(cls.__dict__) & {"__init__", "__eq__", "__hash__", "__repr__", "__setattr__", "__delattr__"})
+    if own:
+        raise TypeError(f"{cls.__qualname__}: a record makes its own {', '.join(own)}")
     had_doc = cls.__dict__.get("__doc__") is not None
     if not had_doc:
         cls.__doc__ = "-"  # else the standard library builds it from a signature the class has not got yet

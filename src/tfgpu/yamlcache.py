@@ -7,11 +7,11 @@ A cache file's first line is a tag and the checksum of the rest; a file that doe
 cannot be read, is ignored (never trusted) and rewritten. Only parsing is cached: callers validate
 the data they get, cached or not. TFGPU_NO_CACHE=1 turns the cache off.
 
-The checksum (`digest`) is CRC-32 and Adler-32 of the bytes with their length, from zlib: it tells
-one file or a damaged copy from another, which is all a cache of data that is validated after
-every load needs; it is not a defence against someone who can write the cache folder (they could
-write any file of the user's). Not SHA-256: hashlib's import (OpenSSL's libcrypto) costs ~6 ms of
-every run's critical path, more than everything else the cache does (bench/bench_doctor.py).
+The checksum (`digest`) is BLAKE2b (16 bytes), a cryptographic hash: no two files, and so no
+`--matrix` file crafted to collide with the bundled matrix's key, share a cache file. It comes from
+the `_blake2` module that hashlib itself re-exports as `hashlib.blake2b`, because importing hashlib
+loads OpenSSL's libcrypto: ~6 ms of every run's critical path, against ~0.4 ms for `_blake2`
+(bench/bench_doctor.py); hashlib is the fallback where that module is missing.
 """
 
 from __future__ import annotations
@@ -39,10 +39,12 @@ def cache_dir(environ: Any = None) -> Path | None:
 
 
 def digest(data: bytes) -> str:
-    """CRC-32, Adler-32 and length of `data`, as hexadecimal (see the module's text)."""
-    import zlib
-
-    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}{len(data):x}"
+    """BLAKE2b of `data` (16 bytes, as hexadecimal; see the module's text)."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:
+        from hashlib import blake2b
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 def cache_file(prefix: str, key: bytes) -> Path | None:

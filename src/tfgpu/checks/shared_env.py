@@ -59,10 +59,10 @@ def _marker_env(env: PythonEnv, extra: str) -> dict[str, str]:
             "platform_python_implementation": env.implementation or "CPython"}
 
 
-def marker_holds(marker: str, environment: dict[str, str]) -> bool:
+def marker_holds(marker: Marker, environment: dict[str, str]) -> bool:
     """Whether a requirement's marker holds; False for one that names what we cannot judge."""
     try:
-        return Marker(marker).evaluate(environment)
+        return marker.evaluate(environment)
     except MarkerError:
         return False
 
@@ -79,7 +79,7 @@ def nvidia_pins(lines: tuple[str, ...], env: PythonEnv, owner: str, extras: tupl
         name = normalize(req.name)
         if not name.startswith("nvidia-"):
             continue
-        if req.marker is None or any(marker_holds(str(req.marker), _marker_env(env, e)) for e in extras):
+        if req.marker is None or any(marker_holds(req.marker, _marker_env(env, e)) for e in extras):
             out.append(Pin(name, req.specifier, owner))
     return out
 

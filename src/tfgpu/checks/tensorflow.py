@@ -260,7 +260,7 @@ def dependency_distributions(env: PythonEnv) -> set[str]:
                 req = None
             name = normalize(req.name) if req is not None else ""
             if req is not None and name in family and name != normalize(d.name) and (
-                    req.marker is None or marker_holds(str(req.marker), marker_env)):
+                    req.marker is None or marker_holds(req.marker, marker_env)):
                 out.add(name)
     return out
 

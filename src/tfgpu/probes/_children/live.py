@@ -170,7 +170,10 @@ def finish(code):
     flush()
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
     if run_exitfuncs is not None:
-        run_exitfuncs()
+        try:
+            run_exitfuncs()
+        except BaseException:  # Python 3.9 and older re-raise a callback's exception (SystemExit too)
+            pass
     flush()
     os._exit(code)
 
