@@ -30,7 +30,8 @@ paired runs). The bare import spends ~1.3 s of its ~5.5 s tearing the interprete
 TensorFlow loaded (measured: the same command ending with atexit functions + os._exit, 0.78x);
 the live child now ends that way after its last stage (probes/_children/live.py), so the doctor
 no longer waits for that teardown: ratio 0.671 (doctor median 4.01 s against 5.98 s; CPU ratio
-0.75, `outside_live_s` 0.20 s), `live_vs_baseline` 0.63.
+0.75, `outside_live_s` 0.20 s), `live_vs_baseline` 0.63; 0.838 in a later invocation (5.05 s against
+6.03 s): the time the bare import spends in its teardown varies from run to run.
 """
 
 from __future__ import annotations
