@@ -31,6 +31,8 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 
+from tfgpu.versions import normalize_name
+
 __all__ = ["InvalidRequirement", "Marker", "MarkerError", "Requirement", "normalize_name"]
 
 
@@ -42,11 +44,6 @@ class MarkerError(ValueError):
     """A marker that cannot be evaluated: malformed, a comparison PEP 508 leaves undefined, or a
     variable the environment lacks (packaging's InvalidMarker, UndefinedComparison and
     UndefinedEnvironmentName)."""
-
-
-def normalize_name(name: str) -> str:
-    """PEP 503: runs of -, _ and . become one -, lower case (packaging.utils.canonicalize_name)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
@@ -188,6 +185,13 @@ class Marker:
         if self._node is None:
             self._packaging = _packaging_marker(self._text)
 
+    @classmethod
+    def of_packaging(cls, marker: Any) -> Marker:
+        """The Marker of a marker packaging has read (a requirement it parsed)."""
+        out = cls.__new__(cls)
+        out._text, out._node, out._packaging = str(marker), None, marker
+        return out
+
     def __str__(self) -> str:
         return str(self._packaging) if self._packaging is not None else self._text
 
@@ -255,7 +259,7 @@ class Requirement:
                 extras = m.group("extras")
                 self.extras: set[str] = {e.strip(" \t") for e in extras.split(",")} if extras else set()
                 self.specifier: SpecifierSet = specifier
-                self.marker: Marker | Any | None = marker
+                self.marker: Marker | None = marker
                 self.url: str | None = None
                 return
         self._from_packaging(line)
@@ -272,11 +276,7 @@ class Requirement:
         self.extras = set(req.extras)
         self.specifier = req.specifier
         self.url = req.url
-        self.marker = None
-        if req.marker is not None:
-            marker = Marker.__new__(Marker)
-            marker._text, marker._node, marker._packaging = str(req.marker), None, req.marker
-            self.marker = marker
+        self.marker = Marker.of_packaging(req.marker) if req.marker is not None else None
 
     def __str__(self) -> str:
         extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""

@@ -102,9 +102,7 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -
                 raise TypeError(f"non-default argument {name!r} follows default argument")
             params.append(name)
         body.append(f"  __set(self, {name!r}, {value})" if frozen else f"  self.{name} = {value}")
-    source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "  pass") + "\n"
-    if not fields:
-        source = "def __init__(self):\n  pass\n"
+    source = f"def __init__({', '.join(['self', *params])}):\n" + ("\n".join(body) or "  pass") + "\n"
     space: dict[str, Any] = {}
     exec(compile(source, f"<record {cls.__qualname__}>", "exec"), env, space)  # noqa: S102 - our own text
     init = space["__init__"]

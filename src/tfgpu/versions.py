@@ -1,4 +1,5 @@
-"""Version parsing, in one place: every layer reads dotted versions the same way.
+"""Version parsing, in one place: every layer reads dotted versions the same way (and
+distribution names, normalised one way).
 
 All functions are total: text that does not parse gives None, never an exception.
 """
@@ -8,6 +9,12 @@ from __future__ import annotations
 import re
 
 from packaging.version import InvalidVersion, Version
+
+
+def normalize_name(name: str) -> str:
+    """A distribution name as PEP 503 compares it: runs of -, _ and . become one -, lower case
+    (packaging.utils.canonicalize_name)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 _LEAD_MAJOR = re.compile(r"^(\d+)")
 _LEAD_MM = re.compile(r"^(\d+)\.(\d+)")

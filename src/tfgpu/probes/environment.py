@@ -6,7 +6,6 @@ and nothing outside this list is ever read into a report.
 
 from __future__ import annotations
 
-
 from tfgpu.probes import ProbeContext, probe
 from tfgpu.records import dataclass
 

@@ -175,7 +175,7 @@ def _read(path: str, limit: int = 65536) -> str | None:
         return None
 
 
-def _uname() -> tuple[str, str, str]:
+def uname() -> tuple[str, str, str]:
     """(system, machine, kernel release): os.uname() where there is one (what platform.system(),
     machine() and release() return on POSIX, without importing platform, ~4 ms of every run)."""
     uname = getattr(os, "uname", None)
@@ -189,7 +189,7 @@ def _uname() -> tuple[str, str, str]:
 
 @probe("host", "Host system", HostInfo, timeout=5.0)
 def probe_host(ctx: ProbeContext) -> HostInfo:
-    system, machine, kernel = _uname()
+    system, machine, kernel = uname()
     notes: list[str] = []
     if system != "Linux":
         import platform

@@ -35,6 +35,7 @@ from tfgpu.elf import DynamicInfo
 from tfgpu.model import ProbeFailure, ProbeStatus
 from tfgpu.probes import FactEnum, ProbeContext, _children, failure, probe
 from tfgpu.probes._disk_versions import VersionSource, Wheel, WheelIndex, read_version
+from tfgpu.probes.host import uname
 from tfgpu.probes.python_env import PythonEnv
 from tfgpu.probes.tf_build import TFBuild
 from tfgpu.probes.toolkit import decode_cudnn
@@ -682,7 +683,7 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
     names are unknown (see `wanted_sonames`) none are resolved and `notes` says why; the probe
     itself reports that case as skipped before getting here."""
     environ = dict(ctx.environ)
-    machine = (env.machine if env is not None and env.machine else _host_machine()) or "x86_64"
+    machine = (env.machine if env is not None and env.machine else uname()[1]) or "x86_64"
     notes: list[str] = []
     matrix = ctx.get_matrix()
     wanted = wanted_sonames(build, matrix)
@@ -773,16 +774,6 @@ def collect_libraries(ctx: ProbeContext, build: TFBuild, env: PythonEnv | None, 
         libcuda=libcuda,
         libcuda_copies=tuple(libcuda_copies),
     )
-
-
-def _host_machine() -> str:
-    """platform.machine() without importing platform where os.uname() answers (POSIX)."""
-    uname = getattr(os, "uname", None)
-    if uname is not None:
-        return uname().machine
-    import platform
-
-    return platform.machine()
 
 
 @probe("libraries", "CUDA libraries TensorFlow will load", Libraries, needs=("python_env", "tf_build"), timeout=30.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import sys
 from collections.abc import Mapping
 
@@ -18,6 +17,7 @@ from tfgpu import proc
 from tfgpu.model import ProbeStatus
 from tfgpu.probes import ProbeContext, _children, failure, probe
 from tfgpu.records import dataclass
+from tfgpu.versions import normalize_name
 
 #: Distributions that carry TensorFlow or decide how it behaves. nvidia-* wheels are added by prefix.
 TF_FAMILY = (
@@ -297,5 +297,4 @@ def probe_python_env(ctx: ProbeContext):
     )
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+normalize = normalize_name  # the name the checks import it by
